@@ -1,0 +1,35 @@
+export { initBackend, currentBackend, nativeBindingAvailable, BACKEND_ORDER } from "./backend.js";
+export type { BackendName } from "./backend.js";
+export { registerFastWasmBatchMatMul, unregisterFastWasmBatchMatMul } from "./wasm-matmul.js";
+export {
+  SafetensorsFile,
+  SafetensorsCheckpoint,
+  SafetensorsError,
+  writeSafetensors,
+  readSafetensors,
+  f16ToF32,
+  bf16ToF32,
+  f32ToF16,
+  f32ToBF16,
+} from "./safetensors.js";
+export type { SafetensorsDtype, TensorEntry, LoadedTensor, TensorToWrite } from "./safetensors.js";
+export { ConfigError, readJsonFile, readConfig, validateConfig, positive } from "./config.js";
+export type { ConfigSchema, FieldSpec, FieldType } from "./config.js";
+export { writeFileAtomic } from "./fsutil.js";
+export {
+  readImage,
+  decodeImage,
+  writeImage,
+  resizeImage,
+  toUint8,
+  fromUint8,
+  hwcToChw,
+  chwToHwc,
+  hconcat,
+  vconcat,
+  isImagePath,
+  IMAGE_EXTENSIONS,
+  ImageError,
+} from "./image.js";
+export type { RgbImage } from "./image.js";
+export type { VisionModel, CausalLM, CausalLMInput, CausalLMOutput, KVCache } from "./interfaces.js";
