@@ -11,7 +11,8 @@ export class ConfigError extends Error {}
 
 export type FieldType = "number" | "integer" | "boolean" | "string" | "object" | "array" | "number|null" | "object|null";
 
-export interface FieldSpec<T = unknown> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface FieldSpec<T = any> {
   type: FieldType;
   /** When absent the field is required. */
   default?: T;

@@ -36,18 +36,26 @@ export interface LoadedTensor {
 
 export class SafetensorsError extends Error {}
 
-/** IEEE half → float32 (exact). */
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+let halfTable: Float32Array | undefined;
+
+/** IEEE half → float32 (exact), through a 65536-entry table built on first use. */
 export function f16ToF32(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) {
-    const h = bits[i];
-    const s = h & 0x8000 ? -1 : 1;
-    const e = (h >> 10) & 0x1f;
-    const f = h & 0x3ff;
-    if (e === 0) out[i] = s * f * 2 ** -24;
-    else if (e === 31) out[i] = f ? NaN : s * Infinity;
-    else out[i] = s * (1 + f / 1024) * 2 ** (e - 15);
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfTable[h] = halfToFloat(h);
   }
+  const table = halfTable;
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
   return out;
 }
 
@@ -185,12 +193,12 @@ export class SafetensorsFile {
     return e;
   }
 
-  /** Raw little-endian bytes of one tensor (a fresh Buffer, read from disk). */
-  readBytes(name: string): Buffer {
+  /** Raw little-endian bytes of one tensor, read from disk into a fresh, exactly-sized ArrayBuffer. */
+  readBytes(name: string): Uint8Array {
     if (this.fd === undefined) throw new SafetensorsError(`${this.path}: file is closed`);
     const e = this.entry(name);
     const n = e.end - e.begin;
-    const buf = Buffer.allocUnsafe(n);
+    const buf = new Uint8Array(n);
     let done = 0;
     while (done < n) {
       const chunk = Math.min(n - done, 1 << 30);
@@ -204,8 +212,7 @@ export class SafetensorsFile {
   /** Reads one tensor; F64/F32/F16/BF16 → Float32Array, I64/I32/I16/I8 → Int32Array, U8/BOOL → Uint8Array. */
   read(name: string): LoadedTensor {
     const e = this.entry(name);
-    const buf = this.readBytes(name);
-    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+    const ab = this.readBytes(name).buffer; // no second copy: typed views share it
     const n = numel(e.shape);
     let data: Float32Array | Int32Array | Uint8Array;
     switch (e.dtype) {

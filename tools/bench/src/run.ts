@@ -1,0 +1,23 @@
+/**
+ * pnpm bench [suite...]   suites: core, mae, llm (default: all)
+ * Speed and memory are measured here, never in tests. Figures are side by side in one run.
+ */
+import { benchMatMul, benchSafetensors } from "./core.js";
+
+const suites: Record<string, () => Promise<unknown>> = {
+  core: async () => { await benchMatMul(); await benchSafetensors(); },
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const names = wanted.length ? wanted : Object.keys(suites);
+for (const n of names) {
+  if (!suites[n]) {
+    console.error(`unknown bench suite "${n}" (have: ${Object.keys(suites).join(", ")})`);
+    process.exit(1);
+  }
+}
+console.log(`# lm4lv benchmarks — ${new Date().toISOString()} — node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
+for (const n of names) {
+  console.log(`\n## ${n}`);
+  await suites[n]();
+}
