@@ -77,15 +77,25 @@ export async function resizeImage(img: RgbImage, width: number, height: number):
   return fromUint8(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height);
 }
 
-/** Encodes to PNG (default) or JPEG by the path's extension, written atomically. */
+export type ImageFormat = "png" | "jpeg" | "webp";
+
+/** Encodes an image in memory (PNG lossless; JPEG/WebP at `quality`, default 95). */
+export async function encodeImage(img: RgbImage, opts: { format?: ImageFormat; quality?: number } = {}): Promise<Buffer> {
+  const format = opts.format ?? "png";
+  let pipe = sharp(Buffer.from(toUint8(img)), { raw: { width: img.width, height: img.height, channels: 3 } });
+  if (format === "jpeg") pipe = pipe.jpeg({ quality: opts.quality ?? 95 });
+  else if (format === "webp") pipe = pipe.webp({ quality: opts.quality ?? 95 });
+  else pipe = pipe.png();
+  return pipe.toBuffer();
+}
+
+/** Encodes to PNG (default) or JPEG/WebP by the path's extension, written atomically. */
 export async function writeImage(path: string, img: RgbImage, opts: { quality?: number } = {}): Promise<void> {
   const ext = extname(path).toLowerCase();
-  let pipe = sharp(Buffer.from(toUint8(img)), { raw: { width: img.width, height: img.height, channels: 3 } });
-  if (ext === ".jpg" || ext === ".jpeg") pipe = pipe.jpeg({ quality: opts.quality ?? 95 });
-  else if (ext === ".png" || ext === "") pipe = pipe.png();
-  else if (ext === ".webp") pipe = pipe.webp({ quality: opts.quality ?? 95 });
-  else throw new ImageError(`${path}: cannot write images of type ${ext} (use .png, .jpg or .webp)`);
-  writeFileAtomic(path, await pipe.toBuffer());
+  const format: ImageFormat | undefined =
+    ext === ".jpg" || ext === ".jpeg" ? "jpeg" : ext === ".png" || ext === "" ? "png" : ext === ".webp" ? "webp" : undefined;
+  if (!format) throw new ImageError(`${path}: cannot write images of type ${ext} (use .png, .jpg or .webp)`);
+  writeFileAtomic(path, await encodeImage(img, { format, quality: opts.quality }));
 }
 
 /** HWC [0,1] → CHW Float32Array. */

@@ -20,6 +20,7 @@ export {
   readImage,
   decodeImage,
   writeImage,
+  encodeImage,
   resizeImage,
   toUint8,
   fromUint8,
@@ -31,5 +32,5 @@ export {
   IMAGE_EXTENSIONS,
   ImageError,
 } from "./image.js";
-export type { RgbImage } from "./image.js";
+export type { RgbImage, ImageFormat } from "./image.js";
 export type { VisionModel, CausalLM, CausalLMInput, CausalLMOutput, KVCache } from "./interfaces.js";

@@ -1,1 +1,52 @@
-export {};
+export { Rng, deriveSeed, seedToUint32, toRng, epochOrder } from "./rng.js";
+export {
+  gaussianNoise,
+  gaussianBlur,
+  gaussianKernel1d,
+  rainStreaks,
+  streakKernel,
+  saltPepper,
+  patchMask,
+  jpegCompress,
+  rotate90,
+  flipHorizontal,
+  flipVertical,
+  identity,
+  reflectIndex,
+  GAUSSIAN_NOISE_DEFAULTS,
+  GAUSSIAN_BLUR_DEFAULTS,
+  RAIN_DEFAULTS,
+  SALT_PEPPER_DEFAULTS,
+  MASK_DEFAULTS,
+  JPEG_DEFAULTS,
+} from "./degradations.js";
+export type {
+  GaussianNoiseParams,
+  GaussianBlurParams,
+  RainParams,
+  SaltPepperParams,
+  MaskParams,
+  JpegParams,
+} from "./degradations.js";
+export { TASKS, TASK_NAMES, isTaskName, getTask, degrade, makePair } from "./tasks.js";
+export type { TaskName, TaskKind, TaskSpec, TaskParams } from "./tasks.js";
+export {
+  JsonDataset,
+  FolderPairDataset,
+  writeDegradedDataset,
+  listImages,
+  DatasetError,
+  PAIR_CONVERSATION,
+  PAIR_TASK_TYPE,
+  IMAGE_PLACEHOLDER,
+  TASK_PLACEHOLDER,
+} from "./dataset.js";
+export type {
+  Role,
+  Turn,
+  PairSample,
+  DataItem,
+  JsonDatasetOptions,
+  FolderPairOptions,
+  WriteDatasetOptions,
+} from "./dataset.js";
