@@ -3,9 +3,16 @@
  * Speed and memory are measured here, never in tests. Figures are side by side in one run.
  */
 import { benchMatMul, benchSafetensors } from "./core.js";
+import { benchLlm, llmLoadChild } from "./llm.js";
+
+if (process.argv[2] === "--llm-load-child") {
+  await llmLoadChild(process.argv[3]);
+  process.exit(0);
+}
 
 const suites: Record<string, () => Promise<unknown>> = {
   core: async () => { await benchMatMul(); await benchSafetensors(); },
+  llm: async () => { await benchLlm(); },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
