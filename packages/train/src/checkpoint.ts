@@ -1,0 +1,128 @@
+/**
+ * Training checkpoints: one safetensors file, written atomically (temporary
+ * file + rename, by core's writeSafetensors).
+ *
+ * Tensors:   `<variable name>`                   each trained variable, F32
+ *            `optimizer.exp_avg.<name>`           Adam first moment
+ *            `optimizer.exp_avg_sq.<name>`        Adam second moment
+ * Metadata:  `format`  "lm4lv-train/1"
+ *            `state`   JSON {step, optimizerStep, rng, data, bestMetric}
+ *            `config`  the run's config JSON (free-form, as given by the caller)
+ *            `history` JSON {train: HistoryEntry[], validation: ValidationEntry[]}
+ */
+import * as tf from "@tensorflow/tfjs";
+import { readSafetensors, writeSafetensors } from "@lm4lv/core";
+import type { TensorToWrite } from "@lm4lv/core";
+import type { JsonValue } from "./data.js";
+import { arraysEqual } from "./optimizer.js";
+import type { AdamState, FloatTensorData, NamedVariables } from "./optimizer.js";
+import type { RngState } from "./rng.js";
+
+export const CHECKPOINT_FORMAT = "lm4lv-train/1";
+const OPT_PREFIX = "optimizer.";
+
+export interface HistoryEntry {
+  step: number;
+  loss: number;
+  /** Named loss parts (empty when the loss function returns a bare scalar). */
+  parts: Record<string, number>;
+  lr: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+}
+
+export interface ValidationEntry {
+  step: number;
+  metric: number;
+  values: Record<string, number>;
+}
+
+export interface TrainState {
+  /** Completed steps. */
+  step: number;
+  optimizerStep: number;
+  rng: RngState;
+  /** The data iterator's state, or null for a batch function. */
+  data: JsonValue;
+  bestMetric: number | null;
+}
+
+export interface CheckpointContent {
+  state: TrainState;
+  variables: Record<string, FloatTensorData>;
+  optimizer: AdamState["tensors"];
+  config: JsonValue;
+  history: { train: HistoryEntry[]; validation: ValidationEntry[] };
+}
+
+/** Copies variables out of tfjs as float32 arrays. */
+export function snapshotVariables(vars: NamedVariables): Record<string, FloatTensorData> {
+  const out: Record<string, FloatTensorData> = {};
+  for (const [n, v] of Object.entries(vars)) out[n] = { shape: [...v.shape], data: v.dataSync() as Float32Array };
+  return out;
+}
+
+export function saveCheckpoint(path: string, c: CheckpointContent): void {
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const [n, t] of Object.entries(c.variables)) {
+    if (n.startsWith(OPT_PREFIX)) throw new Error(`saveCheckpoint ${path}: variable name "${n}" clashes with the optimizer prefix "${OPT_PREFIX}"`);
+    tensors[n] = { shape: t.shape, data: t.data, dtype: "F32" };
+  }
+  for (const [n, t] of Object.entries(c.optimizer)) tensors[OPT_PREFIX + n] = { shape: t.shape, data: t.data, dtype: "F32" };
+  writeSafetensors(path, tensors, {
+    format: CHECKPOINT_FORMAT,
+    state: JSON.stringify(c.state),
+    config: JSON.stringify(c.config ?? null),
+    history: JSON.stringify(c.history),
+  });
+}
+
+function parseJson(path: string, field: string, text: string | undefined): unknown {
+  if (text === undefined) throw new Error(`${path}: checkpoint metadata has no "${field}" field`);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}: checkpoint metadata "${field}" is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+export function loadCheckpoint(path: string): CheckpointContent {
+  const { tensors, metadata } = readSafetensors(path);
+  if (metadata.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: not a training checkpoint (metadata format = ${JSON.stringify(metadata.format)}, expected "${CHECKPOINT_FORMAT}")`);
+  const variables: Record<string, FloatTensorData> = {};
+  const optimizer: Record<string, FloatTensorData> = {};
+  for (const [n, t] of Object.entries(tensors)) {
+    if (!(t.data instanceof Float32Array)) throw new Error(`${path}: tensor "${n}" has dtype ${t.dtype}, expected F32`);
+    if (n.startsWith(OPT_PREFIX)) optimizer[n.slice(OPT_PREFIX.length)] = { shape: t.shape, data: t.data };
+    else variables[n] = { shape: t.shape, data: t.data };
+  }
+  const state = parseJson(path, "state", metadata.state) as TrainState;
+  if (!state || !Number.isInteger(state.step) || !Array.isArray(state.rng)) throw new Error(`${path}: checkpoint "state" is incomplete: ${metadata.state}`);
+  return {
+    state,
+    variables,
+    optimizer,
+    config: parseJson(path, "config", metadata.config) as JsonValue,
+    history: parseJson(path, "history", metadata.history) as CheckpointContent["history"],
+  };
+}
+
+/**
+ * Assigns checkpoint tensors to variables. Every variable must be present with
+ * its shape; tensors for unknown variables are reported too.
+ */
+export function restoreVariables(path: string, vars: NamedVariables, saved: Record<string, FloatTensorData>): void {
+  const missing = Object.keys(vars).filter((n) => !(n in saved));
+  const unexpected = Object.keys(saved).filter((n) => !(n in vars));
+  if (missing.length || unexpected.length) {
+    throw new Error(`${path}: checkpoint does not match the trained variables` + (missing.length ? `; missing: ${missing.join(", ")}` : "") + (unexpected.length ? `; unexpected: ${unexpected.join(", ")}` : ""));
+  }
+  for (const [n, v] of Object.entries(vars)) {
+    if (!arraysEqual(saved[n].shape, v.shape)) throw new Error(`${path}: tensor "${n}" has shape [${saved[n].shape}], variable has [${v.shape}]`);
+  }
+  for (const [n, v] of Object.entries(vars)) {
+    const t = tf.tensor(saved[n].data, saved[n].shape, "float32");
+    v.assign(t);
+    t.dispose();
+  }
+}

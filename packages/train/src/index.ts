@@ -1,0 +1,18 @@
+export { Adam, ADAM_DEFAULTS } from "./optimizer.js";
+export type { AdamOptions, AdamState, FloatTensorData, NamedVariables } from "./optimizer.js";
+export { makeSchedule, defaultWarmupSteps } from "./schedule.js";
+export type { ScheduleKind, ScheduleOptions } from "./schedule.js";
+export { accumulateGradients, clipByGlobalNorm, globalNorm } from "./grads.js";
+export type { LossFn, LossOutput, GradResult } from "./grads.js";
+export { TrainRng } from "./rng.js";
+export type { RngState } from "./rng.js";
+export { ShuffledBatches, isDataIterator } from "./data.js";
+export type { BatchFn, DataIterator, DataSource, JsonValue, ShuffledBatchesOptions, ShuffledBatchesState } from "./data.js";
+export { saveCheckpoint, loadCheckpoint, restoreVariables, snapshotVariables, CHECKPOINT_FORMAT } from "./checkpoint.js";
+export type { CheckpointContent, HistoryEntry, TrainState, ValidationEntry } from "./checkpoint.js";
+export { Trainer, runTraining, NonFiniteLossError } from "./trainer.js";
+export type { TrainOptions, TrainResult, ValidationResult } from "./trainer.js";
+export { Progress, formatNumber, formatDuration } from "./progress.js";
+export type { ProgressOptions, ProgressStep } from "./progress.js";
+export { plotLossCurves, writeLossPlot, lossSeries, imageGrid, niceTicks, PALETTE } from "./plot.js";
+export type { PlotSeries, PlotOptions } from "./plot.js";

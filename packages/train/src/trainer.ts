@@ -1,0 +1,315 @@
+/**
+ * The training loop: for each step, draw k micro-batches, average their
+ * gradients over the given variables, clip by global norm, apply Adam with the
+ * scheduled learning rate; validate and checkpoint periodically; stop cleanly
+ * on stop()/AbortSignal/SIGINT (finish the step, save, return); refuse to go
+ * on after a non-finite loss (the last good checkpoint is left as it was).
+ *
+ * Resume is exact: weights, Adam moments, step, the trainer RNG and the data
+ * iterator's position are all in the checkpoint, so a run stopped at step N and
+ * resumed ends with the same bits as one that was never stopped.
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type * as tf from "@tensorflow/tfjs";
+import { accumulateGradients, clipByGlobalNorm, globalNorm } from "./grads.js";
+import type { LossFn } from "./grads.js";
+import { Adam } from "./optimizer.js";
+import type { AdamOptions, NamedVariables } from "./optimizer.js";
+import { makeSchedule } from "./schedule.js";
+import type { ScheduleOptions } from "./schedule.js";
+import { TrainRng } from "./rng.js";
+import { isDataIterator } from "./data.js";
+import type { DataSource, JsonValue } from "./data.js";
+import { loadCheckpoint, restoreVariables, saveCheckpoint, snapshotVariables } from "./checkpoint.js";
+import type { HistoryEntry, TrainState, ValidationEntry } from "./checkpoint.js";
+import { Progress } from "./progress.js";
+import type { ProgressOptions } from "./progress.js";
+import { lossSeries, writeLossPlot } from "./plot.js";
+
+/** What a validation callback returns: a number (lower is better) or named values with a `metric`. */
+export type ValidationResult = number | ({ metric: number } & Record<string, number>);
+
+export interface TrainOptions<B> {
+  /** The variables to train, by name (the names used in checkpoints). Only these are updated. */
+  variables: NamedVariables;
+  /** Loss over one (micro-)batch; use a mean over the batch so accumulation averages correctly. */
+  loss: LossFn<B>;
+  data: DataSource<B>;
+  totalSteps: number;
+  /** Seed of the trainer RNG passed to the data source. Default 0. */
+  seed?: number;
+  /** Adam options; `lr` is the peak rate of the schedule. */
+  optimizer?: AdamOptions;
+  /** Schedule (default warmup-linear at optimizer.lr), or a function of the 1-based step. */
+  schedule?: Omit<ScheduleOptions, "totalSteps" | "lr"> | ((step: number) => number);
+  /** Max global gradient norm; null disables clipping. Default 1.0. */
+  clipNorm?: number | null;
+  /** Micro-batches per step (gradient accumulation). Default 1. */
+  accumulate?: number;
+  /** Items per micro-batch, for the items/s display. */
+  batchSize?: number;
+  /** Folder for `last.safetensors` (and `best.safetensors`); no checkpoints when absent. */
+  checkpointDir?: string;
+  /** Save `last` every n steps (it is also saved at the end and on stop). 0: only then. */
+  checkpointEvery?: number;
+  /** Resume from `<checkpointDir>/last.safetensors` when it exists (true), or from this file. */
+  resume?: boolean | string;
+  validate?: (step: number) => ValidationResult | Promise<ValidationResult>;
+  /** Run validate every n steps and after the last step. Default 0 (only after the last step). */
+  validateEvery?: number;
+  /** Save `best.safetensors` when the validation metric improves (lower is better). */
+  keepBest?: boolean;
+  /** Free-form run configuration stored in checkpoints (e.g. the model config and hyper-parameters). */
+  config?: JsonValue;
+  /** Progress display; false for none. Default: on stderr. */
+  progress?: boolean | ProgressOptions;
+  /** Write a loss-curve PNG here whenever `last` is saved. */
+  lossPlot?: string;
+  /** Stop (after the current step, with a save) when this aborts. */
+  signal?: AbortSignal;
+  /** Install a SIGINT handler during run(): first Ctrl-C stops cleanly, a second exits. Default true. */
+  handleSigint?: boolean;
+  /** Called after every step. */
+  onStep?: (entry: HistoryEntry, trainer: Trainer<B>) => void | Promise<void>;
+}
+
+export interface TrainResult {
+  status: "completed" | "stopped";
+  /** Completed steps. */
+  step: number;
+  history: HistoryEntry[];
+  validation: ValidationEntry[];
+  lastCheckpoint?: string;
+  bestCheckpoint?: string;
+  bestMetric: number | null;
+}
+
+/** Thrown when the loss (or the gradient norm) is NaN or infinite; nothing is saved at that step. */
+export class NonFiniteLossError extends Error {
+  constructor(readonly step: number, readonly loss: number, readonly parts: Record<string, number>, what = "loss") {
+    const p = Object.entries(parts).map(([n, v]) => `${n}=${v}`).join(", ");
+    super(`training stopped: ${what} is ${what === "loss" ? loss : "not finite"} at step ${step}${p ? ` (${p})` : ""}; the last checkpoint was left untouched`);
+    this.name = "NonFiniteLossError";
+  }
+}
+
+export class Trainer<B> {
+  readonly optimizer: Adam;
+  readonly rng: TrainRng;
+  /** Completed steps. */
+  step = 0;
+  history: HistoryEntry[] = [];
+  validation: ValidationEntry[] = [];
+  bestMetric: number | null = null;
+  private readonly lrAt: (step: number) => number;
+  private readonly progress: Progress | null;
+  private stopRequested = false;
+  private resumedFrom: string | null = null;
+
+  constructor(readonly options: TrainOptions<B>) {
+    const o = options;
+    if (!Number.isInteger(o.totalSteps) || o.totalSteps < 1) throw new RangeError(`totalSteps must be a positive integer, got ${o.totalSteps}`);
+    const k = o.accumulate ?? 1;
+    if (!Number.isInteger(k) || k < 1) throw new RangeError(`accumulate must be a positive integer, got ${k}`);
+    if (o.keepBest && !o.validate) throw new Error("keepBest needs a validate callback");
+    if ((o.keepBest || o.checkpointEvery || o.resume) && !o.checkpointDir && typeof o.resume !== "string") throw new Error("checkpointEvery/keepBest/resume need checkpointDir");
+    this.optimizer = new Adam(o.variables, o.optimizer);
+    this.rng = new TrainRng(o.seed ?? 0);
+    const sched = o.schedule;
+    this.lrAt = typeof sched === "function" ? sched : makeSchedule({ ...(sched ?? {}), lr: this.optimizer.options.lr, totalSteps: o.totalSteps });
+    const p = o.progress ?? true;
+    this.progress = p === false ? null : new Progress(p === true ? {} : p);
+  }
+
+  /** Path of the rolling checkpoint. */
+  get lastPath(): string | undefined {
+    return this.options.checkpointDir ? join(this.options.checkpointDir, "last.safetensors") : undefined;
+  }
+
+  get bestPath(): string | undefined {
+    return this.options.checkpointDir ? join(this.options.checkpointDir, "best.safetensors") : undefined;
+  }
+
+  /** Learning rate of a 1-based step. */
+  learningRate(step: number): number {
+    return this.lrAt(step);
+  }
+
+  /** Requests a clean stop: the current step finishes, `last` is saved, run() returns "stopped". */
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  /** Loads a checkpoint into the variables, optimizer, RNG, data iterator and history. */
+  restore(path: string): void {
+    const c = loadCheckpoint(path);
+    restoreVariables(path, this.options.variables, c.variables);
+    this.optimizer.importState({ step: c.state.optimizerStep, tensors: c.optimizer });
+    this.rng.setState(c.state.rng);
+    if (isDataIterator(this.options.data)) {
+      if (c.state.data === null || c.state.data === undefined) throw new Error(`${path}: checkpoint has no data iterator state`);
+      this.options.data.setState(c.state.data);
+    }
+    this.step = c.state.step;
+    this.bestMetric = c.state.bestMetric;
+    this.history = c.history.train;
+    this.validation = c.history.validation;
+    this.resumedFrom = path;
+    const now = JSON.stringify(this.options.config ?? null);
+    if (JSON.stringify(c.config) !== now) this.progress?.log(`warning: ${path} was written with a different config`);
+  }
+
+  /** Writes a checkpoint of the current state (atomically). */
+  save(path: string): void {
+    const state: TrainState = {
+      step: this.step,
+      optimizerStep: this.optimizer.step,
+      rng: this.rng.getState(),
+      data: isDataIterator(this.options.data) ? this.options.data.getState() : null,
+      bestMetric: this.bestMetric,
+    };
+    saveCheckpoint(path, {
+      state,
+      variables: snapshotVariables(this.options.variables),
+      optimizer: this.optimizer.exportState().tensors,
+      config: this.options.config ?? null,
+      history: { train: this.history, validation: this.validation },
+    });
+  }
+
+  private async saveLast(): Promise<void> {
+    const path = this.lastPath;
+    if (!path) return;
+    this.save(path);
+    if (this.options.lossPlot && this.history.length > 1) await writeLossPlot(this.options.lossPlot, lossSeries(this.history), { logY: true });
+  }
+
+  private async nextBatch(step: number, micro: number): Promise<B> {
+    const src = this.options.data;
+    return isDataIterator(src) ? await src.next(this.rng) : await src(step, this.rng, micro);
+  }
+
+  /** One optimisation step (step number this.step + 1). */
+  async trainStep(): Promise<HistoryEntry> {
+    const o = this.options;
+    const s = this.step + 1;
+    const lr = this.lrAt(s);
+    const micro: B[] = [];
+    for (let i = 0; i < (o.accumulate ?? 1); i++) micro.push(await this.nextBatch(s, i));
+    const res = accumulateGradients(o.loss, o.variables, micro);
+    let grads = res.grads;
+    const dispose = () => Object.values(grads).forEach((g) => g?.dispose());
+    if (!Number.isFinite(res.loss)) {
+      dispose();
+      throw new NonFiniteLossError(s, res.loss, res.parts);
+    }
+    let gradNorm: number;
+    if (o.clipNorm === null) {
+      gradNorm = globalNorm(grads);
+    } else {
+      const clipped = clipByGlobalNorm(grads, o.clipNorm ?? 1.0);
+      grads = clipped.grads;
+      gradNorm = clipped.norm;
+    }
+    if (!Number.isFinite(gradNorm)) {
+      dispose();
+      throw new NonFiniteLossError(s, res.loss, res.parts, "gradient norm");
+    }
+    this.optimizer.applyGradients(grads as Record<string, tf.Tensor | null>, lr);
+    dispose();
+    this.step = s;
+    const entry: HistoryEntry = { step: s, loss: res.loss, parts: res.parts, lr, gradNorm };
+    this.history.push(entry);
+    return entry;
+  }
+
+  private async runValidation(): Promise<void> {
+    const o = this.options;
+    if (!o.validate) return;
+    const r = await o.validate(this.step);
+    const metric = typeof r === "number" ? r : r.metric;
+    const values = typeof r === "number" ? { metric: r } : { ...r };
+    this.validation.push({ step: this.step, metric, values });
+    const text = Object.entries(values).map(([n, v]) => `${n} ${v.toPrecision(4)}`).join(" ");
+    let improved = false;
+    if (Number.isFinite(metric) && (this.bestMetric === null || metric < this.bestMetric)) {
+      this.bestMetric = metric;
+      improved = true;
+      if (o.keepBest && this.bestPath) this.save(this.bestPath);
+    }
+    this.progress?.log(`validation at step ${this.step}: ${text}${improved && o.keepBest ? " (best, saved)" : ""}`);
+  }
+
+  /** Runs to totalSteps (or until stopped). Throws NonFiniteLossError on a NaN/inf loss. */
+  async run(): Promise<TrainResult> {
+    const o = this.options;
+    if (o.checkpointDir) mkdirSync(o.checkpointDir, { recursive: true });
+    const resumePath = typeof o.resume === "string" ? o.resume : o.resume ? this.lastPath : undefined;
+    if (resumePath && this.resumedFrom !== resumePath) {
+      if (typeof o.resume === "string" && !existsSync(resumePath)) throw new Error(`resume: ${resumePath} does not exist`);
+      if (existsSync(resumePath)) {
+        this.restore(resumePath);
+        this.progress?.log(`resumed from ${resumePath} at step ${this.step}`);
+      }
+    }
+
+    this.stopRequested = false;
+    const onAbort = () => this.stop();
+    o.signal?.addEventListener("abort", onAbort);
+    if (o.signal?.aborted) this.stop();
+    let interrupts = 0;
+    const onSigint = () => {
+      interrupts += 1;
+      if (interrupts > 1) process.exit(130);
+      this.progress?.log("interrupt: finishing the current step, then saving (Ctrl-C again to quit now)");
+      this.stop();
+    };
+    if (o.handleSigint ?? true) process.on("SIGINT", onSigint);
+
+    this.progress?.start(this.step);
+    try {
+      while (this.step < o.totalSteps && !this.stopRequested) {
+        const entry = await this.trainStep();
+        this.progress?.update({ step: entry.step, total: o.totalSteps, loss: entry.loss, parts: entry.parts, lr: entry.lr, itemsPerStep: o.batchSize ? o.batchSize * (o.accumulate ?? 1) : undefined });
+        await o.onStep?.(entry, this);
+        const last = this.step === o.totalSteps;
+        if (o.validate && (last || (o.validateEvery && this.step % o.validateEvery === 0))) await this.runValidation();
+        if (!last && o.checkpointEvery && this.step % o.checkpointEvery === 0) await this.saveLast();
+        // Let signal handlers and timers run between steps.
+        await new Promise((r) => setImmediate(r));
+      }
+      await this.saveLast();
+    } finally {
+      this.progress?.finish();
+      o.signal?.removeEventListener("abort", onAbort);
+      if (o.handleSigint ?? true) process.off("SIGINT", onSigint);
+    }
+    const stopped = this.step < o.totalSteps;
+    if (stopped) this.progress?.log(`stopped at step ${this.step}${this.lastPath ? `; saved ${this.lastPath}` : ""}`);
+    return {
+      status: stopped ? "stopped" : "completed",
+      step: this.step,
+      history: this.history,
+      validation: this.validation,
+      lastCheckpoint: this.lastPath,
+      bestCheckpoint: o.keepBest && this.bestPath && existsSync(this.bestPath) ? this.bestPath : undefined,
+      bestMetric: this.bestMetric,
+    };
+  }
+
+  /** Frees the optimizer state (the trained variables belong to the caller). */
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
+
+/** Builds a Trainer, runs it, frees the optimizer state, returns the result. */
+export async function runTraining<B>(options: TrainOptions<B>): Promise<TrainResult> {
+  const trainer = new Trainer(options);
+  try {
+    return await trainer.run();
+  } finally {
+    trainer.dispose();
+  }
+}
