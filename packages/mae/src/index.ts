@@ -1,1 +1,26 @@
-export {};
+export { ViTMAE } from "./model.js";
+export type { ViTMAEForwardOptions, ViTMAEForwardOutput } from "./model.js";
+export { parseViTMAEConfig, readViTMAEConfig, vitMAEPreset, VIT_MAE_PRESETS, VIT_MAE_SCHEMA, SUPPORTED_ACTIVATIONS } from "./config.js";
+export type { ViTMAEConfig, ViTMAEPresetName } from "./config.js";
+export {
+  patchify,
+  unpatchify,
+  randomMasking,
+  lenKeep,
+  sincosPositionEmbedding,
+  normalizeImageNet,
+  denormalizeImageNet,
+  imagesToTensor,
+  tensorToImages,
+  preprocessImages,
+  preprocessFiles,
+  postprocess,
+  gelu,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+} from "./ops.js";
+export type { MaskingResult } from "./ops.js";
+export { maePretrainingLoss, decoderFinetuneLoss, NORM_PIX_EPS } from "./losses.js";
+export type { DecoderLossOptions } from "./losses.js";
+export { expectedWeights, loadWeights, initWeights, WeightLoadError, SeededRandom } from "./weights.js";
+export type { WeightSpec, RawWeight } from "./weights.js";

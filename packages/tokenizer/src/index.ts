@@ -22,3 +22,5 @@ export type {
   BuiltSequence,
   GenerationPrompt,
 } from "./sequence.js";
+export { trainBpe, BpeTrainerError } from "./bpe-trainer.js";
+export type { BpeTrainerOptions } from "./bpe-trainer.js";

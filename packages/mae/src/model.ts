@@ -1,0 +1,353 @@
+/**
+ * ViTMAE (`ViTMAEForPreTraining`) in TensorFlow.js with Hugging Face parameter names.
+ *
+ * Stages, as in the MAE paper's code: embed → random masking → encoder → decoder → loss.
+ * `encode` / `decode` are the LM4LV uses (spec §1): no masking, identity patch order,
+ * CLS kept, decoder position embedding as stored.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { mkdirSync, existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic, writeSafetensors } from "@lm4lv/core";
+import type { RgbImage, VisionModel, TensorToWrite } from "@lm4lv/core";
+import { readViTMAEConfig, parseViTMAEConfig } from "./config.js";
+import type { ViTMAEConfig } from "./config.js";
+import { activation, gatherTokens, layerNorm, linear, patchify, postprocess, preprocessFiles, randomMasking, unpatchify } from "./ops.js";
+import { initWeights, loadWeights } from "./weights.js";
+import type { RawWeight } from "./weights.js";
+import { maePretrainingLoss } from "./losses.js";
+
+export interface ViTMAEForwardOptions {
+  /** `[B, N]` sorting noise (smaller = kept first). Default: uniform random (seeded by `seed` when given). */
+  noise?: tf.Tensor2D | ArrayLike<number>;
+  /** Default: `config.mask_ratio`. */
+  maskRatio?: number;
+  /** Default: `config.norm_pix_loss`. */
+  normPixLoss?: boolean;
+  /** Also return the embeddings and the output of every encoder layer. */
+  outputHiddenStates?: boolean;
+  seed?: number;
+}
+
+export interface ViTMAEForwardOutput {
+  /** `[B, 1 + lenKeep, hidden]` after the final LayerNorm; row 0 is CLS. */
+  lastHiddenState: tf.Tensor3D;
+  /** `[B, N]` int32. */
+  idsRestore: tf.Tensor2D;
+  /** `[B, N]` 1 = removed. */
+  mask: tf.Tensor2D;
+  /** `[B, N, p·p·C]` decoder predictions without CLS. */
+  logits: tf.Tensor3D;
+  /** Scalar: mean over removed patches of the per-patch MSE (NaN when nothing is removed, as HF). */
+  loss: tf.Scalar;
+  /** `[B, 1 + lenKeep, hidden]` × (layers + 1): embeddings, then each layer's output (before the final norm). */
+  hiddenStates?: tf.Tensor3D[];
+}
+
+interface BlockShape {
+  heads: number;
+  act: (x: tf.Tensor) => tf.Tensor;
+  eps: number;
+}
+
+export class ViTMAE implements VisionModel {
+  readonly config: ViTMAEConfig;
+  /**
+   * Parameters by HF name. Layout: as HF except every 2-D (linear) weight, which is kept
+   * transposed, `[in, out]`, so matmuls need no transposed operand (twice as fast on wasm);
+   * `save` transposes back. Decoder entries become `tf.Variable`s after `decoderVariables()`.
+   */
+  readonly weights: Map<string, tf.Tensor>;
+  private disposed = false;
+
+  private constructor(config: ViTMAEConfig, raw: Map<string, RawWeight>) {
+    this.config = config;
+    this.weights = new Map();
+    for (const [name, w] of raw) {
+      const t = tf.tensor(w.data, w.shape, "float32");
+      if (w.shape.length !== 2) {
+        this.weights.set(name, t);
+        continue;
+      }
+      this.weights.set(name, tf.transpose(t)); // [out, in] → [in, out]
+      t.dispose();
+    }
+  }
+
+  /** Loads `config.json` + `model.safetensors` (or a sharded index) from a folder; every tensor is checked. */
+  static fromPretrained(dir: string, opts: { strict?: boolean } = {}): ViTMAE {
+    if (!existsSync(dir)) throw new Error(`${dir}: no such folder`);
+    if (!statSync(dir).isDirectory()) throw new Error(`${dir}: expected a model folder (config.json + model.safetensors)`);
+    if (!existsSync(join(dir, "config.json"))) throw new Error(`${dir}: not a model folder (no config.json)`);
+    const config = readViTMAEConfig(dir);
+    return new ViTMAE(config, loadWeights(dir, config, opts));
+  }
+
+  /** A randomly initialised model (HF's init scheme, seeded). */
+  static fromConfig(config: ViTMAEConfig | Record<string, unknown>, seed = 0): ViTMAE {
+    const c = parseViTMAEConfig({ ...config } as Record<string, unknown>, "ViTMAE.fromConfig");
+    return new ViTMAE(c, initWeights(c, seed));
+  }
+
+  /** Writes `config.json` and `model.safetensors` (F32, HF names) into `dir`. */
+  save(dir: string): void {
+    this.checkAlive();
+    mkdirSync(dir, { recursive: true });
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const [name, t] of this.weights) {
+      const hf = t.rank === 2 ? tf.transpose(t) : t; // back to PyTorch [out, in]
+      tensors[name] = { shape: hf.shape, data: hf.dataSync() as Float32Array };
+      if (hf !== t) hf.dispose();
+    }
+    writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
+    const config = { architectures: ["ViTMAEForPreTraining"], model_type: "vit_mae", ...this.config };
+    writeFileAtomic(join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
+  }
+
+  // --- VisionModel -------------------------------------------------------------------------
+
+  get imageSize(): number { return this.config.image_size; }
+  get patchSize(): number { return this.config.patch_size; }
+  get hiddenSize(): number { return this.config.hidden_size; }
+  get numPatches(): number { return (this.config.image_size / this.config.patch_size) ** 2; }
+  get numTokens(): number { return 1 + this.numPatches; }
+
+  /** `[B, 3, H, W]` normalised → `[B, 1+N, hidden]`: no masking, identity order, CLS kept, final LayerNorm. */
+  encode(pixelValues: tf.Tensor4D): tf.Tensor3D {
+    this.checkAlive();
+    return tf.tidy(() => {
+      const patches = this.embedPatches(pixelValues); // [B, N, D]
+      const x = this.prependCls(patches); // [B, 1+N, D]
+      return this.runEncoder(x).last;
+    });
+  }
+
+  /** `[B, 1+N, hidden]` (identity order) → `[B, 3, H, W]` normalised reconstruction. */
+  decode(features: tf.Tensor3D): tf.Tensor4D {
+    this.checkAlive();
+    if (features.shape[1] !== this.numTokens || features.shape[2] !== this.hiddenSize) {
+      throw new Error(`ViTMAE.decode: features have shape [${features.shape}], expected [B, ${this.numTokens}, ${this.hiddenSize}]`);
+    }
+    return tf.tidy(() => {
+      const logits = this.runDecoder(features); // [B, N, p·p·C]
+      return unpatchify(logits, this.patchSize, this.config.num_channels);
+    });
+  }
+
+  // --- Pre-training forward (HF ViTMAEForPreTraining.forward) --------------------------------
+
+  forward(pixelValues: tf.Tensor4D, opts: ViTMAEForwardOptions = {}): ViTMAEForwardOutput {
+    this.checkAlive();
+    const maskRatio = opts.maskRatio ?? this.config.mask_ratio;
+    const normPix = opts.normPixLoss ?? this.config.norm_pix_loss;
+    const b = pixelValues.shape[0];
+    const n = this.numPatches;
+    const noise = opts.noise ?? tf.randomUniform([b, n], 0, 1, "float32", opts.seed);
+    try {
+      const patches = this.embedPatches(pixelValues); // [B, N, D]
+      const { kept, mask, idsRestore } = randomMasking(patches, noise, maskRatio); // [B, K, D], [B, N], [B, N]
+      patches.dispose();
+      const out = tf.tidy(() => {
+        const x = this.prependCls(kept); // [B, 1+K, D]
+        const enc = this.runEncoder(x, opts.outputHiddenStates ?? false);
+        const logits = this.runDecoder(enc.last, idsRestore); // [B, N, p·p·C]
+        const target = patchify(pixelValues, this.patchSize); // [B, N, p·p·C]
+        const loss = maePretrainingLoss(logits, target, mask, { normPixLoss: normPix });
+        return { lastHiddenState: enc.last, logits, loss, hiddenStates: enc.all };
+      });
+      kept.dispose();
+      const result: ViTMAEForwardOutput = { lastHiddenState: out.lastHiddenState, idsRestore, mask, logits: out.logits, loss: out.loss };
+      if (out.hiddenStates) result.hiddenStates = out.hiddenStates;
+      return result;
+    } finally {
+      if (!opts.noise) (noise as tf.Tensor).dispose();
+    }
+  }
+
+  // --- Images in, images out -----------------------------------------------------------------
+
+  /** Normalised `[B, 3, H, W]` → de-normalised, clamped images. */
+  postprocess(pixelValues: tf.Tensor4D): RgbImage[] {
+    return postprocess(pixelValues);
+  }
+
+  /** Image files → MAE reconstruction (encode without masking, decode), `image_size` square, clamped. */
+  async reconstruct(imagePaths: string[], opts: { batchSize?: number } = {}): Promise<RgbImage[]> {
+    this.checkAlive();
+    const batch = opts.batchSize ?? 8;
+    const out: RgbImage[] = [];
+    for (let i = 0; i < imagePaths.length; i += batch) {
+      const pixels = await preprocessFiles(imagePaths.slice(i, i + batch), this.imageSize); // [b, 3, S, S]
+      const recon = tf.tidy(() => {
+        const feats = this.encode(pixels); // [b, 1+N, D]
+        return this.decode(feats); // [b, 3, S, S]
+      });
+      out.push(...this.postprocess(recon));
+      pixels.dispose();
+      recon.dispose();
+    }
+    return out;
+  }
+
+  // --- Training ------------------------------------------------------------------------------
+
+  /**
+   * The decoder's parameters (every `decoder.*` tensor, incl. `decoder_pos_embed` and
+   * `mask_token`) as trainable `tf.Variable`s, by HF name. The first call swaps the stored
+   * tensors for variables; the encoder stays plain tensors (frozen).
+   */
+  decoderVariables(): Map<string, tf.Variable> {
+    this.checkAlive();
+    const vars = new Map<string, tf.Variable>();
+    for (const [name, t] of this.weights) {
+      if (!name.startsWith("decoder.")) continue;
+      if (t instanceof tf.Variable) {
+        vars.set(name, t);
+        continue;
+      }
+      const v = tf.variable(t, true); // tfjs names must be globally unique: let it choose
+      t.dispose();
+      this.weights.set(name, v);
+      vars.set(name, v);
+    }
+    return vars;
+  }
+
+  /** Number of parameters (all, or of the encoder / decoder part). */
+  parameterCount(part: "all" | "encoder" | "decoder" = "all"): number {
+    let n = 0;
+    for (const [name, t] of this.weights) {
+      if (part === "all" || (part === "encoder") === name.startsWith("vit.")) n += t.size;
+    }
+    return n;
+  }
+
+  dispose(): void {
+    for (const t of this.weights.values()) t.dispose();
+    this.weights.clear();
+    this.disposed = true;
+  }
+
+  // --- Internals, in forward order -----------------------------------------------------------
+
+  private w(name: string): tf.Tensor {
+    const t = this.weights.get(name);
+    if (!t) throw new Error(`ViTMAE: no parameter "${name}"`);
+    return t;
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new Error("ViTMAE: model was disposed");
+  }
+
+  /** Conv patch embedding as a matmul over patchified pixels, plus the patch position embedding. */
+  private embedPatches(pixelValues: tf.Tensor4D): tf.Tensor3D {
+    const { image_size: s, num_channels: c, patch_size: p, hidden_size: d } = this.config;
+    const [, pc, h, w] = pixelValues.shape;
+    if (pc !== c || h !== s || w !== s) {
+      throw new Error(`ViTMAE: pixel values have shape [${pixelValues.shape}], expected [B, ${c}, ${s}, ${s}]`);
+    }
+    return tf.tidy(() => {
+      const patches = patchify(pixelValues, p); // [B, N, p·q·C]
+      // conv weight [D, C, p, q] → [p, q, C, D] → [p·q·C, D] to match the patch vector order
+      const wConv = tf.reshape(tf.transpose(this.w("vit.embeddings.patch_embeddings.projection.weight"), [2, 3, 1, 0]), [p * p * c, d]);
+      const x = linear(patches, wConv, this.w("vit.embeddings.patch_embeddings.projection.bias")); // [B, N, D]
+      const pos = tf.slice(this.w("vit.embeddings.position_embeddings"), [0, 1, 0], [1, -1, d]); // [1, N, D]
+      return tf.add(x, pos) as tf.Tensor3D;
+    });
+  }
+
+  /** `[B, T, D]` → `[B, 1+T, D]` with CLS (+ its position embedding) in front. */
+  private prependCls(x: tf.Tensor3D): tf.Tensor3D {
+    const d = this.config.hidden_size;
+    return tf.tidy(() => {
+      const pos0 = tf.slice(this.w("vit.embeddings.position_embeddings"), [0, 0, 0], [1, 1, d]); // [1, 1, D]
+      const cls = tf.tile(tf.add(this.w("vit.embeddings.cls_token"), pos0), [x.shape[0], 1, 1]); // [B, 1, D]
+      return tf.concat([cls, x], 1) as tf.Tensor3D;
+    });
+  }
+
+  private encoderShape(): BlockShape {
+    return { heads: this.config.num_attention_heads, act: activation(this.config.hidden_act), eps: this.config.layer_norm_eps };
+  }
+
+  private decoderShape(): BlockShape {
+    return { heads: this.config.decoder_num_attention_heads, act: activation(this.config.hidden_act), eps: this.config.layer_norm_eps };
+  }
+
+  /** Encoder blocks then the final LayerNorm. */
+  private runEncoder(x: tf.Tensor3D, keepAll = false): { last: tf.Tensor3D; all?: tf.Tensor3D[] } {
+    const shape = this.encoderShape();
+    const all: tf.Tensor3D[] | undefined = keepAll ? [x] : undefined;
+    let h = x; // [B, T, D]
+    for (let i = 0; i < this.config.num_hidden_layers; i++) {
+      h = this.block(h, `vit.encoder.layer.${i}`, shape);
+      all?.push(h);
+    }
+    const last = layerNorm(h, this.w("vit.layernorm.weight"), this.w("vit.layernorm.bias"), shape.eps) as tf.Tensor3D; // [B, T, D]
+    return { last, all };
+  }
+
+  /**
+   * Decoder: `[B, 1+K, D]` latent → `[B, N, p·p·C]` predictions (CLS dropped). With
+   * `idsRestore`, removed positions get the mask token and the patch order is restored;
+   * without it the latent must hold all N patches in order.
+   */
+  private runDecoder(latent: tf.Tensor3D, idsRestore?: tf.Tensor2D): tf.Tensor3D {
+    const shape = this.decoderShape();
+    const n = this.numPatches;
+    return tf.tidy(() => {
+      let x = linear(latent, this.w("decoder.decoder_embed.weight"), this.w("decoder.decoder_embed.bias")) as tf.Tensor3D; // [B, 1+K, Dd]
+      const [b, t, dd] = x.shape;
+      if (idsRestore) {
+        const cls = tf.slice(x, [0, 0, 0], [b, 1, dd]); // [B, 1, Dd]
+        let tokens: tf.Tensor = tf.slice(x, [0, 1, 0], [b, t - 1, dd]); // [B, K, Dd]
+        if (t - 1 < n) {
+          const maskTokens = tf.tile(this.w("decoder.mask_token"), [b, n - (t - 1), 1]); // [B, N−K, Dd]
+          tokens = tf.concat([tokens, maskTokens], 1); // [B, N, Dd] shuffled order
+        }
+        tokens = gatherTokens(tokens as tf.Tensor3D, idsRestore); // [B, N, Dd] patch order
+        x = tf.concat([cls, tokens], 1) as tf.Tensor3D; // [B, 1+N, Dd]
+      } else if (t !== n + 1) {
+        throw new Error(`ViTMAE decoder: got ${t} tokens, expected ${n + 1} (CLS + all patches) when no idsRestore is given`);
+      }
+      let h = tf.add(x, this.w("decoder.decoder_pos_embed")) as tf.Tensor3D; // [B, 1+N, Dd]
+      for (let i = 0; i < this.config.decoder_num_hidden_layers; i++) h = this.block(h, `decoder.decoder_layers.${i}`, shape);
+      h = layerNorm(h, this.w("decoder.decoder_norm.weight"), this.w("decoder.decoder_norm.bias"), shape.eps) as tf.Tensor3D;
+      const pred = linear(h, this.w("decoder.decoder_pred.weight"), this.w("decoder.decoder_pred.bias")); // [B, 1+N, p·p·C]
+      return tf.slice(pred, [0, 1, 0], [b, n, -1]) as tf.Tensor3D; // [B, N, p·p·C]
+    });
+  }
+
+  /** Pre-LN transformer block (HF ViTMAELayer): x + attn(LN(x)); h + MLP(LN(h)). */
+  private block(x: tf.Tensor3D, prefix: string, shape: BlockShape): tf.Tensor3D {
+    return tf.tidy(() => {
+      const normed = layerNorm(x, this.w(`${prefix}.layernorm_before.weight`), this.w(`${prefix}.layernorm_before.bias`), shape.eps);
+      const h = tf.add(x, this.attention(normed as tf.Tensor3D, prefix, shape.heads)) as tf.Tensor3D; // [B, T, D]
+      const normed2 = layerNorm(h, this.w(`${prefix}.layernorm_after.weight`), this.w(`${prefix}.layernorm_after.bias`), shape.eps);
+      const up = shape.act(linear(normed2, this.w(`${prefix}.intermediate.dense.weight`), this.w(`${prefix}.intermediate.dense.bias`))); // [B, T, mlp]
+      const down = linear(up, this.w(`${prefix}.output.dense.weight`), this.w(`${prefix}.output.dense.bias`)); // [B, T, D]
+      return tf.add(h, down) as tf.Tensor3D;
+    });
+  }
+
+  /** Multi-head self-attention without a mask: `[B, T, D]` → `[B, T, D]`. */
+  private attention(x: tf.Tensor3D, prefix: string, heads: number): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [b, t, d] = x.shape;
+      const hd = d / heads;
+      const proj = (name: string) => {
+        const y = linear(x, this.w(`${prefix}.attention.attention.${name}.weight`), this.weights.get(`${prefix}.attention.attention.${name}.bias`)); // [B, T, D]
+        return tf.transpose(tf.reshape(y, [b, t, heads, hd]), [0, 2, 1, 3]); // [B, H, T, hd]
+      };
+      const q = proj("query");
+      const k = proj("key");
+      const v = proj("value");
+      const scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)); // [B, H, T, T]
+      const probs = tf.softmax(scores, -1);
+      const ctx = tf.matMul(probs, v); // [B, H, T, hd]
+      const merged = tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [b, t, d]); // [B, T, D]
+      return linear(merged, this.w(`${prefix}.attention.output.dense.weight`), this.w(`${prefix}.attention.output.dense.bias`)) as tf.Tensor3D;
+    });
+  }
+}
