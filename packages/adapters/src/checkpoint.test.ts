@@ -1,0 +1,88 @@
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { initBackend, SafetensorsFile, writeSafetensors } from "@lm4lv/core";
+import { LM4LVAdapters } from "./adapters.js";
+import { loadAdapters, readCheckpointInfo, saveAdapters } from "./checkpoint.js";
+import { maxAbsDiff } from "./test-helpers.js";
+
+beforeAll(async () => {
+  await initBackend("cpu");
+});
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "lm4lv-adapters-"));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const RUN = { visionModel: "models/vit-mae-r", llm: "models/llama-2-7b-chat", task: "denoise_50", numVisualTokens: 197, step: 120, extra: { lr: 3e-4, seed: 1 } };
+
+describe("saveAdapters / loadAdapters", () => {
+  it("round-trips the trained parameters and the run description", () => {
+    const dir = join(tempDir(), "ckpt"); // created on save
+    const task = Float32Array.from({ length: 4 * 16 }, (_, i) => i / 7);
+    const a = new LM4LVAdapters({ visionHidden: 8, llmHidden: 16, numTaskTokens: 4, seed: 3 }, { task_tokens: task });
+    saveAdapters(dir, a, RUN);
+    expect(readdirSync(dir).sort()).toEqual(["adapters.safetensors", "lm4lv.json"]); // no temporary files left
+    const st = SafetensorsFile.open(join(dir, "adapters.safetensors"));
+    expect(st.keys().sort()).toEqual(["adapter.bias", "adapter.weight", "de_adapter.bias", "de_adapter.weight", "task_tokens"]);
+    expect(st.entry("adapter.weight").shape).toEqual([16, 8]);
+    st.close();
+    const json = JSON.parse(readFileSync(join(dir, "lm4lv.json"), "utf8"));
+    expect(json).toMatchObject({ format: "lm4lv-adapters", version: 1, ...RUN, visionHidden: 8, llmHidden: 16, numTaskTokens: 4 });
+
+    const { adapters: b, info } = loadAdapters(dir, { visionHidden: 8, llmHidden: 16 });
+    expect(info).toEqual(readCheckpointInfo(dir));
+    expect(info.extra).toEqual(RUN.extra);
+    const sa = a.snapshot();
+    const sb = b.snapshot();
+    for (const name of Object.keys(sa) as (keyof typeof sa)[]) {
+      expect(sb[name].shape, name).toEqual(sa[name].shape);
+      expect(maxAbsDiff(sb[name].data, sa[name].data), name).toBe(0);
+    }
+    a.dispose();
+    b.dispose();
+  });
+
+  it("names every tensor that does not fit the models", () => {
+    const dir = tempDir();
+    const a = new LM4LVAdapters({ visionHidden: 8, llmHidden: 16, numTaskTokens: 2 });
+    saveAdapters(dir, a, RUN);
+    a.dispose();
+    let message = "";
+    try {
+      loadAdapters(dir, { visionHidden: 8, llmHidden: 32 });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/llmHidden: the LLM has 32, the checkpoint was trained with 16/);
+    expect(message).toMatch(/adapter\.weight: expected shape \[32,8\], found \[16,8\]/);
+    expect(message).toMatch(/adapter\.bias: expected shape \[32\], found \[16\]/);
+    expect(message).toMatch(/de_adapter\.weight: expected shape \[8,32\], found \[8,16\]/);
+    expect(message).toMatch(/task_tokens: expected shape \[2,32\], found \[2,16\]/);
+    expect(message).not.toMatch(/de_adapter\.bias/);
+  });
+
+  it("reports missing and unexpected tensors, and a missing or foreign lm4lv.json", () => {
+    const dir = tempDir();
+    const a = new LM4LVAdapters({ visionHidden: 4, llmHidden: 6, numTaskTokens: 1 });
+    saveAdapters(dir, a, RUN);
+    const snap = a.snapshot();
+    a.dispose();
+    const { "de_adapter.bias": _dropped, ...rest } = snap;
+    writeSafetensors(join(dir, "adapters.safetensors"), { ...rest, "lora.q.A": { shape: [2], data: new Float32Array(2) } });
+    expect(() => loadAdapters(dir, { visionHidden: 4, llmHidden: 6 })).toThrow(/de_adapter\.bias: missing \(expected shape \[4\]\)[\s\S]*lora\.q\.A: unexpected tensor/);
+
+    rmSync(join(dir, "adapters.safetensors"));
+    expect(() => loadAdapters(dir, { visionHidden: 4, llmHidden: 6 })).toThrow(/adapters\.safetensors: file not found/);
+    writeFileSync(join(dir, "lm4lv.json"), JSON.stringify({ format: "something-else" }));
+    expect(() => loadAdapters(dir, { visionHidden: 4, llmHidden: 6 })).toThrow(/lm4lv\.json: format is "something-else"/);
+    rmSync(join(dir, "lm4lv.json"));
+    expect(existsSync(join(dir, "lm4lv.json"))).toBe(false);
+    expect(() => loadAdapters(dir, { visionHidden: 4, llmHidden: 6 })).toThrow(/lm4lv\.json: file not found/);
+  });
+});

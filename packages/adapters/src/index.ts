@@ -1,0 +1,20 @@
+export { LM4LVAdapters, LM4LVAdapters as Adapters, ADAPTER_PARAM_NAMES, DEFAULT_TASK_TOKENS, adapterParamShapes } from "./adapters.js";
+export type { AdaptersConfig, AdapterParamName } from "./adapters.js";
+export { assembleInputsEmbeds, assembleBatchInputsEmbeds, imageFeatureRows } from "./assemble.js";
+export type { SequenceSpan, SequenceLayout, ImageFeatures } from "./assemble.js";
+export { lm4lvLoss, lm4lvForwardLoss, IGNORE_INDEX } from "./loss.js";
+export type { VisionTarget, LossSample, LossInputs, LossValues, TrainingSample } from "./loss.js";
+export {
+  saveAdapters,
+  loadAdapters,
+  readCheckpointInfo,
+  loadLora,
+  CheckpointError,
+  ADAPTERS_FILE,
+  RUN_FILE,
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+} from "./checkpoint.js";
+export type { RunInfo, CheckpointInfo, LoadAdaptersOptions } from "./checkpoint.js";
+export { LlamaLora, LORA_TARGETS, loraParamName, loraParamShapes } from "./lora.js";
+export type { LoraConfig, LoraTarget, LlamaLike } from "./lora.js";
