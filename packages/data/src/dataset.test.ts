@@ -89,7 +89,7 @@ describe("writeDegradedDataset + JsonDataset", () => {
         { from: "human", value: "<Img><image></Img> <task>" },
         { from: "gpt", value: "<Img><image></Img>" },
       ],
-      task_type: "simple",
+      task_type: "conversation",
     });
 
     const onTheFly = new FolderPairDataset(clean, "mask", { size: 16, seed: 7, params: { patch: 4 } });

@@ -35,8 +35,8 @@ export const PAIR_CONVERSATION: readonly Turn[] = Object.freeze([
   Object.freeze({ from: "gpt", value: "<Img><image></Img>" }),
 ]) as readonly Turn[];
 
-/** `task_type` written for pair data: a single human → gpt exchange. */
-export const PAIR_TASK_TYPE = "simple";
+/** `task_type` written for pair data: the "###" Human/Assistant template of spec §4. */
+export const PAIR_TASK_TYPE = "conversation";
 
 export interface PairSample {
   /** Input image (human turn). */
