@@ -67,4 +67,22 @@ describe("initBackend", () => {
     }
     tf.dispose([at, bt, w]);
   });
+
+  it("wasm has an UnsortedSegmentSum, so gather gradients work and match the cpu backend", async () => {
+    const run = () => {
+      const x = tf.tensor2d([[1, 2], [3, 4], [5, 6], [7, 8]]);
+      const seg = tf.unsortedSegmentSum(x, tf.tensor1d([2, 0, 2, 5], "int32"), 4).arraySync();
+      const params = tf.tensor2d([[1, 1], [2, 2], [3, 3]]);
+      const w = tf.tensor2d([[1, 2], [3, 4], [5, 6], [7, 8]]);
+      const g = tf.grad((p: tf.Tensor) => tf.gather(p, tf.tensor1d([2, 0, 2, 1], "int32")).mul(w).sum())(params).arraySync();
+      return { seg, g };
+    };
+    await initBackend("wasm");
+    const wasm = run();
+    await initBackend("cpu");
+    const cpu = run();
+    expect(wasm.seg).toEqual([[3, 4], [0, 0], [6, 8], [0, 0]]); // id 5 is out of range: dropped
+    expect(wasm.g).toEqual([[3, 4], [7, 8], [6, 8]]);
+    expect(wasm).toEqual(cpu);
+  });
 });

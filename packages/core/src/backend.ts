@@ -11,6 +11,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { registerFastWasmBatchMatMul } from "./wasm-matmul.js";
+import { registerWasmUnsortedSegmentSum } from "./wasm-segment-sum.js";
 
 export type BackendName = "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
 export const BACKEND_ORDER: readonly BackendName[] = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"];
@@ -42,7 +43,10 @@ async function tryBackend(name: BackendName): Promise<boolean> {
     if (name === "wasm") {
       await import("@tensorflow/tfjs-backend-wasm");
       const ok = await tf.setBackend("wasm");
-      if (ok) registerFastWasmBatchMatMul();
+      if (ok) {
+        registerFastWasmBatchMatMul();
+        registerWasmUnsortedSegmentSum();
+      }
       return ok;
     }
     return await tf.setBackend("cpu");

@@ -1,6 +1,7 @@
 export { initBackend, currentBackend, nativeBindingAvailable, BACKEND_ORDER } from "./backend.js";
 export type { BackendName } from "./backend.js";
 export { registerFastWasmBatchMatMul, unregisterFastWasmBatchMatMul } from "./wasm-matmul.js";
+export { registerWasmUnsortedSegmentSum } from "./wasm-segment-sum.js";
 export {
   SafetensorsFile,
   SafetensorsCheckpoint,

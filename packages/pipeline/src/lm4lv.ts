@@ -1,0 +1,243 @@
+/**
+ * LM4LV composed (spec §1–§5): frozen MAE encoder/decoder + frozen causal LM + tokenizer,
+ * joined by the trained adapters and task tokens.
+ *
+ *   training:   MAE(LQ), MAE(HQ) → adapter → [prompt | LQ | task | "<Img>" HQ "</Img>"] → LM → CE + MSE
+ *   restoring:  MAE(LQ) → adapter → prompt + "<Img>" → LM writes 1+N features (KV cache) → de-adapter → MAE decoder
+ *
+ * Depends only on the interfaces of @lm4lv/core for the models (`VisionModel`, `CausalLM`), so an
+ * ONNX Runtime engine can stand in for the tfjs one at inference.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { existsSync } from "node:fs";
+import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { resizeImage, type CausalLM, type RgbImage, type VisionModel } from "@lm4lv/core";
+import { ViTMAE, preprocessImages, postprocess } from "@lm4lv/mae";
+import { LlamaForCausalLM } from "@lm4lv/llm";
+import { Tokenizer, buildSequence, buildGenerationPrompt, type BuiltSequence, type GenerationPrompt } from "@lm4lv/tokenizer";
+import {
+  LM4LVAdapters,
+  assembleInputsEmbeds,
+  lm4lvForwardLoss,
+  loadAdapters,
+  readCheckpointInfo,
+  saveAdapters,
+  type CheckpointInfo,
+  type LossValues,
+  type TrainingSample,
+} from "@lm4lv/adapters";
+import { generateVisualTokens, type VisualAdapters } from "@lm4lv/sampler";
+import { PAIR_CONVERSATION, PAIR_TASK_TYPE } from "@lm4lv/data";
+
+/** The three frozen parts. */
+export interface LM4LVModels {
+  vision: VisionModel;
+  lm: CausalLM;
+  tokenizer: Tokenizer;
+  /** Where they were loaded from (stored in checkpoints). */
+  visionDir: string;
+  llmDir: string;
+  tokenizerDir: string;
+}
+
+export interface LoadModelsOptions {
+  /** HF `ViTMAEForPreTraining` folder. */
+  mae: string;
+  /** HF `LlamaForCausalLM` folder. */
+  llm: string;
+  /** Folder with tokenizer.json (default: the LLM folder). */
+  tokenizer?: string;
+}
+
+/** Loads the frozen MAE, LM and tokenizer (tfjs engine). */
+export async function loadModels(opts: LoadModelsOptions): Promise<LM4LVModels> {
+  for (const [what, dir] of [["MAE", opts.mae], ["LLM", opts.llm]] as const) {
+    if (!existsSync(dir)) throw new Error(`${what} folder not found: ${dir}`);
+  }
+  const vision = ViTMAE.fromPretrained(opts.mae);
+  const lm = LlamaForCausalLM.fromPretrained(opts.llm);
+  const tokenizer = await Tokenizer.fromPretrained(opts.tokenizer ?? opts.llm);
+  if (tokenizer.vocabSize > lm.vocabSize) {
+    throw new Error(`tokenizer in ${opts.tokenizer ?? opts.llm} has ${tokenizer.vocabSize} tokens but the LLM in ${opts.llm} only ${lm.vocabSize} embeddings`);
+  }
+  return { vision, lm, tokenizer, visionDir: resolve(opts.mae), llmDir: resolve(opts.llm), tokenizerDir: resolve(opts.tokenizer ?? opts.llm) };
+}
+
+/** The task conversation of a (LQ → HQ) pair, as in the reference data. */
+export function pairConversation() {
+  return { image: ["lq", "hq"], conversations: PAIR_CONVERSATION.map((t) => ({ ...t })), task_type: PAIR_TASK_TYPE as "conversation" };
+}
+
+export interface RestoreResult {
+  /** The restored image, `imageSize`², clamped [0,1]. */
+  image: RgbImage;
+  /** `[1, 1+N, Dv]` features written by the LM (caller disposes). */
+  features: tf.Tensor3D;
+}
+
+export class LM4LV {
+  readonly task: string;
+  private trainingLayout?: BuiltSequence;
+  private promptLayout?: GenerationPrompt;
+
+  constructor(
+    readonly models: LM4LVModels,
+    readonly adapters: LM4LVAdapters,
+    task = "denoise",
+    /** Engines other than tfjs may replace the LM / adapters used for generation. */
+    private readonly generation: { lm?: CausalLM; adapters?: VisualAdapters } = {},
+  ) {
+    this.task = task;
+    const { vision, lm } = models;
+    if (adapters.visionHidden !== vision.hiddenSize) {
+      throw new Error(`adapters expect vision width ${adapters.visionHidden}, the MAE has ${vision.hiddenSize}`);
+    }
+    if (adapters.llmHidden !== lm.hiddenSize) throw new Error(`adapters expect LLM width ${adapters.llmHidden}, the LLM has ${lm.hiddenSize}`);
+  }
+
+  /** Fresh adapters (PyTorch init, zero task tokens) over loaded models. */
+  static create(models: LM4LVModels, opts: { task?: string; seed?: number } = {}): LM4LV {
+    const adapters = new LM4LVAdapters({ visionHidden: models.vision.hiddenSize, llmHidden: models.lm.hiddenSize, seed: opts.seed ?? 0 });
+    return new LM4LV(models, adapters, opts.task ?? "denoise");
+  }
+
+  /**
+   * Loads a trained checkpoint folder (adapters.safetensors + lm4lv.json). The model folders come
+   * from lm4lv.json (relative paths are relative to the checkpoint) unless given.
+   */
+  static async fromCheckpoint(dir: string, override: Partial<LoadModelsOptions> = {}): Promise<LM4LV> {
+    const info = readCheckpointInfo(dir);
+    const at = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
+    const models = await loadModels({
+      mae: override.mae ?? at(info.visionModel),
+      llm: override.llm ?? at(info.llm),
+      tokenizer: override.tokenizer ?? (typeof info.extra.tokenizer === "string" ? at(info.extra.tokenizer) : undefined),
+    });
+    return LM4LV.fromCheckpointWithModels(dir, models, info);
+  }
+
+  /** Loads adapters from `dir` for already loaded models (checks the widths and token count). */
+  static fromCheckpointWithModels(dir: string, models: LM4LVModels, info = readCheckpointInfo(dir)): LM4LV {
+    if (info.numVisualTokens !== models.vision.numTokens) {
+      throw new Error(`${dir}: checkpoint was trained with ${info.numVisualTokens} visual tokens per image, the MAE gives ${models.vision.numTokens}`);
+    }
+    const { adapters } = loadAdapters(dir, { visionHidden: models.vision.hiddenSize, llmHidden: models.lm.hiddenSize });
+    return new LM4LV(models, adapters, info.task);
+  }
+
+  /** Saves adapters + lm4lv.json; model folders are stored relative to `dir`. */
+  save(dir: string, step: number, extra: Record<string, unknown> = {}): CheckpointInfo {
+    const rel = (p: string) => relative(resolve(dir), p) || ".";
+    return saveAdapters(dir, this.adapters, {
+      visionModel: rel(this.models.visionDir),
+      llm: rel(this.models.llmDir),
+      task: this.task,
+      numVisualTokens: this.numVisualTokens,
+      step,
+      extra: { tokenizer: rel(this.models.tokenizerDir), ...extra },
+    });
+  }
+
+  get imageSize(): number {
+    return this.models.vision.imageSize;
+  }
+
+  get numVisualTokens(): number {
+    return this.models.vision.numTokens;
+  }
+
+  /** Resizes (bicubic) to the MAE's input size when needed. */
+  async fit(img: RgbImage): Promise<RgbImage> {
+    const s = this.imageSize;
+    return img.width === s && img.height === s ? img : resizeImage(img, s, s);
+  }
+
+  /** Images (already `imageSize`²) → raw MAE features `[B, 1+N, Dv]` (spec §1, CLS kept). */
+  encode(images: RgbImage[]): tf.Tensor3D {
+    for (const im of images) {
+      if (im.width !== this.imageSize || im.height !== this.imageSize) {
+        throw new Error(`image is ${im.width}×${im.height}, the MAE expects ${this.imageSize}×${this.imageSize} (resize first, e.g. with fit())`);
+      }
+    }
+    return tf.tidy(() => this.models.vision.encode(preprocessImages(images)));
+  }
+
+  /** Features `[B, 1+N, Dv]` → images through the frozen decoder (de-normalised, clamped). */
+  decode(features: tf.Tensor3D): RgbImage[] {
+    const px = this.models.vision.decode(features);
+    try {
+      return postprocess(px);
+    } finally {
+      px.dispose();
+    }
+  }
+
+  /** The MAE's own reconstruction of an image (the "MAE(LQ)" baseline of spec §9). */
+  reconstruct(images: RgbImage[]): RgbImage[] {
+    const f = this.encode(images);
+    try {
+      return this.decode(f);
+    } finally {
+      f.dispose();
+    }
+  }
+
+  /** The (fixed) training layout of a pair sample: ids, labels, spans, vision targets. */
+  layout(): BuiltSequence {
+    this.trainingLayout ??= buildSequence(this.models.tokenizer, pairConversation(), { numVisualTokens: this.numVisualTokens, numTaskTokens: this.adapters.numTaskTokens });
+    return this.trainingLayout;
+  }
+
+  /** The generation prompt: the human turn with the LQ image, then "### Assistant: <Img>". */
+  prompt(): GenerationPrompt {
+    this.promptLayout ??= buildGenerationPrompt(this.models.tokenizer, pairConversation(), { numVisualTokens: this.numVisualTokens, numTaskTokens: this.adapters.numTaskTokens });
+    return this.promptLayout;
+  }
+
+  /** Training samples of a batch of pairs; `features` is `[2B, 1+N, Dv]` (LQ rows then HQ rows). */
+  samples(features: tf.Tensor3D, batch: number): TrainingSample[] {
+    const seq = this.layout();
+    const [, N, D] = features.shape;
+    return Array.from({ length: batch }, (_, b) => ({
+      seq,
+      imageFeatures: [
+        features.slice([b, 0, 0], [1, N, D]).reshape([N, D]) as tf.Tensor2D,
+        features.slice([batch + b, 0, 0], [1, N, D]).reshape([N, D]) as tf.Tensor2D,
+      ],
+    }));
+  }
+
+  /** The §4 loss of a batch of (LQ, HQ) pairs (images at `imageSize`²): {loss, ce, mse}. */
+  loss(pairs: readonly { lq: RgbImage; hq: RgbImage }[]): LossValues {
+    return tf.tidy(() => {
+      const feats = this.encode([...pairs.map((p) => p.lq), ...pairs.map((p) => p.hq)]); // [2B, 1+N, Dv]
+      return lm4lvForwardLoss(this.models.lm, this.adapters, this.samples(feats, pairs.length)) as unknown as tf.TensorContainerObject;
+    }) as unknown as LossValues;
+  }
+
+  /** Spec §5: the LM writes the restored image's 1+N features autoregressively; decoded by the MAE. */
+  async restore(lq: RgbImage, opts: { useCache?: boolean } = {}): Promise<RestoreResult> {
+    const img = await this.fit(lq);
+    const lm = this.generation.lm ?? this.models.lm;
+    const adapters = this.generation.adapters ?? this.adapters;
+    const features = tf.tidy(() => {
+      const lqFeat = this.encode([img]); // [1, 1+N, Dv]
+      const promptEmbeds = assembleInputsEmbeds(this.models.lm, this.prompt(), [lqFeat], this.adapters); // [1, T, Dl]
+      return generateVisualTokens({ lm, adapters, promptEmbeds, numTokens: this.numVisualTokens, useCache: opts.useCache ?? true }); // [1, 1+N, Dv]
+    });
+    const [image] = this.decode(features);
+    return { image, features };
+  }
+
+  /** A copy that generates with other engines (e.g. ONNX Runtime); training stays on tfjs. */
+  withGenerationEngine(engine: { lm?: CausalLM; adapters?: VisualAdapters }): LM4LV {
+    return new LM4LV(this.models, this.adapters, this.task, engine);
+  }
+}
+
+/** Resolves a checkpoint argument: a folder holding lm4lv.json. */
+export function checkpointDir(path: string): string {
+  const dir = path.endsWith("lm4lv.json") ? dirname(path) : path;
+  if (!existsSync(resolve(dir, "lm4lv.json"))) throw new Error(`${path}: not an LM4LV checkpoint (no lm4lv.json)`);
+  return dir;
+}
