@@ -10,6 +10,7 @@ import { writeImage, type RgbImage } from "@lm4lv/core";
 import { psnr, ssim } from "@lm4lv/metrics";
 import { ShuffledBatches, imageGrid, runTraining, type TrainResult, type ProgressOptions } from "@lm4lv/train";
 import type { LM4LV } from "./lm4lv.js";
+import { defaultCropBorder } from "./inference.js";
 
 /** What the trainer needs of a dataset: `@lm4lv/data`'s FolderPairDataset and JsonDataset fit. */
 export interface PairSource {
@@ -62,7 +63,7 @@ export async function evaluatePairs(model: LM4LV, data: PairSource, count: numbe
     const hqFit = await model.fit(hq);
     const { image, features } = await model.restore(lqFit);
     features.dispose();
-    const border = Math.min(4, Math.floor(model.imageSize / 8));
+    const border = defaultCropBorder(model.imageSize);
     p += psnr(hqFit, image, { cropBorder: border });
     s += ssim(hqFit, image, { cropBorder: border });
     pi += psnr(hqFit, lqFit, { cropBorder: border });

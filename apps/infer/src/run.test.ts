@@ -1,0 +1,84 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { initBackend, readImage, writeImage } from "@lm4lv/core";
+import { LM4LV, loadModels } from "@lm4lv/pipeline";
+import { writeTinyModels, syntheticPhoto } from "@lm4lv/pipeline/testing";
+import { runInfer } from "./run.js";
+
+const root = mkdtempSync(join(tmpdir(), "lm4lv-infer-"));
+const ckpt = join(root, "ckpt");
+
+function capture() {
+  const out: string[] = [], err: string[] = [];
+  return { io: { out: (s: string) => out.push(s), err: (s: string) => err.push(s) }, out, err };
+}
+
+beforeAll(async () => {
+  await initBackend(process.env.LM4LV_BACKEND ?? "wasm");
+  const dirs = writeTinyModels(join(root, "models"));
+  const model = LM4LV.create(await loadModels({ mae: dirs.maeDir, llm: dirs.llmDir }), { task: "denoise", seed: 2 });
+  model.save(ckpt, 0);
+  mkdirSync(join(root, "in"));
+  mkdirSync(join(root, "clean"));
+  for (const k of [0, 1]) {
+    await writeImage(join(root, "in", `img${k}.png`), syntheticPhoto(20, k)); // not the MAE's 16 px: resized
+    await writeImage(join(root, "clean", `img${k}.png`), syntheticPhoto(20, k + 5));
+  }
+  writeFileSync(join(root, "in", "broken.png"), "not an image");
+});
+
+describe("pnpm infer", () => {
+  it("restores a single image to the MAE's size and writes a comparison", async () => {
+    const c = capture();
+    const code = await runInfer(["--checkpoint", ckpt, join(root, "in", "img0.png"), "--out", join(root, "out1")], c.io);
+    expect(code).toBe(0);
+    const img = await readImage(join(root, "out1", "img0.png"));
+    expect([img.width, img.height]).toEqual([16, 16]);
+    const cmp = await readImage(join(root, "out1", "img0_compare.png"));
+    expect(cmp.width).toBe(16 * 2 + 2);
+  });
+
+  it("processes a folder with clean targets, reports PSNR/SSIM, and keeps going past a broken file", async () => {
+    const c = capture();
+    const code = await runInfer(["--checkpoint", ckpt, join(root, "in"), "--clean", join(root, "clean"), "--out", join(root, "out2"), "--json"], c.io);
+    expect(code).toBe(2); // one item failed
+    const res = JSON.parse(c.out.join("\n"));
+    const byName = Object.fromEntries(res.images.map((r: { name: string }) => [r.name, r]));
+    expect(byName.broken.error).toMatch(/broken\.png: cannot read image/);
+    for (const k of [0, 1]) {
+      const s = byName[`img${k}`].scores;
+      expect(s.input.psnr).toBeGreaterThan(0);
+      expect(s.output.ssim).toBeLessThanOrEqual(1);
+      expect(existsSync(join(root, "out2", `img${k}.png`))).toBe(true);
+    }
+    expect(res.mean.output.psnr).toBeCloseTo((byName.img0.scores.output.psnr + byName.img1.scores.output.psnr) / 2, 6);
+  });
+
+  it("reads a pairs JSON in the reference format", async () => {
+    const json = join(root, "pairs.json");
+    writeFileSync(json, JSON.stringify([{ image: ["in/img1.png", "clean/img1.png"], conversations: [] }]));
+    const c = capture();
+    expect(await runInfer(["--checkpoint", ckpt, json, "--out", join(root, "out3")], c.io)).toBe(0);
+    expect(c.out.join("\n")).toMatch(/\| 0000_img1 \| \d+\.\d\d \|/);
+  });
+
+  it("gives clear errors for a missing checkpoint, a non-checkpoint folder and models of another width", async () => {
+    let c = capture();
+    expect(await runInfer(["--checkpoint", join(root, "nope"), join(root, "in")], c.io)).toBe(1);
+    expect(c.err.join("\n")).toMatch(/nope: checkpoint folder not found/);
+    c = capture();
+    expect(await runInfer(["--checkpoint", join(root, "in"), join(root, "in", "img0.png")], c.io)).toBe(1);
+    expect(c.err.join("\n")).toMatch(/not an LM4LV checkpoint \(no lm4lv\.json\)/);
+    // a checkpoint whose adapters were made for another LLM width
+    const other = writeTinyModels(join(root, "other"), { imageSize: 16 });
+    const models = await loadModels({ mae: other.maeDir, llm: other.llmDir });
+    const wide = new (await import("@lm4lv/adapters")).LM4LVAdapters({ visionHidden: 24, llmHidden: 48 });
+    const { saveAdapters } = await import("@lm4lv/adapters");
+    saveAdapters(join(root, "bad-ckpt"), wide, { visionModel: other.maeDir, llm: other.llmDir, task: "denoise", numVisualTokens: models.vision.numTokens, step: 0 });
+    c = capture();
+    expect(await runInfer(["--checkpoint", join(root, "bad-ckpt"), join(root, "in", "img0.png")], c.io)).toBe(1);
+    expect(c.err.join("\n")).toMatch(/adapter\.weight: expected shape \[48, 24\]|llmHidden|48/);
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * pnpm infer [--checkpoint <dir> | --task <name>] [<image|folder|pairs.json>] [--clean <file|folder>] [--out dir] [--json]
+ *
+ * With no input: restores the bundled degraded example of the task (default: denoise) with the
+ * embedded default checkpoint and prints PSNR/SSIM of input and output against the clean image.
+ */
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { initBackend } from "@lm4lv/core";
+import { LM4LV, checkpointDir, listInferenceItems, meanScores, restoreFiles, type ItemResult, type InferenceItem } from "@lm4lv/pipeline";
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+/** The repository root (apps/infer/dist/run.js → ../../..). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+export const DEFAULT_MODELS = join(REPO_ROOT, "models", "lm4lv-tiny");
+export const DEFAULT_EXAMPLES = join(REPO_ROOT, "assets", "examples");
+
+const USAGE = `usage: pnpm infer [--checkpoint <dir> | --task <name>] [<image|folder|pairs.json>] [options]
+
+  pnpm infer                          restore the bundled degraded example (denoise) with the embedded default
+  pnpm infer --task deblur            the same for another shipped task
+  pnpm infer --task denoise my.png    restore your own image with a shipped checkpoint
+  pnpm infer --checkpoint runs/x in/  restore a folder with your own checkpoint
+
+options:
+  --checkpoint <dir>   LM4LV checkpoint folder (adapters.safetensors + lm4lv.json)
+  --task <name>        a shipped checkpoint under models/lm4lv-tiny/<name> (default denoise)
+  --clean <file|dir>   clean target(s) for PSNR/SSIM (a pairs.json carries its own)
+  --out <dir>          output folder (default out/infer)
+  --json               print the results as JSON
+  --no-mae-baseline    skip the MAE-reconstruction baseline score`;
+
+const fmt = (v: number | undefined, d = 2) => (v === undefined ? "" : v.toFixed(d));
+
+function table(results: ItemResult[]): string {
+  const lines = ["| image | input PSNR | input SSIM | MAE(LQ) PSNR | output PSNR | output SSIM | gain PSNR | gain SSIM | s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"];
+  for (const r of results) {
+    if (r.error) { lines.push(`| ${r.name} | error: ${r.error} |`); continue; }
+    const s = r.scores;
+    lines.push(`| ${r.name} | ${fmt(s?.input.psnr)} | ${fmt(s?.input.ssim, 4)} | ${fmt(s?.mae?.psnr)} | ${fmt(s?.output.psnr)} | ${fmt(s?.output.ssim, 4)} | ${s ? (s.output.psnr - s.input.psnr >= 0 ? "+" : "") + fmt(s.output.psnr - s.input.psnr) : ""} | ${s ? (s.output.ssim - s.input.ssim >= 0 ? "+" : "") + fmt(s.output.ssim - s.input.ssim, 4) : ""} | ${fmt(r.seconds)} |`);
+  }
+  const m = meanScores(results);
+  if (m && results.filter((r) => r.scores).length > 1) {
+    lines.push(`| **mean** | ${fmt(m.input.psnr)} | ${fmt(m.input.ssim, 4)} | ${fmt(m.mae?.psnr)} | ${fmt(m.output.psnr)} | ${fmt(m.output.ssim, 4)} | ${fmt(m.output.psnr - m.input.psnr)} | ${fmt(m.output.ssim - m.input.ssim, 4)} | |`);
+  }
+  return lines.join("\n");
+}
+
+export async function runInfer(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
+  let values: Record<string, string | boolean | undefined>, positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        checkpoint: { type: "string" },
+        task: { type: "string" },
+        clean: { type: "string" },
+        out: { type: "string" },
+        json: { type: "boolean" },
+        "no-mae-baseline": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    io.err(`${(e as Error).message}\n${USAGE}`);
+    return 1;
+  }
+  if (values.help) { io.out(USAGE); return 0; }
+  if (positionals.length > 1) { io.err(`expected at most one input, got ${positionals.length}\n${USAGE}`); return 1; }
+  const t0 = performance.now();
+  const task = (values.task as string | undefined) ?? "denoise";
+  const ckptArg = (values.checkpoint as string | undefined) ?? join(DEFAULT_MODELS, task);
+  if (!existsSync(ckptArg)) {
+    io.err(values.checkpoint
+      ? `${ckptArg}: checkpoint folder not found`
+      : `no shipped checkpoint for task "${task}" (looked in ${ckptArg}); pass --checkpoint <dir>`);
+    return 1;
+  }
+  let items: InferenceItem[];
+  try {
+    if (positionals.length) {
+      items = listInferenceItems(positionals[0], { clean: values.clean as string | undefined });
+    } else {
+      const ex = join(DEFAULT_EXAMPLES, task);
+      if (!existsSync(join(ex, "degraded.png"))) { io.err(`no bundled example for task "${task}" in ${ex}; give an input image`); return 1; }
+      items = [{ name: task, input: join(ex, "degraded.png"), target: join(ex, "clean.png") }];
+    }
+  } catch (e) {
+    io.err(`error: ${(e as Error).message}`);
+    return 1;
+  }
+  const backend = await initBackend();
+  let model: LM4LV;
+  try {
+    model = await LM4LV.fromCheckpoint(checkpointDir(ckptArg));
+  } catch (e) {
+    io.err(`error: cannot load checkpoint ${ckptArg}: ${(e as Error).message}`);
+    return 1;
+  }
+  const outDir = resolve((values.out as string | undefined) ?? join("out", "infer"));
+  if (!values.json) io.err(`lm4lv: task ${model.task}, ${items.length} image(s), ${model.imageSize}px, ${model.numVisualTokens} visual tokens, tfjs-${backend}`);
+  const results = await restoreFiles(model, items, {
+    outDir,
+    maeBaseline: !values["no-mae-baseline"],
+    onItem: values.json || items.length === 1 ? undefined : (done, total, r) => io.err(`[${done}/${total}] ${r.name} ${r.error ? `error: ${r.error}` : `${fmt(r.seconds)} s`}`),
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  if (values.json) {
+    io.out(JSON.stringify({ task: model.task, checkpoint: resolve(ckptArg), outDir, seconds, images: results, mean: meanScores(results) ?? null }, null, 2));
+  } else {
+    io.out(table(results));
+    const ok = results.filter((r) => !r.error);
+    if (ok.length) io.out(`\nrestored → ${ok.length === 1 ? ok[0].output : outDir}; side by side (input | restored${ok.some((r) => r.scores) ? " | clean" : ""}) → ${ok.length === 1 ? ok[0].comparison : "*_compare.png"}`);
+    io.out(`${fmt(seconds, 1)} s in all`);
+  }
+  return results.some((r) => r.error) ? 2 : 0;
+}
