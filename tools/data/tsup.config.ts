@@ -1,7 +1,7 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/photos.ts", "src/test-images.ts", "src/text.ts"],
+  entry: ["src/photos.ts", "src/test-images.ts", "src/text.ts", "src/bundle.ts"],
   format: ["esm"],
   clean: true,
   sourcemap: true,

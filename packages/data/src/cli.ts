@@ -9,7 +9,7 @@ import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { writeDegradedDataset } from "./dataset.js";
-import { TASKS, TASK_NAMES, isTaskName, type TaskParams } from "./tasks.js";
+import { TASKS, TASK_NAMES, isTaskName, parseTaskParams, type TaskParams } from "./tasks.js";
 
 const USAGE = `usage:
   lm4lv-data degrade <clean-dir> <out-dir> --task <name> [--size N] [--seed N] [--param key=value ...]
@@ -46,27 +46,11 @@ function parseInteger(option: string, value: string | undefined, min: number): n
 }
 
 function parseParams(task: string, pairs: string[]): TaskParams {
-  const defaults = TASKS[task as keyof typeof TASKS].params as TaskParams;
-  const out: Record<string, number | boolean> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw new UsageError(`--param: expected key=value, got "${pair}"`);
-    const key = pair.slice(0, eq);
-    const raw = pair.slice(eq + 1);
-    if (!(key in defaults)) {
-      const known = Object.keys(defaults);
-      throw new UsageError(`--param ${key}: task "${task}" has no such parameter (${known.length ? `known: ${known.join(", ")}` : "it takes none"})`);
-    }
-    if (typeof defaults[key] === "boolean") {
-      if (raw !== "true" && raw !== "false") throw new UsageError(`--param ${key}: expected true or false, got "${raw}"`);
-      out[key] = raw === "true";
-    } else {
-      const n = Number(raw);
-      if (raw.trim() === "" || !Number.isFinite(n)) throw new UsageError(`--param ${key}: expected a number, got "${raw}"`);
-      out[key] = n;
-    }
+  try {
+    return parseTaskParams(task, pairs);
+  } catch (e) {
+    throw new UsageError(`--param ${(e as Error).message}`);
   }
-  return out;
 }
 
 /** Runs the CLI on `argv` (without node and the script); returns the exit code. */

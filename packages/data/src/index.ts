@@ -28,7 +28,7 @@ export type {
   MaskParams,
   JpegParams,
 } from "./degradations.js";
-export { TASKS, TASK_NAMES, isTaskName, getTask, degrade, makePair } from "./tasks.js";
+export { TASKS, TASK_NAMES, isTaskName, getTask, degrade, makePair, parseTaskParams } from "./tasks.js";
 export type { TaskName, TaskKind, TaskSpec, TaskParams } from "./tasks.js";
 export {
   JsonDataset,

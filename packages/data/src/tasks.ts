@@ -170,3 +170,31 @@ export async function makePair(
   const out = await degrade(task, clean, seed, overrides);
   return spec.kind === "restoration" ? { lq: out, hq: clean } : { lq: clean, hq: out };
 }
+
+/**
+ * Parses `key=value` overrides of a task's parameters (e.g. from a command line), checking each key
+ * against the task's defaults and each value against the default's type.
+ */
+export function parseTaskParams(task: string, pairs: readonly string[]): TaskParams {
+  const defaults = getTask(task).params;
+  const out: Record<string, number | boolean> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new Error(`expected key=value, got "${pair}"`);
+    const key = pair.slice(0, eq).trim();
+    const raw = pair.slice(eq + 1).trim();
+    if (!(key in defaults)) {
+      const known = Object.keys(defaults);
+      throw new Error(`${key}: task "${task}" has no such parameter (${known.length ? `known: ${known.join(", ")}` : "it takes none"})`);
+    }
+    if (typeof defaults[key] === "boolean") {
+      if (raw !== "true" && raw !== "false") throw new Error(`${key}: expected true or false, got "${raw}"`);
+      out[key] = raw === "true";
+    } else {
+      const n = Number(raw);
+      if (raw === "" || !Number.isFinite(n)) throw new Error(`${key}: expected a number, got "${raw}"`);
+      out[key] = n;
+    }
+  }
+  return out;
+}
