@@ -4,6 +4,7 @@
  */
 import { benchMatMul, benchSafetensors } from "./core.js";
 import { benchLlm, llmLoadChild } from "./llm.js";
+import { benchMae } from "./mae.js";
 
 if (process.argv[2] === "--llm-load-child") {
   await llmLoadChild(process.argv[3]);
@@ -12,6 +13,7 @@ if (process.argv[2] === "--llm-load-child") {
 
 const suites: Record<string, () => Promise<unknown>> = {
   core: async () => { await benchMatMul(); await benchSafetensors(); },
+  mae: async () => { await benchMae(); },
   llm: async () => { await benchLlm(); },
 };
 
