@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { initBackend } from "@lm4lv/core";
 import { FolderPairDataset, JsonDataset, parseTaskParams } from "@lm4lv/data";
-import { LM4LV, loadModels, trainLM4LV } from "@lm4lv/pipeline";
+import { LM4LV, loadModels, trainAdaptersOnly, trainLM4LV } from "@lm4lv/pipeline";
 import { parseOptions, usage, type OptionSpecs } from "../options.js";
 import { REPO_ROOT } from "../paths.js";
 
@@ -29,6 +29,7 @@ const SPECS: OptionSpecs = {
   checkpointEvery: { type: "integer", default: 50, help: "steps between checkpoints" },
   validateEvery: { type: "integer", default: 0, help: "steps between validations (0: only at the end)" },
   resume: { type: "boolean", default: false, help: "continue from <out>/checkpoints/last.safetensors" },
+  mode: { type: "string", default: "lm4lv", help: "lm4lv, or adapters-only (ablation: adapter → de-adapter, no LM)" },
 };
 
 const SUMMARY = "Trains the LM4LV adapters and task tokens (spec §3-§4, §7) with everything else frozen.";
@@ -65,6 +66,12 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
   const model = LM4LV.create(models, { task, seed: o.seed as number });
   const out = resolve(o.out as string);
   console.error(`lm4lv train: task ${task}, ${train.length} training images at ${size}px, ${model.numVisualTokens} visual tokens, LLM width ${models.lm.hiddenSize}, tfjs-${backend} → ${out}`);
+  if (o.mode === "adapters-only") {
+    const r = await trainAdaptersOnly({ model, train, outDir: out, steps: o.steps as number, batchSize: o.batchSize as number, lr: o.lr as number, seed: o.seed as number, resume: o.resume as boolean });
+    console.log(`${r.status} at step ${r.step}; adapters-only checkpoint → ${out}`);
+    return 0;
+  }
+  if (o.mode !== "lm4lv") throw new Error(`option "mode" should be lm4lv or adapters-only, got ${JSON.stringify(o.mode)}`);
   const result = await trainLM4LV({
     model,
     train,

@@ -1,0 +1,85 @@
+/**
+ * The "adapters alone" ablation (no language model): LQ features → adapter → de-adapter → HQ
+ * features, trained with the same MSE target as LM4LV's vision loss, token by token. It shows what
+ * two linear maps achieve without the frozen LM in between.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import type { RgbImage } from "@lm4lv/core";
+import { ShuffledBatches, runTraining, type TrainResult, type ProgressOptions } from "@lm4lv/train";
+import type { LM4LV } from "./lm4lv.js";
+import type { PairSource } from "./lm4lv-training.js";
+
+/** MSE of de-adapter(adapter(MAE(LQ))) against MAE(HQ), mean over tokens and channels. */
+export function adaptersOnlyLoss(model: LM4LV, pairs: readonly { lq: RgbImage; hq: RgbImage }[]): tf.Scalar {
+  return tf.tidy(() => {
+    const lq = model.encode(pairs.map((p) => p.lq)); // [B, 1+N, Dv]
+    const hq = model.encode(pairs.map((p) => p.hq)); // [B, 1+N, Dv]
+    const pred = model.adapters.deAdapt(model.adapters.adapt(lq)); // [B, 1+N, Dv]
+    return tf.losses.meanSquaredError(hq, pred) as tf.Scalar;
+  });
+}
+
+/** Restores with the adapters alone: decode(de-adapter(adapter(MAE(LQ)))). */
+export async function restoreAdaptersOnly(model: LM4LV, lq: RgbImage): Promise<RgbImage> {
+  const img = await model.fit(lq);
+  const f = tf.tidy(() => model.adapters.deAdapt(model.adapters.adapt(model.encode([img]))));
+  try {
+    return model.decode(f)[0];
+  } finally {
+    f.dispose();
+  }
+}
+
+export interface TrainAdaptersOnlyOptions {
+  model: LM4LV;
+  train: PairSource;
+  outDir: string;
+  steps: number;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  resume?: boolean;
+  progress?: boolean | ProgressOptions;
+  handleSigint?: boolean;
+}
+
+/** Trains adapter + de-adapter (task tokens unused) and saves them like an LM4LV checkpoint (`extra.mode = "adapters-only"`). */
+export async function trainAdaptersOnly(o: TrainAdaptersOnlyOptions): Promise<TrainResult> {
+  const { model } = o;
+  mkdirSync(o.outDir, { recursive: true });
+  const batchSize = Math.min(o.batchSize ?? 8, o.train.length);
+  const batches = new ShuffledBatches({
+    size: o.train.length,
+    batchSize,
+    seed: o.seed ?? 0,
+    load: (idx) => Promise.all(idx.map(async (i) => {
+      const { lq, hq } = await o.train.get(i, batches.epoch);
+      return { lq: await model.fit(lq), hq: await model.fit(hq) };
+    })),
+  });
+  const vars = model.adapters.namedVariables();
+  const result = await runTraining({
+    variables: { "adapter.weight": vars["adapter.weight"], "adapter.bias": vars["adapter.bias"], "de_adapter.weight": vars["de_adapter.weight"], "de_adapter.bias": vars["de_adapter.bias"] },
+    loss: (pairs: { lq: RgbImage; hq: RgbImage }[]) => {
+      const mse = adaptersOnlyLoss(model, pairs);
+      return { loss: mse, parts: { mse } };
+    },
+    data: batches,
+    totalSteps: o.steps,
+    seed: o.seed ?? 0,
+    optimizer: { lr: o.lr ?? 3e-3 },
+    clipNorm: 1.0,
+    batchSize,
+    checkpointDir: join(o.outDir, "checkpoints"),
+    checkpointEvery: 100,
+    resume: o.resume ?? false,
+    progress: o.progress ?? true,
+    lossPlot: join(o.outDir, "loss.png"),
+    handleSigint: o.handleSigint ?? true,
+    config: { mode: "adapters-only", task: model.task, steps: o.steps },
+  });
+  model.save(o.outDir, result.step, { mode: "adapters-only" });
+  return result;
+}
