@@ -1,12 +1,11 @@
 /** Shared by this package's tests only (not exported). */
-import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { Mulberry32 } from "./rng.js";
 import type { SequenceSpan } from "./assemble.js";
 import type { VisionTarget } from "./loss.js";
 
 /** The tiny HF Llama checkpoint (see fixtures/README.md). */
-export const LLAMA_TINY = fileURLToPath(new URL("../fixtures/llama_tiny", import.meta.url));
+export { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
 
 /** Random normal-ish features [1+N, Dv] per image, seeded (sum of uniforms, scale ~1). */
 export function randomFeatures(numImages: number, rows: number, width: number, seed: number): tf.Tensor2D[] {

@@ -1,11 +1,10 @@
 /** Shared by this package's tests only (not exported). */
-import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { SamplerRng } from "./rng.js";
 import type { VisualAdapters } from "./visual.js";
 
 /** The tiny HF Llama checkpoint and its reference cases (see fixtures/README.md). */
-export const LLAMA_TINY = fileURLToPath(new URL("../fixtures/llama_tiny", import.meta.url));
+export { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
 
 /**
  * A real pair of random linear maps (x·Wᵀ + b, PyTorch-style init) implementing the sampler's
