@@ -4,6 +4,7 @@
  */
 import { benchMatMul, benchSafetensors } from "./core.js";
 import { benchLlm, llmLoadChild } from "./llm.js";
+import { benchOnnx } from "./onnx.js";
 import { benchMae } from "./mae.js";
 
 if (process.argv[2] === "--llm-load-child") {
@@ -15,6 +16,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   core: async () => { await benchMatMul(); await benchSafetensors(); },
   mae: async () => { await benchMae(); },
   llm: async () => { await benchLlm(); },
+  onnx: async () => { await benchOnnx(); },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

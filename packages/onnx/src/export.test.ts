@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "@lm4lv/core";
+import { ViTMAE } from "@lm4lv/mae";
+import { LlamaForCausalLM } from "@lm4lv/llm";
+import { LM4LVAdapters } from "@lm4lv/adapters";
+import { ensureExported, exportOnnx, loadOrtModels, readManifest, sourceHash } from "./export.js";
+import { LLAMA_TINY, maxAbsDiff, tempDir, VIT_MAE_TINY } from "./test-helpers.js";
+
+let dir: string;
+beforeAll(async () => {
+  await initBackend("cpu");
+  dir = tempDir("export");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("exportOnnx / ensureExported", () => {
+  it("exports folders, caches by the weights' hash and rebuilds when they change", () => {
+    const out = join(dir, "llm");
+    const first = ensureExported({ llm: LLAMA_TINY }, out);
+    expect(first.exported).toBe(true);
+    expect(Object.keys(first.paths).sort()).toEqual(["embed", "llmStep"]);
+    expect(first.manifest.llm).toMatchObject({ hiddenSize: 64, vocabSize: 256, numLayers: 2, numKeyValueHeads: 2, headDim: 16 });
+    const again = ensureExported({ llm: LLAMA_TINY }, out);
+    expect(again.exported).toBe(false);
+    expect(again.paths).toEqual(first.paths);
+
+    // Different weights (a copy of the model with one layer changed) → another hash → export again.
+    const lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
+    const h0 = sourceHash({ llm: lm });
+    const old = lm.weights.norm;
+    lm.weights.norm = tf.add(old, 0.5) as tf.Tensor1D;
+    old.dispose();
+    expect(sourceHash({ llm: lm })).not.toBe(h0);
+    const changed = ensureExported({ llm: lm }, out);
+    expect(changed.exported).toBe(true);
+    expect(readManifest(out).sourceHash).toBe(sourceHash({ llm: lm }));
+    // the new files hold the new weights
+    const models = loadOrtModels(out, { intraOpThreads: 1 });
+    const ids = tf.tensor2d([[1, 2, 3]], [1, 3], "int32");
+    const a = models.lm!.forward({ inputIds: ids });
+    const b = lm.forward({ inputIds: ids });
+    expect(maxAbsDiff(a.lastHiddenState.dataSync(), b.lastHiddenState.dataSync())).toBeLessThan(1e-4);
+    models.dispose();
+    lm.dispose();
+    tf.dispose([ids, a.logits, a.lastHiddenState, b.logits, b.lastHiddenState]);
+  });
+
+  it("writes external data when asked and the models still match tfjs", () => {
+    const out = join(dir, "ext");
+    const mae = ViTMAE.fromPretrained(VIT_MAE_TINY);
+    const lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
+    const adapters = new LM4LVAdapters({ visionHidden: 48, llmHidden: 64, seed: 1 });
+    const m = exportOnnx({ mae, llm: lm, adapters }, out, { externalAbove: 4096 });
+    expect(Object.keys(m.files).sort()).toEqual(["decoder", "embed", "encoder", "llmStep", "visualStep"]);
+    const dataFiles = readdirSync(out).filter((f) => f.endsWith(".onnx.data")).sort();
+    expect(dataFiles).toEqual(["llama_embed.onnx.data", "llama_step.onnx.data", "visual_step.onnx.data", "vit_decoder.onnx.data", "vit_encoder.onnx.data"]);
+    const models = loadOrtModels(out, { intraOpThreads: 1 });
+    const px = tf.randomUniform([1, 3, 32, 32], -1, 1, "float32", 2) as tf.Tensor4D;
+    const fa = models.vision!.encode(px);
+    const fb = mae.encode(px);
+    expect(maxAbsDiff(fa.dataSync(), fb.dataSync())).toBeLessThan(1e-4);
+    const ids = tf.tensor2d([[5, 6, 7, 8]], [1, 4], "int32");
+    const la = models.lm!.forward({ inputIds: ids });
+    const lb = lm.forward({ inputIds: ids });
+    expect(maxAbsDiff(la.logits.dataSync(), lb.logits.dataSync())).toBeLessThan(1e-4);
+    models.dispose();
+    tf.dispose([px, fa, fb, ids, la.logits, la.lastHiddenState, lb.logits, lb.lastHiddenState]);
+    // adapters need both models
+    expect(() => exportOnnx({ llm: lm, adapters }, join(dir, "x"))).toThrow(/adapters need both mae and llm/);
+    expect(existsSync(join(dir, "x"))).toBe(false);
+    adapters.dispose();
+    lm.dispose();
+    mae.dispose();
+  });
+
+  it("reads a model folder by its model_type and names what is wrong", () => {
+    const m = exportOnnx(VIT_MAE_TINY, join(dir, "mae"));
+    expect(Object.keys(m.files).sort()).toEqual(["decoder", "encoder"]);
+    expect(m.vision).toMatchObject({ imageSize: 32, patchSize: 4, hiddenSize: 48, numTokens: 65 });
+    expect(() => exportOnnx(join(dir, "none"), join(dir, "y"))).toThrow(/none: neither a model folder/);
+    expect(() => readManifest(join(dir, "none"))).toThrow(/manifest\.json/);
+  });
+});

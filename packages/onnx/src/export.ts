@@ -1,0 +1,259 @@
+/**
+ * Export to a folder of ONNX files + `manifest.json`, cached by a hash of the source weights.
+ *
+ *   outDir/
+ *     vit_encoder.onnx  vit_decoder.onnx          (mae given)
+ *     llama_step.onnx   llama_embed.onnx          (llm given)
+ *     visual_step.onnx                            (llm + adapters given)
+ *     *.onnx.data                                 (external data, when big)
+ *     manifest.json                               {format, version, sourceHash, files, shapes}
+ *
+ * `ensureExported` returns the cached folder when the manifest's hash equals the hash of the
+ * current sources (weights, configs, export settings) and every listed file exists; else it
+ * exports again.
+ */
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { readJsonFile, writeFileAtomic } from "@lm4lv/core";
+import { ViTMAE } from "@lm4lv/mae";
+import { LlamaForCausalLM } from "@lm4lv/llm";
+import { LM4LVAdapters, loadAdapters, readCheckpointInfo } from "@lm4lv/adapters";
+import type { OnnxGraph } from "./graph.js";
+import { buildViTDecoder, buildViTEncoder } from "./vit-export.js";
+import { buildEmbed, buildLlamaStep, buildVisualStep } from "./llama-export.js";
+import { OrtCausalLM, OrtVisionModel, OrtVisualStep } from "./runtime.js";
+import type { OrtLMInfo, OrtVisionInfo } from "./runtime.js";
+import type { OrtSessionOptions } from "./session.js";
+
+export const MANIFEST_FILE = "manifest.json";
+export const MANIFEST_FORMAT = "lm4lv-onnx";
+/** Bumped whenever the graphs change, so old exports are rebuilt. */
+export const EXPORTER_VERSION = 1;
+
+/** What to export: loaded models, or folders (HF model folders; an adapter checkpoint folder). */
+export interface ExportSource {
+  mae?: ViTMAE | string;
+  llm?: LlamaForCausalLM | string;
+  /** Needs `mae` and `llm` (for the sizes): the folded visual step graph is exported. */
+  adapters?: LM4LVAdapters | string;
+}
+
+export interface ExportOptions {
+  /** Initializers above this many bytes go to `<file>.data` (default: only when a model is over ~1.8 GiB). */
+  externalAbove?: number;
+}
+
+export interface OnnxManifest {
+  format: typeof MANIFEST_FORMAT;
+  version: number;
+  exporterVersion: number;
+  /** sha256 over the source weights, configs and export options. */
+  sourceHash: string;
+  createdAt: string;
+  files: { encoder?: string; decoder?: string; llmStep?: string; embed?: string; visualStep?: string };
+  vision?: OrtVisionInfo & { numTokens: number; config: Record<string, unknown> };
+  llm?: OrtLMInfo & { config: Record<string, unknown> };
+  visualStep?: { visionHidden: number };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source resolution and hashing
+
+/**
+ * A folder given as the whole source: an HF model folder (its `model_type` says which), or a
+ * folder with `mae/`, `llm/` and optionally `adapters/` inside.
+ */
+export function sourceFromDir(dir: string): ExportSource {
+  if (existsSync(join(dir, "config.json"))) {
+    const { json } = readJsonFile(join(dir, "config.json"));
+    if (json.model_type === "vit_mae") return { mae: dir };
+    if (json.model_type === "llama") return { llm: dir };
+    throw new Error(`${dir}/config.json: model_type ${JSON.stringify(json.model_type)} has no ONNX export (expected "vit_mae" or "llama")`);
+  }
+  const src: ExportSource = {};
+  if (existsSync(join(dir, "mae"))) src.mae = join(dir, "mae");
+  if (existsSync(join(dir, "llm"))) src.llm = join(dir, "llm");
+  if (existsSync(join(dir, "adapters"))) src.adapters = join(dir, "adapters");
+  if (!src.mae && !src.llm) throw new Error(`${dir}: neither a model folder (config.json) nor a folder with mae/ or llm/ inside`);
+  return src;
+}
+
+function hashFile(h: ReturnType<typeof createHash>, path: string): void {
+  const fd = openSync(path, "r");
+  const buf = Buffer.allocUnsafe(1 << 22);
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Hashes the weight/config files of a folder (names, sizes, contents). */
+function hashDir(h: ReturnType<typeof createHash>, dir: string): void {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir}: no such folder`);
+  const files = readdirSync(dir).filter((f) => f.endsWith(".safetensors") || f.endsWith(".json")).sort();
+  for (const f of files) {
+    h.update(`${f}:${statSync(join(dir, f)).size}\n`);
+    hashFile(h, join(dir, f));
+  }
+}
+
+function hashTensors(h: ReturnType<typeof createHash>, named: [string, tf.Tensor][]): void {
+  for (const [name, t] of named) {
+    h.update(`${name}:${t.shape}\n`);
+    const d = t.dataSync() as Float32Array;
+    h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+}
+
+function llamaTensors(lm: LlamaForCausalLM): [string, tf.Tensor][] {
+  const w = lm.weights;
+  const out: [string, tf.Tensor][] = [["embed", w.embedTokens], ["norm", w.norm]];
+  w.layers.forEach((l, i) => {
+    for (const key of ["q", "k", "v", "o", "gate", "up", "down"] as const) {
+      out.push([`${i}.${key}`, l[key].kernel]);
+      if (l[key].bias) out.push([`${i}.${key}.bias`, l[key].bias!]);
+    }
+    out.push([`${i}.in`, l.inputNorm], [`${i}.post`, l.postAttentionNorm]);
+  });
+  if (w.lmHead) out.push(["lm_head", w.lmHead.kernel]);
+  return out;
+}
+
+/** sha256 of everything an export depends on. */
+export function sourceHash(src: ExportSource, opts: ExportOptions = {}): string {
+  const h = createHash("sha256");
+  h.update(JSON.stringify({ exporter: EXPORTER_VERSION, externalAbove: opts.externalAbove ?? null }));
+  const part = (tag: string, v: unknown, tensors: () => [string, tf.Tensor][], config: () => unknown) => {
+    if (v === undefined) return;
+    h.update(`\n[${tag}]\n`);
+    if (typeof v === "string") hashDir(h, v);
+    else {
+      h.update(JSON.stringify(config()));
+      hashTensors(h, tensors());
+    }
+  };
+  part("mae", src.mae, () => [...(src.mae as ViTMAE).weights.entries()].sort(([a], [b]) => (a < b ? -1 : 1)), () => (src.mae as ViTMAE).config);
+  part("llm", src.llm, () => llamaTensors(src.llm as LlamaForCausalLM), () => (src.llm as LlamaForCausalLM).config);
+  part("adapters", src.adapters, () => Object.entries((src.adapters as LM4LVAdapters).namedVariables()), () => null);
+  return h.digest("hex");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export
+
+function save(g: OnnxGraph, outDir: string, file: string, opts: ExportOptions): string {
+  g.save(join(outDir, file), { externalAbove: opts.externalAbove });
+  return file;
+}
+
+/** Builds and writes every graph the source allows, then the manifest. Loads folders as needed. */
+export function exportOnnx(source: ExportSource | string, outDir: string, opts: ExportOptions = {}): OnnxManifest {
+  const src = typeof source === "string" ? sourceFromDir(source) : source;
+  if (src.adapters && (!src.mae || !src.llm)) throw new Error("exportOnnx: adapters need both mae and llm (the visual step graph is built from all three)");
+  const hash = sourceHash(src, opts);
+  const owned: { dispose(): void }[] = [];
+  try {
+    const mae = typeof src.mae === "string" ? ViTMAE.fromPretrained(src.mae) : src.mae;
+    if (typeof src.mae === "string") owned.push(mae!);
+    const llm = typeof src.llm === "string" ? LlamaForCausalLM.fromPretrained(src.llm) : src.llm;
+    if (typeof src.llm === "string") owned.push(llm!);
+    let adapters: LM4LVAdapters | undefined;
+    if (typeof src.adapters === "string") {
+      if (readCheckpointInfo(src.adapters).lora) throw new Error(`${src.adapters}: the checkpoint holds LoRA matrices, which the ONNX export does not support yet`);
+      adapters = loadAdapters(src.adapters, { visionHidden: mae!.hiddenSize, llmHidden: llm!.hiddenSize }).adapters;
+      owned.push(adapters);
+    } else adapters = src.adapters;
+
+    const manifest: OnnxManifest = { format: MANIFEST_FORMAT, version: 1, exporterVersion: EXPORTER_VERSION, sourceHash: hash, createdAt: new Date().toISOString(), files: {} };
+    if (mae) {
+      manifest.files.encoder = save(buildViTEncoder(mae), outDir, "vit_encoder.onnx", opts);
+      manifest.files.decoder = save(buildViTDecoder(mae), outDir, "vit_decoder.onnx", opts);
+      manifest.vision = { imageSize: mae.imageSize, patchSize: mae.patchSize, hiddenSize: mae.hiddenSize, numTokens: mae.numTokens, config: { ...mae.config } };
+    }
+    if (llm) {
+      manifest.files.llmStep = save(buildLlamaStep(llm), outDir, "llama_step.onnx", opts);
+      manifest.files.embed = save(buildEmbed(llm), outDir, "llama_embed.onnx", opts);
+      const c = llm.config;
+      manifest.llm = { hiddenSize: c.hidden_size, vocabSize: c.vocab_size, numLayers: c.num_hidden_layers, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim, config: { ...c } };
+    }
+    if (adapters && llm) {
+      manifest.files.visualStep = save(buildVisualStep(llm, adapters), outDir, "visual_step.onnx", opts);
+      manifest.visualStep = { visionHidden: adapters.visionHidden };
+    }
+    writeFileAtomic(join(outDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
+    return manifest;
+  } finally {
+    for (const o of owned) o.dispose();
+  }
+}
+
+/** Reads and checks `outDir/manifest.json`. */
+export function readManifest(outDir: string): OnnxManifest {
+  const { path, json } = readJsonFile(join(outDir, MANIFEST_FILE));
+  if (json.format !== MANIFEST_FORMAT) throw new Error(`${path}: field "format" is ${JSON.stringify(json.format)}, expected "${MANIFEST_FORMAT}"`);
+  if (typeof json.sourceHash !== "string" || typeof json.files !== "object" || json.files === null) throw new Error(`${path}: fields "sourceHash" and "files" are required`);
+  return json as unknown as OnnxManifest;
+}
+
+export interface EnsureResult {
+  manifest: OnnxManifest;
+  /** Absolute paths of the model files, by role. */
+  paths: OnnxManifest["files"];
+  /** True when the export ran now (no cache, or the sources changed). */
+  exported: boolean;
+}
+
+function absolute(outDir: string, files: OnnxManifest["files"]): OnnxManifest["files"] {
+  return Object.fromEntries(Object.entries(files).map(([k, f]) => [k, join(outDir, f as string)]));
+}
+
+/** The cached export in `outDir` when its hash matches the sources, else a fresh export. */
+export function ensureExported(source: ExportSource | string, outDir: string, opts: ExportOptions = {}): EnsureResult {
+  const src = typeof source === "string" ? sourceFromDir(source) : source;
+  if (existsSync(join(outDir, MANIFEST_FILE))) {
+    try {
+      const m = readManifest(outDir);
+      const complete = Object.values(m.files).every((f) => existsSync(join(outDir, f as string)));
+      if (complete && m.exporterVersion === EXPORTER_VERSION && m.sourceHash === sourceHash(src, opts)) {
+        return { manifest: m, paths: absolute(outDir, m.files), exported: false };
+      }
+    } catch {
+      // unreadable manifest: export again
+    }
+  }
+  const manifest = exportOnnx(src, outDir, opts);
+  return { manifest, paths: absolute(outDir, manifest.files), exported: true };
+}
+
+export interface OrtModels {
+  manifest: OnnxManifest;
+  vision?: OrtVisionModel;
+  lm?: OrtCausalLM;
+  visualStep?: OrtVisualStep;
+  dispose(): void;
+}
+
+/** Opens every model of an export folder in ONNX Runtime. */
+export function loadOrtModels(outDir: string, opts: OrtSessionOptions = {}): OrtModels {
+  const m = readManifest(outDir);
+  const p = absolute(outDir, m.files);
+  const models: OrtModels = {
+    manifest: m,
+    dispose() {
+      models.vision?.dispose();
+      models.lm?.dispose();
+      models.visualStep?.dispose();
+    },
+  };
+  if (m.vision && p.encoder && p.decoder) models.vision = new OrtVisionModel(p.encoder, p.decoder, m.vision, opts);
+  if (m.llm && p.llmStep && p.embed) models.lm = new OrtCausalLM(p.llmStep, p.embed, m.llm, opts);
+  if (m.llm && m.visualStep && p.visualStep) models.visualStep = new OrtVisualStep(p.visualStep, { ...m.llm, visionHidden: m.visualStep.visionHidden }, opts);
+  return models;
+}

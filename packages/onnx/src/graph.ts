@@ -1,0 +1,284 @@
+/**
+ * A small ONNX graph builder: value names in, value names out.
+ *
+ *   const g = new OnnxGraph("demo");
+ *   const x = g.input("x", "float32", ["batch", 4]);
+ *   const w = g.initializer("w", new Float32Array(12), [4, 3]);
+ *   g.output(g.op("MatMul", [x, w]), "float32", ["batch", 3], "y");
+ *   const bytes = g.toBytes();            // a self-contained ModelProto
+ *   g.save("demo.onnx", { externalAbove: 1024 }); // big initializers in demo.onnx.data
+ *
+ * Default opset: ai.onnx 17 (LayerNormalization exists; ReduceMean still takes `axes` as an
+ * attribute). Initializers are float32 / int64 raw little-endian data.
+ *
+ * External data (ONNX's mechanism for models over the 2 GB protobuf limit): an initializer
+ * whose byte size is above the threshold is written to a side file and the TensorProto only
+ * names it: data_location = EXTERNAL, external_data = {location, offset, length}. The
+ * location is relative to the model file's folder; offsets are 4096-aligned.
+ */
+import { closeSync, openSync, renameSync, writeSync, mkdirSync } from "node:fs";
+import { basename, dirname } from "node:path";
+import onnxProto from "onnx-proto";
+import type { onnx as proto } from "onnx-proto";
+import { writeFileAtomic } from "@lm4lv/core";
+
+const { onnx } = onnxProto;
+
+export type ElemType = "float32" | "int64" | "int32" | "bool";
+/** A dimension: a fixed size or a symbolic name ("batch", "past_sequence_length", ...). */
+export type Dim = number | string;
+export type AttrValue = number | string | number[] | { float: number } | { floats: number[] } | { tensor: { data: Float32Array | BigInt64Array; dims: number[] } };
+
+const ELEM: Record<ElemType, number> = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  int32: onnx.TensorProto.DataType.INT32,
+  int64: onnx.TensorProto.DataType.INT64,
+  bool: onnx.TensorProto.DataType.BOOL,
+};
+
+/** Protobuf messages cannot exceed 2 GiB; "auto" externalizes above this total (with headroom). */
+export const PROTOBUF_LIMIT = 2 ** 31 - 1;
+const AUTO_TOTAL_LIMIT = 1.8 * 2 ** 30;
+const EXTERNAL_ALIGN = 4096;
+
+interface Initializer {
+  name: string;
+  dims: number[];
+  dataType: number;
+  bytes: Uint8Array;
+}
+
+export interface SaveOptions {
+  /**
+   * Initializers with more bytes than this go to the side file. Default: none when the total
+   * is below ~1.8 GiB, else every initializer above 1 KiB.
+   */
+  externalAbove?: number;
+  /** Side file name (in the model's folder). Default `<model file name>.data`. */
+  externalFile?: string;
+}
+
+export interface SavedModel {
+  path: string;
+  /** The side file, when any initializer went there. */
+  externalPath?: string;
+  /** Initializers written to the side file. */
+  externalCount: number;
+}
+
+function bytesOf(data: Float32Array | BigInt64Array | Int32Array | Uint8Array): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function elemTypeOf(data: Float32Array | BigInt64Array | Int32Array | Uint8Array): number {
+  if (data instanceof Float32Array) return ELEM.float32;
+  if (data instanceof BigInt64Array) return ELEM.int64;
+  if (data instanceof Int32Array) return ELEM.int32;
+  return ELEM.bool;
+}
+
+export class OnnxGraph {
+  readonly name: string;
+  readonly opset: number;
+  private readonly nodes: proto.INodeProto[] = [];
+  private readonly inits: Initializer[] = [];
+  private readonly inputs: proto.IValueInfoProto[] = [];
+  private readonly outputs: proto.IValueInfoProto[] = [];
+  private readonly names = new Set<string>();
+  private readonly constCache = new Map<string, string>();
+  private counter = 0;
+  /** Operators from the com.microsoft domain are used (ORT contrib ops). */
+  private usesMicrosoft = false;
+
+  constructor(name: string, opset = 17) {
+    this.name = name;
+    this.opset = opset;
+  }
+
+  /** A fresh value name with the given prefix. */
+  fresh(prefix: string): string {
+    let n = `${prefix}_${this.counter++}`;
+    while (this.names.has(n)) n = `${prefix}_${this.counter++}`;
+    this.names.add(n);
+    return n;
+  }
+
+  private claim(name: string): string {
+    if (this.names.has(name)) throw new Error(`OnnxGraph ${this.name}: value name "${name}" is already used`);
+    this.names.add(name);
+    return name;
+  }
+
+  input(name: string, type: ElemType, dims: Dim[]): string {
+    this.inputs.push(valueInfo(this.claim(name), type, dims));
+    return name;
+  }
+
+  /** Declares `value` a graph output; renames it through an Identity when `name` differs. */
+  output(value: string, type: ElemType, dims: Dim[], name = value): string {
+    if (name !== value) {
+      this.claim(name);
+      this.nodes.push({ opType: "Identity", input: [value], output: [name], name: `out_${name}` });
+    }
+    this.outputs.push(valueInfo(name, type, dims));
+    return name;
+  }
+
+  /** A constant tensor (float32 / int64 / int32 / bool as Uint8Array) stored as raw data. */
+  initializer(name: string, data: Float32Array | BigInt64Array | Int32Array | Uint8Array, dims: number[]): string {
+    return this.addInit(this.claim(name), data, dims);
+  }
+
+  private addInit(name: string, data: Float32Array | BigInt64Array | Int32Array | Uint8Array, dims: number[]): string {
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (size !== data.length) throw new Error(`OnnxGraph ${this.name}: initializer "${name}" has ${data.length} values, shape [${dims}] needs ${size}`);
+    this.inits.push({ name, dims: [...dims], dataType: elemTypeOf(data), bytes: bytesOf(data) });
+    return name;
+  }
+
+  /** An int64 constant (shapes, axes, indices), shared between uses. */
+  i64(values: number[], dims: number[] = [values.length]): string {
+    const key = `i64:${dims}:${values}`;
+    let name = this.constCache.get(key);
+    if (!name) {
+      name = this.addInit(this.fresh("const_i64"), BigInt64Array.from(values.map(BigInt)), dims);
+      this.constCache.set(key, name);
+    }
+    return name;
+  }
+
+  /** A float32 constant (scalar when dims = []), shared between uses. */
+  f32(values: number[], dims: number[] = values.length === 1 ? [] : [values.length]): string {
+    const key = `f32:${dims}:${values}`;
+    let name = this.constCache.get(key);
+    if (!name) {
+      name = this.addInit(this.fresh("const_f32"), Float32Array.from(values), dims);
+      this.constCache.set(key, name);
+    }
+    return name;
+  }
+
+  /** Adds a node; returns its output names (`outputs` count or names). Empty input names mean "absent". */
+  node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs: number | string[] = 1, domain = ""): string[] {
+    const outs = typeof outputs === "number" ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : outputs.map((o) => this.claim(o));
+    if (domain === "com.microsoft") this.usesMicrosoft = true;
+    this.nodes.push({
+      opType,
+      domain: domain || undefined,
+      input: inputs,
+      output: outs,
+      name: this.fresh(`n_${opType}`),
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
+    return outs;
+  }
+
+  /** A single-output node. */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    return this.node(opType, inputs, attrs)[0];
+  }
+
+  get initializerCount(): number {
+    return this.inits.length;
+  }
+
+  /** Bytes held by all initializers. */
+  get initializerBytes(): number {
+    return this.inits.reduce((s, i) => s + i.bytes.byteLength, 0);
+  }
+
+  private modelProto(external?: Map<string, { location: string; offset: number; length: number }>): proto.ModelProto {
+    const initializer = this.inits.map((i): proto.ITensorProto => {
+      const ext = external?.get(i.name);
+      if (!ext) return { name: i.name, dims: i.dims, dataType: i.dataType, rawData: i.bytes };
+      return {
+        name: i.name,
+        dims: i.dims,
+        dataType: i.dataType,
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [
+          { key: "location", value: ext.location },
+          { key: "offset", value: String(ext.offset) },
+          { key: "length", value: String(ext.length) },
+        ],
+      };
+    });
+    const opsetImport: proto.IOperatorSetIdProto[] = [{ domain: "", version: this.opset }];
+    if (this.usesMicrosoft) opsetImport.push({ domain: "com.microsoft", version: 1 });
+    return onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: "@lm4lv/onnx",
+      producerVersion: "0.1.0",
+      opsetImport,
+      graph: { name: this.name, node: this.nodes, initializer, input: this.inputs, output: this.outputs },
+    });
+  }
+
+  /** The whole model as one protobuf message (every initializer inline). Throws past the 2 GiB limit. */
+  toBytes(): Uint8Array {
+    if (this.initializerBytes > PROTOBUF_LIMIT) {
+      throw new Error(`OnnxGraph ${this.name}: ${this.initializerBytes} bytes of weights exceed the 2 GiB protobuf limit; use save() with external data`);
+    }
+    return onnx.ModelProto.encode(this.modelProto()).finish();
+  }
+
+  /** Writes the model to `path`; initializers above the threshold go to a side file (see SaveOptions). */
+  save(path: string, opts: SaveOptions = {}): SavedModel {
+    mkdirSync(dirname(path), { recursive: true });
+    const threshold = opts.externalAbove ?? (this.initializerBytes > AUTO_TOTAL_LIMIT ? 1024 : Infinity);
+    const location = opts.externalFile ?? `${basename(path)}.data`;
+    const big = this.inits.filter((i) => i.bytes.byteLength > threshold);
+    if (!big.length) {
+      writeFileAtomic(path, this.toBytes());
+      return { path, externalCount: 0 };
+    }
+    // Side file first (streamed, aligned offsets), then the small model that points into it.
+    const dataPath = `${dirname(path)}/${location}`;
+    const tmp = `${dataPath}.tmp-${process.pid}`;
+    const fd = openSync(tmp, "w");
+    const external = new Map<string, { location: string; offset: number; length: number }>();
+    let offset = 0;
+    try {
+      for (const init of big) {
+        const pad = (EXTERNAL_ALIGN - (offset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
+        if (pad) writeSync(fd, new Uint8Array(pad));
+        offset += pad;
+        writeSync(fd, init.bytes);
+        external.set(init.name, { location, offset, length: init.bytes.byteLength });
+        offset += init.bytes.byteLength;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, dataPath);
+    const bytes = onnx.ModelProto.encode(this.modelProto(external)).finish();
+    writeFileAtomic(path, bytes);
+    return { path, externalPath: dataPath, externalCount: big.length };
+  }
+}
+
+function valueInfo(name: string, type: ElemType, dims: Dim[]): proto.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: ELEM[type],
+        shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+function attribute(name: string, v: AttrValue): proto.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === "number") {
+    if (!Number.isInteger(v)) throw new Error(`attribute ${name}: ${v} is not an integer (use {float: v})`);
+    return { name, type: T.INT, i: v };
+  }
+  if (typeof v === "string") return { name, type: T.STRING, s: new TextEncoder().encode(v) };
+  if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  if ("float" in v) return { name, type: T.FLOAT, f: v.float };
+  if ("floats" in v) return { name, type: T.FLOATS, floats: v.floats };
+  const t = v.tensor;
+  return { name, type: T.TENSOR, t: { dims: t.dims, dataType: elemTypeOf(t.data), rawData: bytesOf(t.data) } };
+}

@@ -1,0 +1,178 @@
+/**
+ * Llama (HF `LlamaForCausalLM`) → ONNX step graphs with a KV cache, plus the folded LM4LV
+ * visual step. Notation: B batch, T new positions, P past positions, S = P + T,
+ * C hidden, nh query heads, kv key/value heads, hs head width.
+ *
+ * Step graph (prefill and single-token decode; P may be 0):
+ *   inputs_embeds [B, T, C], attention_mask [B, S] int64, position_ids [B, T] int64,
+ *   past_key_i / past_value_i [B, kv, P, hs]
+ *   → last_hidden_state [B, T, C] (after the final norm), logits [B, T, vocab],
+ *     present_key_i / present_value_i [B, kv, S, hs] (K after RoPE, as @lm4lv/llm's cache)
+ *
+ * Visual step graph (spec §5, one call per generated visual token):
+ *   inputs_embeds [B, T1, C] (text prompt; T1 = 0 while generating), features [B, T2, Dv]
+ *   (previous visual features; T2 = 0 for the prompt), mask, positions, past
+ *   → next_feature [B, 1, Dv] = deAdapt(final-norm hidden state of the last position), present KV
+ *   The sequence fed to the LM is concat(inputs_embeds, adapt(features)) along T.
+ *
+ * RoPE is computed in the graph from position_ids and inv_freq (an initializer).
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { LlamaForCausalLM, Linear } from "@lm4lv/llm";
+import { MASK_VALUE } from "@lm4lv/llm";
+import { OnnxGraph } from "./graph.js";
+import { dim, linear, linearInit, mergeHeads, rmsNorm, splitHeads } from "./layers.js";
+import type { LinearInit } from "./layers.js";
+
+/** Adapter weights in PyTorch layout (`[out, in]`), e.g. from `LM4LVAdapters`. */
+export interface AdapterWeights {
+  adapterWeight: tf.Tensor2D; // [Dl, Dv]
+  adapterBias: tf.Tensor1D; // [Dl]
+  deAdapterWeight: tf.Tensor2D; // [Dv, Dl]
+  deAdapterBias: tf.Tensor1D; // [Dv]
+}
+
+function data(t: tf.Tensor): Float32Array {
+  return Float32Array.from(t.dataSync() as Float32Array);
+}
+
+function linearFrom(g: OnnxGraph, name: string, w: Linear): LinearInit {
+  const [inDim, outDim] = w.kernel.shape;
+  return linearInit(g, name, data(w.kernel), inDim, outDim, w.bias ? data(w.bias) : undefined);
+}
+
+/** A PyTorch-layout `[out, in]` weight as an `[in, out]` kernel initializer. */
+function torchLinear(g: OnnxGraph, name: string, weight: tf.Tensor2D, bias: tf.Tensor1D): LinearInit {
+  const [outDim, inDim] = weight.shape;
+  const kernel = tf.tidy(() => tf.transpose(weight));
+  const init = linearInit(g, name, data(kernel), inDim, outDim, data(bias));
+  kernel.dispose();
+  return init;
+}
+
+export const pastKeyName = (l: number) => `past_key_${l}`;
+export const pastValueName = (l: number) => `past_value_${l}`;
+export const presentKeyName = (l: number) => `present_key_${l}`;
+export const presentValueName = (l: number) => `present_value_${l}`;
+
+/**
+ * The decoder stack on `x` [B, T, C]: declares mask/position/past inputs and present outputs,
+ * returns the final-norm hidden state [B, T, C].
+ */
+function llamaCore(g: OnnxGraph, lm: LlamaForCausalLM, x: string): string {
+  const c = lm.config;
+  const { num_attention_heads: nh, num_key_value_heads: kv, head_dim: hs } = c;
+  const mask = g.input("attention_mask", "int64", ["batch", "total_sequence_length"]);
+  const positions = g.input("position_ids", "int64", ["batch", "sequence_length"]);
+
+  // Attention bias [B, 1, T, S]: 0 where query t (absolute position P + t) may see key s, else MASK_VALUE.
+  const S = dim(g, mask, 1); // [1]
+  const T = dim(g, x, 1); // [1]
+  const P = g.op("Sub", [S, T]);
+  const zero = g.i64([0], []);
+  const one = g.i64([1], []);
+  const scalar = (v: string) => g.op("Squeeze", [v, g.i64([0])]);
+  const qPos = g.op("Unsqueeze", [g.op("Range", [scalar(P), scalar(S), one]), g.i64([1])]); // [T, 1]
+  const kPos = g.op("Unsqueeze", [g.op("Range", [zero, scalar(S), one]), g.i64([0])]); // [1, S]
+  const causal = g.op("LessOrEqual", [kPos, qPos]); // [T, S]
+  const keep = g.op("Unsqueeze", [g.op("Cast", [mask], { to: 9 }), g.i64([1, 2])]); // [B, 1, 1, S] bool
+  const allowed = g.op("And", [causal, keep]); // [B, 1, T, S]
+  const bias = g.op("Where", [allowed, g.f32([0]), g.f32([MASK_VALUE])]); // [B, 1, T, S]
+
+  // RoPE tables from positions: angle = position · inv_freq, duplicated over both halves.
+  const invFreq = g.initializer("rotary_emb.inv_freq", Float32Array.from(lm.invFreq), [1, 1, hs / 2]);
+  const freqs = g.op("Mul", [g.op("Unsqueeze", [g.op("Cast", [positions], { to: 1 }), g.i64([2])]), invFreq]); // [B, T, hs/2]
+  const emb = g.op("Unsqueeze", [g.op("Concat", [freqs, freqs], { axis: -1 }), g.i64([1])]); // [B, 1, T, hs]
+  const cos = g.op("Cos", [emb]);
+  const sin = g.op("Sin", [emb]);
+  const half = g.i64([hs / 2, hs / 2]);
+  const rope = (v: string) => {
+    const [a, b] = g.node("Split", [v, half], { axis: -1 }, 2); // [.., hs/2] each
+    const rotated = g.op("Concat", [g.op("Neg", [b]), a], { axis: -1 }); // [−x2, x1]
+    return g.op("Add", [g.op("Mul", [v, cos]), g.op("Mul", [rotated, sin])]);
+  };
+
+  const eps = c.rms_norm_eps;
+  let h = x; // [B, T, C]
+  lm.weights.layers.forEach((w, l) => {
+    const p = `model.layers.${l}`;
+    const pastK = g.input(pastKeyName(l), "float32", ["batch", kv, "past_sequence_length", hs]);
+    const pastV = g.input(pastValueName(l), "float32", ["batch", kv, "past_sequence_length", hs]);
+
+    // attention
+    const normed = rmsNorm(g, h, g.initializer(`${p}.input_layernorm.weight`, data(w.inputNorm), [c.hidden_size]), eps);
+    const q = rope(splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.q_proj`, w.q)), nh, hs)); // [B, nh, T, hs]
+    const k = rope(splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.k_proj`, w.k)), kv, hs)); // [B, kv, T, hs]
+    const v = splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.v_proj`, w.v)), kv, hs); // [B, kv, T, hs]
+    const keys = g.op("Concat", [pastK, k], { axis: 2 }); // [B, kv, S, hs]
+    const values = g.op("Concat", [pastV, v], { axis: 2 }); // [B, kv, S, hs]
+    g.output(keys, "float32", ["batch", kv, "total_sequence_length", hs], presentKeyName(l));
+    g.output(values, "float32", ["batch", kv, "total_sequence_length", hs], presentValueName(l));
+    // Grouped-query attention: the nRep query heads of one key/value head stacked along the query axis.
+    const qScaled = g.op("Mul", [q, g.f32([1 / Math.sqrt(hs)])]);
+    const qGrouped = g.op("Reshape", [qScaled, g.i64([0, kv, -1, hs])]); // [B, kv, nRep·T, hs]
+    const scores = g.op("MatMul", [qGrouped, g.op("Transpose", [keys], { perm: [0, 1, 3, 2] })]); // [B, kv, nRep·T, S]
+    const biased = g.op("Add", [g.op("Reshape", [scores, g.i64([0, nh, -1, 0])]), bias]); // [B, nh, T, S]
+    const probs = g.op("Reshape", [g.op("Softmax", [biased], { axis: -1 }), g.i64([0, kv, -1, 0])]); // [B, kv, nRep·T, S]
+    const ctx = g.op("Reshape", [g.op("MatMul", [probs, values]), g.i64([0, nh, -1, hs])]); // [B, nh, T, hs]
+    const attnOut = linear(g, mergeHeads(g, ctx, nh, hs), linearFrom(g, `${p}.self_attn.o_proj`, w.o)); // [B, T, C]
+    h = g.op("Add", [h, attnOut]);
+
+    // SwiGLU MLP: down(silu(gate(x)) · up(x))
+    const normed2 = rmsNorm(g, h, g.initializer(`${p}.post_attention_layernorm.weight`, data(w.postAttentionNorm), [c.hidden_size]), eps);
+    const gate = linear(g, normed2, linearFrom(g, `${p}.mlp.gate_proj`, w.gate)); // [B, T, I]
+    const up = linear(g, normed2, linearFrom(g, `${p}.mlp.up_proj`, w.up)); // [B, T, I]
+    const act = g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up]);
+    h = g.op("Add", [h, linear(g, act, linearFrom(g, `${p}.mlp.down_proj`, w.down))]); // [B, T, C]
+  });
+  return rmsNorm(g, h, g.initializer("model.norm.weight", data(lm.weights.norm), [c.hidden_size]), eps); // [B, T, C]
+}
+
+/** The LM step graph (see the file comment). */
+export function buildLlamaStep(lm: LlamaForCausalLM): OnnxGraph {
+  const c = lm.config;
+  const g = new OnnxGraph("llama_step");
+  const x = g.input("inputs_embeds", "float32", ["batch", "sequence_length", c.hidden_size]);
+  const hidden = llamaCore(g, lm, x);
+  g.output(hidden, "float32", ["batch", "sequence_length", c.hidden_size], "last_hidden_state");
+  // lm_head: its own kernel, or the embedding table transposed when tied.
+  let head: LinearInit;
+  if (lm.weights.lmHead) head = linearFrom(g, "lm_head", lm.weights.lmHead);
+  else {
+    const k = tf.tidy(() => tf.transpose(lm.weights.embedTokens));
+    head = linearInit(g, "lm_head", data(k), c.hidden_size, c.vocab_size);
+    k.dispose();
+  }
+  g.output(linear(g, hidden, head), "float32", ["batch", "sequence_length", c.vocab_size], "logits");
+  return g;
+}
+
+/** input_ids [B, T] int64 → inputs_embeds [B, T, C] through the embedding table. */
+export function buildEmbed(lm: LlamaForCausalLM): OnnxGraph {
+  const c = lm.config;
+  const g = new OnnxGraph("llama_embed");
+  const ids = g.input("input_ids", "int64", ["batch", "sequence_length"]);
+  const table = g.initializer("model.embed_tokens.weight", data(lm.weights.embedTokens), [c.vocab_size, c.hidden_size]);
+  g.output(g.op("Gather", [table, ids], { axis: 0 }), "float32", ["batch", "sequence_length", c.hidden_size], "inputs_embeds");
+  return g;
+}
+
+/** The folded LM4LV visual step graph (see the file comment). */
+export function buildVisualStep(lm: LlamaForCausalLM, adapters: AdapterWeights): OnnxGraph {
+  const c = lm.config;
+  const [dl, dv] = adapters.adapterWeight.shape;
+  if (dl !== c.hidden_size) throw new Error(`visual step export: adapter.weight has shape [${adapters.adapterWeight.shape}], expected [${c.hidden_size}, Dv] for this LM`);
+  if (adapters.deAdapterWeight.shape[0] !== dv || adapters.deAdapterWeight.shape[1] !== dl) {
+    throw new Error(`visual step export: de_adapter.weight has shape [${adapters.deAdapterWeight.shape}], expected [${dv}, ${dl}]`);
+  }
+  const g = new OnnxGraph("lm4lv_visual_step");
+  const text = g.input("inputs_embeds", "float32", ["batch", "text_length", dl]);
+  const feats = g.input("features", "float32", ["batch", "feature_length", dv]);
+  const adapted = linear(g, feats, torchLinear(g, "adapter", adapters.adapterWeight, adapters.adapterBias)); // [B, T2, Dl]
+  const x = g.op("Concat", [text, adapted], { axis: 1 }); // [B, T1+T2, Dl]
+  const hidden = llamaCore(g, lm, x); // [B, T, Dl]
+  const last = g.op("Slice", [hidden, g.i64([-1]), g.i64([2 ** 62]), g.i64([1])]); // [B, 1, Dl]
+  const next = linear(g, last, torchLinear(g, "de_adapter", adapters.deAdapterWeight, adapters.deAdapterBias)); // [B, 1, Dv]
+  g.output(next, "float32", ["batch", 1, dv], "next_feature");
+  return g;
+}

@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rmSync } from "node:fs";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "@lm4lv/core";
+import { ViTMAE } from "@lm4lv/mae";
+import { LlamaForCausalLM } from "@lm4lv/llm";
+import { LM4LVAdapters } from "@lm4lv/adapters";
+import { generateVisualTokens } from "@lm4lv/sampler";
+import { exportOnnx, loadOrtModels } from "./export.js";
+import type { OrtModels } from "./export.js";
+import { generateVisualTokensOrt } from "./runtime.js";
+import { LLAMA_TINY, maxAbsDiff, tempDir, VIT_MAE_TINY } from "./test-helpers.js";
+
+const PROMPT = [1, 11, 186, 253, 48, 97, 30];
+let dir: string;
+let mae: ViTMAE;
+let lm: LlamaForCausalLM;
+let adapters: LM4LVAdapters;
+let ortModels: OrtModels;
+let prompt: tf.Tensor3D;
+
+beforeAll(async () => {
+  await initBackend("cpu");
+  dir = tempDir("lm4lv");
+  mae = ViTMAE.fromPretrained(VIT_MAE_TINY);
+  lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
+  adapters = new LM4LVAdapters({ visionHidden: mae.hiddenSize, llmHidden: lm.hiddenSize, seed: 7 });
+  exportOnnx({ mae, llm: lm, adapters }, dir);
+  ortModels = loadOrtModels(dir, { intraOpThreads: 1 });
+  prompt = lm.embed(tf.tensor2d([PROMPT], [1, PROMPT.length], "int32"));
+});
+afterAll(() => {
+  ortModels.dispose();
+  tf.dispose([prompt]);
+  adapters.dispose();
+  lm.dispose();
+  mae.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Decoded, de-normalised, clamped images as one flat array in [0, 1]. */
+function images(pixels: tf.Tensor4D): Float32Array {
+  const out = mae.postprocess(pixels);
+  return Float32Array.from(out.flatMap((im) => Array.from(im.data)));
+}
+
+describe("LM4LV visual generation: tfjs vs ONNX Runtime", () => {
+  it("writes the same features and decodes the same image (unfolded OrtCausalLM and the folded step graph)", () => {
+    const n = mae.numTokens; // 65
+    const { vision, lm: ortLm, visualStep } = ortModels;
+    expect(vision && ortLm && visualStep).toBeTruthy();
+
+    const ref = generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: n }); // [1, 65, 48]
+    const unfolded = generateVisualTokens({ lm: ortLm!, adapters, promptEmbeds: prompt, numTokens: n });
+    const folded = generateVisualTokensOrt({ step: visualStep!, promptEmbeds: prompt, numTokens: n });
+    expect(folded.shape).toEqual([1, n, 48]);
+    expect(maxAbsDiff(unfolded.dataSync(), ref.dataSync())).toBeLessThan(1e-4);
+    expect(maxAbsDiff(folded.dataSync(), ref.dataSync())).toBeLessThan(1e-4);
+    // the loop really feeds back: tokens differ along the sequence
+    const d = ref.dataSync();
+    expect(maxAbsDiff(d.slice(0, 48), d.slice(30 * 48, 31 * 48))).toBeGreaterThan(1e-3);
+
+    const imgRef = images(mae.decode(ref));
+    for (const feats of [unfolded, folded]) {
+      const img = images(vision!.decode(feats));
+      expect(maxAbsDiff(img, imgRef)).toBeLessThanOrEqual(1 / 255);
+    }
+    tf.dispose([ref, unfolded, folded]);
+  });
+
+  it("the folded graph follows the definition for a batch of two identical prompts", () => {
+    const two = tf.concat([prompt, prompt], 0) as tf.Tensor3D;
+    const a = generateVisualTokensOrt({ step: ortModels.visualStep!, promptEmbeds: two, numTokens: 4 });
+    const b = generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 4 });
+    const ad = a.dataSync();
+    expect(maxAbsDiff(ad.slice(0, 4 * 48), b.dataSync())).toBeLessThan(1e-4);
+    expect(maxAbsDiff(ad.slice(4 * 48), b.dataSync())).toBeLessThan(1e-4);
+    expect(() => generateVisualTokensOrt({ step: ortModels.visualStep!, promptEmbeds: tf.zeros([1, 2, 8]) as tf.Tensor3D })).toThrow(/expected \[B, T, 64\]/);
+    tf.dispose([two, a, b]);
+  });
+
+  it("runs the whole image path in ORT: encode → adapt → generate → decode, as tfjs", () => {
+    const pixels = tf.randomUniform([1, 3, 32, 32], -1, 1, "float32", 5) as tf.Tensor4D;
+    const fOrt = ortModels.vision!.encode(pixels);
+    const fTf = mae.encode(pixels);
+    expect(maxAbsDiff(fOrt.dataSync(), fTf.dataSync())).toBeLessThan(1e-4);
+    // LQ features in the prompt (as the human turn does), then generation
+    const promptOrt = tf.concat([prompt, adapters.adapt(fOrt)], 1) as tf.Tensor3D;
+    const promptTf = tf.concat([prompt, adapters.adapt(fTf)], 1) as tf.Tensor3D;
+    const gOrt = generateVisualTokensOrt({ step: ortModels.visualStep!, promptEmbeds: promptOrt, numTokens: 65 });
+    const gTf = generateVisualTokens({ lm, adapters, promptEmbeds: promptTf, numTokens: 65 });
+    expect(maxAbsDiff(gOrt.dataSync(), gTf.dataSync())).toBeLessThan(1e-4);
+    expect(maxAbsDiff(images(ortModels.vision!.decode(gOrt)), images(mae.decode(gTf)))).toBeLessThanOrEqual(1 / 255);
+    tf.dispose([pixels, fOrt, fTf, promptOrt, promptTf, gOrt, gTf]);
+  });
+});

@@ -1,0 +1,330 @@
+/**
+ * ONNX Runtime models behind core's interfaces, tf tensors in and out, so the sampler and the
+ * apps run unchanged:
+ *
+ *   OrtVisionModel   VisionModel  (encoder + decoder graphs)
+ *   OrtCausalLM      CausalLM     (step graph + embedding graph), cache = OrtKVCache
+ *   OrtVisualStep    the folded LM4LV step: one run per generated visual token
+ *
+ * Tensors cross the boundary by copy (tf `dataSync()` → ort.Tensor, ort output → `tf.tensor`).
+ * The KV cache stays in ORT tensors between steps.
+ */
+import * as tf from "@tensorflow/tfjs";
+import * as ort from "onnxruntime-node";
+import type { CausalLM, CausalLMInput, CausalLMOutput, KVCache, VisionModel } from "@lm4lv/core";
+import { OrtSession } from "./session.js";
+import type { OrtSessionOptions } from "./session.js";
+import { pastKeyName, pastValueName, presentKeyName, presentValueName } from "./llama-export.js";
+
+/** A float32 tf tensor as an ORT tensor (copied). */
+export function toOrt(t: tf.Tensor): ort.Tensor {
+  return new ort.Tensor("float32", Float32Array.from(t.dataSync() as Float32Array), [...t.shape]);
+}
+
+/** An ORT float32 tensor as a tf tensor. */
+export function fromOrt<T extends tf.Tensor>(t: ort.Tensor): T {
+  return tf.tensor(t.data as Float32Array, [...t.dims], "float32") as T;
+}
+
+function int64(values: ArrayLike<number>, dims: number[]): ort.Tensor {
+  const data = new BigInt64Array(values.length);
+  for (let i = 0; i < values.length; i++) data[i] = BigInt(values[i]);
+  return new ort.Tensor("int64", data, dims);
+}
+
+const emptyFloat = (dims: number[]) => new ort.Tensor("float32", new Float32Array(0), dims);
+
+// ---------------------------------------------------------------------------------------------
+// Vision
+
+export interface OrtVisionInfo {
+  imageSize: number;
+  patchSize: number;
+  hiddenSize: number;
+}
+
+export class OrtVisionModel implements VisionModel {
+  readonly imageSize: number;
+  readonly patchSize: number;
+  readonly hiddenSize: number;
+  readonly numTokens: number;
+  private readonly encoder: OrtSession;
+  private readonly decoder: OrtSession;
+
+  constructor(encoderPath: string, decoderPath: string, info: OrtVisionInfo, opts: OrtSessionOptions = {}) {
+    this.imageSize = info.imageSize;
+    this.patchSize = info.patchSize;
+    this.hiddenSize = info.hiddenSize;
+    this.numTokens = 1 + (info.imageSize / info.patchSize) ** 2;
+    this.encoder = new OrtSession(encoderPath, opts);
+    this.decoder = new OrtSession(decoderPath, opts);
+  }
+
+  /** `[B, 3, S, S]` normalised → `[B, 1+N, D]`. */
+  encode(pixelValues: tf.Tensor4D): tf.Tensor3D {
+    const [, c, h, w] = pixelValues.shape;
+    if (pixelValues.rank !== 4 || c !== 3 || h !== this.imageSize || w !== this.imageSize) {
+      throw new Error(`OrtVisionModel.encode: pixel values have shape [${pixelValues.shape}], expected [B, 3, ${this.imageSize}, ${this.imageSize}]`);
+    }
+    const out = this.encoder.run({ pixel_values: toOrt(pixelValues) });
+    return fromOrt(out.features);
+  }
+
+  /** `[B, 1+N, D]` → `[B, 3, S, S]` normalised. */
+  decode(features: tf.Tensor3D): tf.Tensor4D {
+    if (features.rank !== 3 || features.shape[1] !== this.numTokens || features.shape[2] !== this.hiddenSize) {
+      throw new Error(`OrtVisionModel.decode: features have shape [${features.shape}], expected [B, ${this.numTokens}, ${this.hiddenSize}]`);
+    }
+    const out = this.decoder.run({ features: toOrt(features) });
+    return fromOrt(out.pixels);
+  }
+
+  dispose(): void {
+    this.encoder.dispose();
+    this.decoder.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Language model
+
+export interface OrtLMInfo {
+  hiddenSize: number;
+  vocabSize: number;
+  numLayers: number;
+  numKeyValueHeads: number;
+  headDim: number;
+}
+
+/** Per-layer K (after RoPE) and V as ORT tensors `[B, kv, P, hs]`. */
+export class OrtKVCache implements KVCache {
+  keys: ort.Tensor[] = [];
+  values: ort.Tensor[] = [];
+  private disposed = false;
+
+  constructor(readonly numLayers: number) {}
+
+  get length(): number {
+    return this.keys[0]?.dims[2] ?? 0;
+  }
+
+  get batchSize(): number | undefined {
+    return this.keys[0]?.dims[0];
+  }
+
+  /** Feeds for the past of a step graph (empty `[B, kv, 0, hs]` tensors while the cache is empty). */
+  feeds(batch: number, kv: number, hs: number): Record<string, ort.Tensor> {
+    this.check();
+    const f: Record<string, ort.Tensor> = {};
+    for (let l = 0; l < this.numLayers; l++) {
+      f[pastKeyName(l)] = this.keys[l] ?? emptyFloat([batch, kv, 0, hs]);
+      f[pastValueName(l)] = this.values[l] ?? emptyFloat([batch, kv, 0, hs]);
+    }
+    return f;
+  }
+
+  /** Takes the present K/V of a step graph's outputs. */
+  update(outputs: Record<string, ort.Tensor>): void {
+    this.check();
+    for (let l = 0; l < this.numLayers; l++) {
+      const k = outputs[presentKeyName(l)];
+      const v = outputs[presentValueName(l)];
+      if (!k || !v) throw new Error(`OrtKVCache: the step graph returned no ${presentKeyName(l)} / ${presentValueName(l)}`);
+      this.keys[l] = k;
+      this.values[l] = v;
+    }
+  }
+
+  dispose(): void {
+    this.keys = [];
+    this.values = [];
+    this.disposed = true;
+  }
+
+  private check(): void {
+    if (this.disposed) throw new Error("this OrtKVCache was disposed");
+  }
+}
+
+/**
+ * Positions when the caller gives none (as @lm4lv/llm): with a mask, cumsum(mask) − 1 with padded
+ * slots set to 1, last T columns; without, P .. P+T−1.
+ */
+function defaultPositions(B: number, T: number, P: number, mask?: Int32Array): number[] {
+  const out: number[] = [];
+  const S = P + T;
+  for (let b = 0; b < B; b++) {
+    let sum = 0;
+    for (let s = 0; s < S; s++) {
+      const m = mask ? mask[b * S + s] : 1;
+      sum += m > 0 ? 1 : 0;
+      if (s >= P) out.push(mask ? (m > 0 ? sum - 1 : 1) : s);
+    }
+  }
+  return out;
+}
+
+export class OrtCausalLM implements CausalLM {
+  readonly hiddenSize: number;
+  readonly vocabSize: number;
+  readonly numLayers: number;
+  readonly numKeyValueHeads: number;
+  readonly headDim: number;
+  private readonly step: OrtSession;
+  private readonly embedding: OrtSession;
+
+  constructor(stepPath: string, embedPath: string, info: OrtLMInfo, opts: OrtSessionOptions = {}) {
+    this.hiddenSize = info.hiddenSize;
+    this.vocabSize = info.vocabSize;
+    this.numLayers = info.numLayers;
+    this.numKeyValueHeads = info.numKeyValueHeads;
+    this.headDim = info.headDim;
+    this.step = new OrtSession(stepPath, opts);
+    this.embedding = new OrtSession(embedPath, opts);
+  }
+
+  newCache(): OrtKVCache {
+    return new OrtKVCache(this.numLayers);
+  }
+
+  /** `[B, T]` ids → `[B, T, C]`. */
+  embed(inputIds: tf.Tensor2D): tf.Tensor3D {
+    if (inputIds.rank !== 2) throw new Error(`OrtCausalLM.embed: ids shape [${inputIds.shape}], expected [B, T]`);
+    const ids = inputIds.dataSync();
+    for (const id of ids) if (id < 0 || id >= this.vocabSize || !Number.isInteger(id)) throw new RangeError(`OrtCausalLM.embed: token id ${id} outside [0, ${this.vocabSize})`);
+    const out = this.embedding.run({ input_ids: int64(ids, [...inputIds.shape]) });
+    return fromOrt(out.inputs_embeds);
+  }
+
+  forward(input: CausalLMInput): CausalLMOutput {
+    const { inputIds, inputsEmbeds, attentionMask, positionIds } = input;
+    if (!!inputIds === !!inputsEmbeds) throw new Error("OrtCausalLM.forward: give exactly one of inputIds / inputsEmbeds");
+    if (input.cache && !(input.cache instanceof OrtKVCache)) throw new Error("OrtCausalLM.forward: cache must be an OrtKVCache (from newCache() or a previous forward)");
+    const cache = input.cache as OrtKVCache | undefined;
+    const useCache = input.useCache ?? !!cache;
+    const embeds = inputsEmbeds ?? this.embed(inputIds!);
+    try {
+      if (embeds.rank !== 3 || embeds.shape[2] !== this.hiddenSize) {
+        throw new Error(`OrtCausalLM.forward: inputsEmbeds shape ${JSON.stringify(embeds.shape)}, expected [B, T, ${this.hiddenSize}]`);
+      }
+      const [B, T] = embeds.shape;
+      const P = cache?.length ?? 0;
+      const S = P + T;
+      if (T < 1) throw new Error("OrtCausalLM.forward: empty input (T = 0)");
+      if (P > 0 && cache!.batchSize !== B) throw new Error(`OrtCausalLM.forward: cache batch ${cache!.batchSize} differs from input batch ${B}`);
+      if (attentionMask && (attentionMask.shape[0] !== B || attentionMask.shape[1] !== S)) {
+        throw new Error(`OrtCausalLM.forward: attentionMask shape ${JSON.stringify(attentionMask.shape)}, expected [${B}, ${S}] (past ${P} + new ${T})`);
+      }
+      if (positionIds && (positionIds.shape[0] !== B || positionIds.shape[1] !== T)) {
+        throw new Error(`OrtCausalLM.forward: positionIds shape ${JSON.stringify(positionIds.shape)}, expected [${B}, ${T}]`);
+      }
+      const mask = attentionMask ? Int32Array.from(attentionMask.dataSync(), (v) => (v > 0 ? 1 : 0)) : undefined;
+      const positions = positionIds ? Array.from(positionIds.dataSync()) : defaultPositions(B, T, P, mask);
+      const past = (cache ?? this.newCache()).feeds(B, this.numKeyValueHeads, this.headDim);
+      const out = this.step.run({
+        inputs_embeds: toOrt(embeds),
+        attention_mask: int64(mask ?? new Int32Array(B * S).fill(1), [B, S]),
+        position_ids: int64(positions, [B, T]),
+        ...past,
+      });
+      const result: CausalLMOutput = { lastHiddenState: fromOrt(out.last_hidden_state), logits: fromOrt(out.logits) };
+      if (useCache) {
+        const next = cache ?? this.newCache();
+        next.update(out);
+        result.cache = next;
+      }
+      return result;
+    } finally {
+      if (embeds !== inputsEmbeds) embeds.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.step.dispose();
+    this.embedding.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Folded visual step
+
+export interface OrtVisualStepInfo extends OrtLMInfo {
+  /** Width of one visual feature. */
+  visionHidden: number;
+}
+
+export class OrtVisualStep {
+  readonly info: OrtVisualStepInfo;
+  private readonly session: OrtSession;
+
+  constructor(path: string, info: OrtVisualStepInfo, opts: OrtSessionOptions = {}) {
+    this.info = info;
+    this.session = new OrtSession(path, opts);
+  }
+
+  /**
+   * One run: text embeddings `[B, T1, Dl]` and/or features `[B, T2, Dv]` (either may be empty)
+   * after the cache → next feature `[B, 1, Dv]`; the cache gains T1 + T2 positions.
+   */
+  run(text: ort.Tensor, features: ort.Tensor, cache: OrtKVCache): ort.Tensor {
+    const { numKeyValueHeads: kv, headDim: hs } = this.info;
+    const B = text.dims[0];
+    const T = text.dims[1] + features.dims[1];
+    const P = cache.length;
+    const positions = new Array<number>(B * T);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = P + t;
+    const out = this.session.run({
+      inputs_embeds: text,
+      features,
+      attention_mask: int64(new Int32Array(B * (P + T)).fill(1), [B, P + T]),
+      position_ids: int64(positions, [B, T]),
+      ...cache.feeds(B, kv, hs),
+    });
+    cache.update(out);
+    return out.next_feature;
+  }
+
+  dispose(): void {
+    this.session.dispose();
+  }
+}
+
+export interface GenerateVisualOrtOptions {
+  step: OrtVisualStep;
+  /** `[B, T, Dl]` prompt embeddings ending with the text "<Img>" (rows unpadded). */
+  promptEmbeds: tf.Tensor3D;
+  /** Visual tokens to write (default 197). */
+  numTokens?: number;
+}
+
+/**
+ * The LM4LV visual loop (spec §5) on the folded step graph: the prompt in one run, then one run
+ * per visual token (feature in, next feature out). Returns features `[B, numTokens, Dv]`, the same
+ * as `generateVisualTokens` of @lm4lv/sampler with the LM and adapters the graph was built from.
+ */
+export function generateVisualTokensOrt(options: GenerateVisualOrtOptions): tf.Tensor3D {
+  const { step, promptEmbeds } = options;
+  const { hiddenSize: dl, visionHidden: dv } = step.info;
+  const n = options.numTokens ?? 197;
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`numTokens must be a positive integer, got ${n}`);
+  const s = promptEmbeds.shape;
+  if (promptEmbeds.rank !== 3 || s[1] < 1 || s[2] !== dl) {
+    throw new Error(`generateVisualTokensOrt: promptEmbeds shape ${JSON.stringify(s)}, expected [B, T, ${dl}] with T ≥ 1`);
+  }
+  const B = s[0];
+  const out = new Float32Array(B * n * dv);
+  const cache = new OrtKVCache(step.info.numLayers);
+  try {
+    let f = step.run(toOrt(promptEmbeds), emptyFloat([B, 0, dv]), cache); // [B, 1, Dv] visual token 0
+    const noText = emptyFloat([B, 0, dl]);
+    for (let i = 0; ; i++) {
+      const fd = f.data as Float32Array;
+      for (let b = 0; b < B; b++) out.set(fd.subarray(b * dv, (b + 1) * dv), (b * n + i) * dv);
+      if (i === n - 1) break;
+      f = step.run(noText, f, cache); // feed token i, get token i+1
+    }
+  } finally {
+    cache.dispose();
+  }
+  return tf.tensor3d(out, [B, n, dv]);
+}

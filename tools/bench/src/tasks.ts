@@ -1,0 +1,120 @@
+/**
+ * pnpm bench:tasks — the paper's table at small scale (→ docs/results.md, docs/results/<task>.png).
+ *
+ * For every task, on the held-out test photos (assets/test-images, degraded with a fixed seed):
+ * PSNR/SSIM (spec §9, crop 4) of the degraded input, the MAE's reconstruction of it, LM4LV with the
+ * text-pretrained frozen LM, LM4LV with a random frozen LM of the same shape, and the adapters alone.
+ *
+ *   node tools/bench/dist/tasks.js [--tasks denoise,deblur,...] [--models models/lm4lv-tiny] [--ablations .cache/ablations] [--out docs]
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { initBackend, writeImage, type RgbImage } from "@lm4lv/core";
+import { FolderPairDataset } from "@lm4lv/data";
+import { psnr, ssim } from "@lm4lv/metrics";
+import { LM4LV, restoreAdaptersOnly } from "@lm4lv/pipeline";
+import { imageGrid } from "@lm4lv/train";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+interface Score { psnr: number; ssim: number }
+type Variant = "input" | "mae" | "lm4lv" | "randomLm" | "adaptersOnly";
+const LABELS: Record<Variant, string> = {
+  input: "degraded input",
+  mae: "MAE reconstruction of input",
+  lm4lv: "LM4LV, text-pretrained frozen LM",
+  randomLm: "LM4LV, random frozen LM (ablation)",
+  adaptersOnly: "adapters alone, no LM (ablation)",
+};
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { tasks: { type: "string" }, models: { type: "string" }, ablations: { type: "string" }, out: { type: "string" }, images: { type: "string" } } });
+  const tasks = (values.tasks ?? "denoise,deblur,saltpepper,mask,hflip").split(",");
+  const modelsDir = resolve(values.models ?? join(ROOT, "models/lm4lv-tiny"));
+  const ablDir = resolve(values.ablations ?? join(ROOT, ".cache/ablations"));
+  const outDir = resolve(values.out ?? join(ROOT, "docs"));
+  const imagesDir = resolve(values.images ?? join(ROOT, "assets/test-images"));
+  mkdirSync(join(outDir, "results"), { recursive: true });
+  const backend = await initBackend();
+  const sections: string[] = [];
+  const summary: string[] = [];
+  for (const task of tasks) {
+    const main = join(modelsDir, task);
+    if (!existsSync(join(main, "lm4lv.json"))) {
+      console.error(`skipping ${task}: no checkpoint in ${main}`);
+      continue;
+    }
+    const t0 = performance.now();
+    const model = await LM4LV.fromCheckpoint(main);
+    const random = existsSync(join(ablDir, task, "random-lm", "lm4lv.json")) ? await LM4LV.fromCheckpoint(join(ablDir, task, "random-lm")) : undefined;
+    const alone = existsSync(join(ablDir, task, "adapters-only", "lm4lv.json")) ? LM4LV.fromCheckpointWithModels(join(ablDir, task, "adapters-only"), model.models) : undefined;
+    const info = JSON.parse(readFileSync(join(main, "lm4lv.json"), "utf8")) as { extra?: { params?: Record<string, number> | null } };
+    const ds = new FolderPairDataset(imagesDir, task, { size: model.imageSize, seed: 1000, params: info.extra?.params ?? undefined });
+    const sums: Partial<Record<Variant, Score>> = {};
+    const add = (v: Variant, hq: RgbImage, img: RgbImage) => {
+      const s = sums[v] ?? { psnr: 0, ssim: 0 };
+      s.psnr += psnr(hq, img, { cropBorder: 4 });
+      s.ssim += ssim(hq, img, { cropBorder: 4 });
+      sums[v] = s;
+    };
+    const rows: RgbImage[][] = [];
+    for (let i = 0; i < ds.length; i++) {
+      const { lq, hq } = await ds.get(i, 0);
+      const row: RgbImage[] = [lq];
+      add("input", hq, lq);
+      const rec = model.reconstruct([lq])[0];
+      add("mae", hq, rec);
+      row.push(rec);
+      const r = await model.restore(lq);
+      r.features.dispose();
+      add("lm4lv", hq, r.image);
+      row.push(r.image);
+      if (random) {
+        const rr = await random.restore(lq);
+        rr.features.dispose();
+        add("randomLm", hq, rr.image);
+        row.push(rr.image);
+      }
+      if (alone) {
+        const ra = await restoreAdaptersOnly(alone, lq);
+        add("adaptersOnly", hq, ra);
+        row.push(ra);
+      }
+      row.push(hq);
+      if (i < 4) rows.push(row);
+      process.stderr.write(`\r${task}: ${i + 1}/${ds.length}`);
+    }
+    process.stderr.write("\n");
+    const n = ds.length;
+    const picture = join(outDir, "results", `${task}.png`);
+    await writeImage(picture, imageGrid(rows));
+    const cols = ["input", "mae", "lm4lv", ...(random ? ["randomLm"] : []), ...(alone ? ["adaptersOnly"] : [])] as Variant[];
+    const lines = [`### ${task}`, "", `| ${n} test images | PSNR (dB) | SSIM |`, "| --- | --- | --- |"];
+    for (const v of cols) lines.push(`| ${LABELS[v]} | ${(sums[v]!.psnr / n).toFixed(2)} | ${(sums[v]!.ssim / n).toFixed(4)} |`);
+    const gain = sums.lm4lv!.psnr / n - sums.input!.psnr / n;
+    lines.push("", `![${task}](results/${task}.png)`, "", `Columns: degraded input | MAE(input) | LM4LV${random ? " | random LM" : ""}${alone ? " | adapters alone" : ""} | clean target. ${((performance.now() - t0) / 1000).toFixed(0)} s on tfjs-${backend}.`, "");
+    sections.push(lines.join("\n"));
+    const f = (v: Variant, k: keyof Score) => (sums[v] ? (sums[v]![k] / n).toFixed(k === "psnr" ? 2 : 4) : "—");
+    summary.push(`| ${task} | ${f("input", "psnr")} / ${f("input", "ssim")} | ${f("mae", "psnr")} / ${f("mae", "ssim")} | ${f("lm4lv", "psnr")} / ${f("lm4lv", "ssim")} | ${f("randomLm", "psnr")} / ${f("randomLm", "ssim")} | ${f("adaptersOnly", "psnr")} / ${f("adaptersOnly", "ssim")} | ${gain >= 0 ? "+" : ""}${gain.toFixed(2)} |`);
+    console.log(summary[summary.length - 1]);
+  }
+  const md = [
+    "<!-- generated by `pnpm bench:tasks`; commentary is in docs/results-notes.md -->",
+    "## Summary (PSNR dB / SSIM, mean over the test photos)",
+    "",
+    "| task | degraded input | MAE(input) | LM4LV (text LM) | LM4LV (random LM) | adapters alone | LM4LV gain over input (dB) |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+    ...summary,
+    "",
+    ...sections,
+  ].join("\n");
+  writeFileSync(join(outDir, "results-table.md"), md + "\n");
+  console.log(`→ ${join(outDir, "results-table.md")}`);
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
