@@ -56,6 +56,19 @@ describe("pnpm infer", () => {
     expect(res.mean.output.psnr).toBeCloseTo((byName.img0.scores.output.psnr + byName.img1.scores.output.psnr) / 2, 6);
   });
 
+  it("gives the same image with the ONNX Runtime and the tfjs engines (max 1/255)", async () => {
+    const c1 = capture(), c2 = capture();
+    expect(await runInfer(["--checkpoint", ckpt, join(root, "in", "img1.png"), "--out", join(root, "o-ort"), "--engine", "ort", "--json"], c1.io)).toBe(0);
+    expect(await runInfer(["--checkpoint", ckpt, join(root, "in", "img1.png"), "--out", join(root, "o-tfjs"), "--engine", "tfjs", "--json"], c2.io)).toBe(0);
+    expect(JSON.parse(c1.out.join("")).engine).toBe("onnxruntime");
+    expect(JSON.parse(c2.out.join("")).engine).toMatch(/^tfjs-/);
+    const a = await readImage(join(root, "o-ort", "img1.png"));
+    const b = await readImage(join(root, "o-tfjs", "img1.png"));
+    let max = 0;
+    for (let i = 0; i < a.data.length; i++) max = Math.max(max, Math.abs(a.data[i] - b.data[i]) * 255);
+    expect(max).toBeLessThanOrEqual(1.0001);
+  });
+
   it("reads a pairs JSON in the reference format", async () => {
     const json = join(root, "pairs.json");
     writeFileSync(json, JSON.stringify([{ image: ["in/img1.png", "clean/img1.png"], conversations: [] }]));

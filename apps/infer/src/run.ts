@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { initBackend } from "@lm4lv/core";
-import { LM4LV, checkpointDir, listInferenceItems, meanScores, restoreFiles, type ItemResult, type InferenceItem } from "@lm4lv/pipeline";
+import { LM4LV, checkpointDir, listInferenceItems, meanScores, ortAvailable, restoreFiles, withOrtEngine, type ItemResult, type InferenceItem } from "@lm4lv/pipeline";
 
 export interface Io {
   out: (s: string) => void;
@@ -33,6 +33,9 @@ options:
   --task <name>        a shipped checkpoint under models/lm4lv-tiny/<name> (default denoise)
   --clean <file|dir>   clean target(s) for PSNR/SSIM (a pairs.json carries its own)
   --out <dir>          output folder (default out/infer)
+  --engine <ort|tfjs>  inference engine (default: ort when onnxruntime-node loads, else tfjs);
+                       the ONNX export is cached in <checkpoint>/onnx and rebuilt when weights change
+  --threads <n>        ONNX Runtime threads (default: all cores)
   --json               print the results as JSON
   --no-mae-baseline    skip the MAE-reconstruction baseline score`;
 
@@ -64,6 +67,8 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
         clean: { type: "string" },
         out: { type: "string" },
         json: { type: "boolean" },
+        engine: { type: "string" },
+        threads: { type: "string" },
         "no-mae-baseline": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -104,8 +109,26 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
     io.err(`error: cannot load checkpoint ${ckptArg}: ${(e as Error).message}`);
     return 1;
   }
+  const engineArg = (values.engine as string | undefined) ?? (process.env.LM4LV_ENGINE || undefined);
+  if (engineArg && engineArg !== "ort" && engineArg !== "tfjs") { io.err(`--engine: expected ort or tfjs, got "${engineArg}"`); return 1; }
+  const threads = values.threads === undefined ? undefined : Number(values.threads);
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) { io.err(`--threads: expected a positive integer, got "${values.threads}"`); return 1; }
+  const useOrt = engineArg === "ort" || (engineArg === undefined && (await ortAvailable()));
+  if (engineArg === "ort" && !useOrt) { io.err("--engine ort: onnxruntime-node does not load on this machine"); return 1; }
+  if (useOrt) {
+    try {
+      const tE = performance.now();
+      const r = await withOrtEngine(model, checkpointDir(ckptArg), { threads });
+      model = r.model;
+      if (r.exported && !values.json) io.err(`exported ONNX models to ${r.cacheDir} in ${((performance.now() - tE) / 1000).toFixed(1)} s (cached for next time)`);
+    } catch (e) {
+      if (engineArg === "ort") { io.err(`error: ONNX Runtime engine: ${(e as Error).message}`); return 1; }
+      io.err(`note: ONNX Runtime unavailable (${(e as Error).message}); using tfjs`);
+    }
+  }
   const outDir = resolve((values.out as string | undefined) ?? join("out", "infer"));
-  if (!values.json) io.err(`lm4lv: task ${model.task}, ${items.length} image(s), ${model.imageSize}px, ${model.numVisualTokens} visual tokens, tfjs-${backend}`);
+  const engineLabel = model.engineName === "tfjs" ? `tfjs-${backend}` : model.engineName;
+  if (!values.json) io.err(`lm4lv: task ${model.task}, ${items.length} image(s), ${model.imageSize}px, ${model.numVisualTokens} visual tokens, ${engineLabel}`);
   const results = await restoreFiles(model, items, {
     outDir,
     maeBaseline: !values["no-mae-baseline"],
@@ -113,7 +136,7 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
   });
   const seconds = (performance.now() - t0) / 1000;
   if (values.json) {
-    io.out(JSON.stringify({ task: model.task, checkpoint: resolve(ckptArg), outDir, seconds, images: results, mean: meanScores(results) ?? null }, null, 2));
+    io.out(JSON.stringify({ task: model.task, checkpoint: resolve(ckptArg), engine: engineLabel, outDir, seconds, images: results, mean: meanScores(results) ?? null }, null, 2));
   } else {
     io.out(table(results));
     const ok = results.filter((r) => !r.error);

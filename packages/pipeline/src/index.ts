@@ -6,3 +6,6 @@ export { listInferenceItems, restoreFiles, meanScores, defaultCropBorder } from 
 export type { InferenceItem, ItemResult, ItemScores, RestoreFilesOptions } from "./inference.js";
 export { adaptersOnlyLoss, restoreAdaptersOnly, trainAdaptersOnly } from "./adapters-only.js";
 export type { TrainAdaptersOnlyOptions } from "./adapters-only.js";
+export { withOrtEngine, ortAvailable } from "./engine.js";
+export type { OrtEngineOptions } from "./engine.js";
+export type { GenerationEngine } from "./lm4lv.js";

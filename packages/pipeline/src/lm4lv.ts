@@ -68,6 +68,20 @@ export function pairConversation() {
   return { image: ["lq", "hq"], conversations: PAIR_CONVERSATION.map((t) => ({ ...t })), task_type: PAIR_TASK_TYPE as "conversation" };
 }
 
+/** What an inference engine (e.g. ONNX Runtime) may replace; training always runs on tfjs. */
+export interface GenerationEngine {
+  /** Encoder/decoder used by encode/decode/restore. */
+  vision?: VisionModel;
+  /** LM used for the generation loop (with the tfjs adapters) when no `generate` is given. */
+  lm?: CausalLM;
+  adapters?: VisualAdapters;
+  /** A whole visual loop: prompt embeddings `[1, T, Dl]` → features `[1, n, Dv]`. */
+  generate?: (promptEmbeds: tf.Tensor3D, numTokens: number) => tf.Tensor3D;
+  /** Name shown to users, e.g. "onnxruntime". */
+  name?: string;
+  dispose?: () => void;
+}
+
 export interface RestoreResult {
   /** The restored image, `imageSize`², clamped [0,1]. */
   image: RgbImage;
@@ -84,8 +98,8 @@ export class LM4LV {
     readonly models: LM4LVModels,
     readonly adapters: LM4LVAdapters,
     task = "denoise",
-    /** Engines other than tfjs may replace the LM / adapters used for generation. */
-    private readonly generation: { lm?: CausalLM; adapters?: VisualAdapters } = {},
+    /** Engines other than tfjs may replace the vision model and the generation loop at inference. */
+    private readonly generation: GenerationEngine = {},
   ) {
     this.task = task;
     const { vision, lm } = models;
@@ -159,12 +173,13 @@ export class LM4LV {
         throw new Error(`image is ${im.width}×${im.height}, the MAE expects ${this.imageSize}×${this.imageSize} (resize first, e.g. with fit())`);
       }
     }
-    return tf.tidy(() => this.models.vision.encode(preprocessImages(images)));
+    const vision = this.generation.vision ?? this.models.vision;
+    return tf.tidy(() => vision.encode(preprocessImages(images)));
   }
 
   /** Features `[B, 1+N, Dv]` → images through the frozen decoder (de-normalised, clamped). */
   decode(features: tf.Tensor3D): RgbImage[] {
-    const px = this.models.vision.decode(features);
+    const px = (this.generation.vision ?? this.models.vision).decode(features);
     try {
       return postprocess(px);
     } finally {
@@ -223,15 +238,21 @@ export class LM4LV {
     const features = tf.tidy(() => {
       const lqFeat = this.encode([img]); // [1, 1+N, Dv]
       const promptEmbeds = assembleInputsEmbeds(this.models.lm, this.prompt(), [lqFeat], this.adapters); // [1, T, Dl]
+      if (this.generation.generate) return this.generation.generate(promptEmbeds, this.numVisualTokens); // [1, 1+N, Dv]
       return generateVisualTokens({ lm, adapters, promptEmbeds, numTokens: this.numVisualTokens, useCache: opts.useCache ?? true }); // [1, 1+N, Dv]
     });
     const [image] = this.decode(features);
     return { image, features };
   }
 
-  /** A copy that generates with other engines (e.g. ONNX Runtime); training stays on tfjs. */
-  withGenerationEngine(engine: { lm?: CausalLM; adapters?: VisualAdapters }): LM4LV {
+  /** A copy that runs inference on another engine (e.g. ONNX Runtime); training stays on tfjs. */
+  withGenerationEngine(engine: GenerationEngine): LM4LV {
     return new LM4LV(this.models, this.adapters, this.task, engine);
+  }
+
+  /** "tfjs" or the engine's name. */
+  get engineName(): string {
+    return this.generation.name ?? "tfjs";
   }
 }
 
