@@ -9,3 +9,23 @@ export type { TrainAdaptersOnlyOptions } from "./adapters-only.js";
 export { withOrtEngine, ortAvailable } from "./engine.js";
 export type { OrtEngineOptions } from "./engine.js";
 export type { GenerationEngine } from "./lm4lv.js";
+export {
+  trainLmTokenizer,
+  splitDocuments,
+  encodeCorpus,
+  makeTrainable,
+  trainableLlama,
+  parameterCount,
+  tokenWindowBatches,
+  embedLookup,
+  tokenCrossEntropy,
+  lmLoss,
+  evaluatePerplexity,
+  evaluatedTargets,
+  unigramPerplexity,
+  greedySample,
+  LM_TEMPLATE_TEXT,
+  LM_ADDED_TOKENS,
+  LM_SPECIAL_TOKENS,
+} from "./lm-training.js";
+export type { LmTokenizerFiles, TrainableLlama, TokenBatch, PerplexityResult } from "./lm-training.js";

@@ -1,0 +1,238 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { initBackend } from "@lm4lv/core";
+import { Tokenizer } from "@lm4lv/tokenizer";
+import { Trainer, TrainRng, runTraining } from "@lm4lv/train";
+import {
+  embedLookup,
+  encodeCorpus,
+  evaluatePerplexity,
+  evaluatedTargets,
+  lmLoss,
+  splitDocuments,
+  tokenWindowBatches,
+  trainableLlama,
+  trainLmTokenizer,
+  unigramPerplexity,
+  LM_TEMPLATE_TEXT,
+} from "./lm-training.js";
+import type { TokenBatch, TrainableLlama } from "./lm-training.js";
+
+const TEXT = `The lighthouse keeper climbed the narrow stairs every evening and lit the great lamp.
+Ships far out on the grey water saw the light and turned away from the rocks.
+
+In the morning the keeper wrote the weather in his book: wind from the west, a calm sea, rain by noon.
+He cleaned the glass, trimmed the wick and carried oil up from the store room below.
+
+The harbour town kept its boats in a row along the quay. Fishermen mended their nets in the sun
+and sold their catch in the market square before the church bell rang at midday.
+
+When storms came the keeper did not sleep. He watched the lamp turn and listened to the waves
+breaking on the rocks, and he counted the ships that passed safely through the night.`;
+
+let tokenizer: Tokenizer;
+let tokens: Int32Array;
+const tmp: string[] = [];
+
+function tinyModel(seed = 0): TrainableLlama {
+  return trainableLlama(
+    {
+      vocab_size: tokenizer.vocabSize,
+      hidden_size: 32,
+      intermediate_size: 64,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: 64,
+      tie_word_embeddings: true,
+      bos_token_id: tokenizer.bosId,
+      eos_token_id: tokenizer.eosId,
+    },
+    seed,
+  );
+}
+
+function dispose(m: TrainableLlama): void {
+  Object.values(m.variables).forEach((v) => v.dispose());
+}
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "lm-training-"));
+  tmp.push(d);
+  return d;
+}
+
+beforeAll(async () => {
+  await initBackend();
+  const docs = splitDocuments(TEXT);
+  const files = trainLmTokenizer(docs, { vocabSize: 300, templateCopies: 20 });
+  tokenizer = Tokenizer.fromJSON(files.tokenizerJson, files.tokenizerConfig);
+  tokens = encodeCorpus(tokenizer, docs);
+});
+
+afterAll(() => tmp.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe("tokenizer and corpus", () => {
+  it("trains a byte-level BPE with BOS/EOS/UNK, whole <Img>/</Img> and a compact template", () => {
+    expect(tokenizer.vocabSize).toBe(300);
+    expect([tokenizer.unkId, tokenizer.bosId, tokenizer.eosId]).toEqual([0, 1, 2]);
+    expect(tokenizer.encode("<Img>")).toEqual([tokenizer.tokenToId("<Img>")]);
+    expect(tokenizer.encode("</Img>")).toEqual([tokenizer.tokenToId("</Img>")]);
+    const pieces = tokenizer.encode("### Human: <Img>").map((id) => tokenizer.idToToken(id));
+    expect(pieces).toEqual(["###", "ĠHuman", ":", "Ġ", "<Img>"]);
+    expect(tokenizer.encode(LM_TEMPLATE_TEXT).map((id) => tokenizer.idToToken(id))).toContain("ĠAssistant");
+  });
+
+  it("encodes each document as BOS … EOS and splits documents on blank lines", () => {
+    const docs = splitDocuments("first doc\nline two\n\n\nsecond doc\n");
+    expect(docs).toEqual(["first doc\nline two", "second doc"]);
+    const ids = Array.from(encodeCorpus(tokenizer, docs));
+    const a = tokenizer.encode(docs[0]);
+    const b = tokenizer.encode(docs[1]);
+    expect(ids).toEqual([1, ...a, 2, 1, ...b, 2]);
+    expect(tokenizer.decode(a)).toBe(docs[0]);
+  });
+});
+
+describe("batches", () => {
+  it("draws contiguous windows of seqLen + 1 tokens, reproducibly from the RNG state", () => {
+    const batches = tokenWindowBatches(tokens, { batchSize: 3, seqLen: 10 });
+    const rng = new TrainRng(7);
+    const state = rng.getState();
+    const first = batches(1, rng);
+    expect(first.ids.length).toBe(3 * 11);
+    for (let b = 0; b < 3; b++) {
+      const row = Array.from(first.ids.subarray(b * 11, (b + 1) * 11));
+      const found = Array.from({ length: tokens.length - 10 }, (_, s) => s).some((s) => row.every((t, i) => tokens[s + i] === t));
+      expect(found).toBe(true);
+    }
+    rng.setState(state);
+    expect(Array.from(batches(1, rng).ids)).toEqual(Array.from(first.ids));
+    expect(() => tokenWindowBatches(tokens.subarray(0, 5), { batchSize: 1, seqLen: 10 })).toThrow(/fewer than seqLen/);
+  });
+});
+
+describe("embedLookup", () => {
+  it("gives the gathered rows and the gradient of a one-hot product", () => {
+    const table = tf.randomNormal([7, 3], 0, 1, "float32", 1) as tf.Tensor2D;
+    const ids = new Int32Array([2, 5, 2, 0, 6, 2]);
+    const w = tf.randomNormal([2, 3, 3], 0, 1, "float32", 2);
+    const f = (t: tf.Tensor) => tf.sum(tf.mul(embedLookup(t as tf.Tensor2D, ids, 2, 3), w)) as tf.Scalar;
+    const g = (t: tf.Tensor) =>
+      tf.sum(tf.mul(tf.matMul(tf.oneHot(tf.tensor1d(ids, "int32"), 7), t as tf.Tensor2D).reshape([2, 3, 3]), w)) as tf.Scalar;
+    expect(f(table).dataSync()[0]).toBeCloseTo(g(table).dataSync()[0], 5);
+    const ga = tf.grad(f)(table).dataSync();
+    const gb = tf.grad(g)(table).dataSync();
+    ga.forEach((v, i) => expect(v).toBeCloseTo(gb[i], 5));
+  });
+});
+
+describe("training", () => {
+  it("lowers the loss over a few steps", async () => {
+    const m = tinyModel(1);
+    const fixed = tokenWindowBatches(tokens, { batchSize: 4, seqLen: 16 })(1, new TrainRng(99));
+    const before = lmLoss(m.model, fixed);
+    const lossBefore = before.loss.dataSync()[0];
+    before.loss.dispose();
+    expect(lossBefore).toBeGreaterThan(Math.log(tokenizer.vocabSize) - 0.5);
+    const result = await runTraining<TokenBatch>({
+      variables: m.variables,
+      loss: (b) => lmLoss(m.model, b),
+      data: tokenWindowBatches(tokens, { batchSize: 4, seqLen: 16 }),
+      totalSteps: 12,
+      optimizer: { lr: 1e-2 },
+      schedule: { kind: "constant" },
+      progress: false,
+      handleSigint: false,
+    });
+    const after = lmLoss(m.model, fixed);
+    const lossAfter = after.loss.dataSync()[0];
+    after.loss.dispose();
+    expect(lossAfter).toBeLessThan(lossBefore - 0.5);
+    expect(result.history.at(-1)!.loss).toBeLessThan(result.history[0].loss);
+    dispose(m);
+  });
+
+  it("resumes bit-identically after a stop", async () => {
+    const options = (m: TrainableLlama, dir: string) => ({
+      variables: m.variables,
+      loss: (b: TokenBatch) => lmLoss(m.model, b),
+      data: tokenWindowBatches(tokens, { batchSize: 2, seqLen: 12 }),
+      totalSteps: 6,
+      seed: 3,
+      optimizer: { lr: 5e-3 },
+      checkpointDir: dir,
+      progress: false as const,
+      handleSigint: false,
+    });
+    const full = tinyModel(2);
+    await runTraining(options(full, tempDir()));
+
+    const dir = tempDir();
+    const first = tinyModel(2);
+    const trainer = new Trainer<TokenBatch>({ ...options(first, dir), onStep: (e, t) => (e.step === 3 ? t.stop() : undefined) });
+    const stopped = await trainer.run();
+    trainer.dispose();
+    expect(stopped.status).toBe("stopped");
+    expect(stopped.step).toBe(3);
+    dispose(first);
+
+    const resumed = tinyModel(5); // a different init: everything must come from the checkpoint
+    const done = await runTraining({ ...options(resumed, dir), resume: true });
+    expect(done.status).toBe("completed");
+    for (const [name, v] of Object.entries(full.variables)) {
+      const a = new Uint32Array(v.dataSync().buffer.slice(0));
+      const b = new Uint32Array(resumed.variables[name].dataSync().buffer.slice(0));
+      expect(Array.from(b), name).toEqual(Array.from(a));
+    }
+    dispose(full);
+    dispose(resumed);
+  });
+});
+
+describe("evaluation", () => {
+  it("perplexity is exp(mean cross-entropy) over non-overlapping windows", () => {
+    const m = tinyModel(4);
+    const T = 9;
+    const maxWindows = 5;
+    const got = evaluatePerplexity(m.model, tokens, { seqLen: T, batchSize: 2, maxWindows });
+
+    // Independent: logits through the plain inputIds path, log-softmax in float64.
+    const total = Math.floor((tokens.length - 1) / T);
+    let nll = 0;
+    let n = 0;
+    for (let i = 0; i < maxWindows; i++) {
+      const w = Math.floor((i * total) / maxWindows);
+      const window = Array.from(tokens.subarray(w * T, w * T + T + 1));
+      const out = m.model.forward({ inputIds: tf.tensor2d([window.slice(0, T)], [1, T], "int32") });
+      const logits = out.logits.dataSync();
+      const V = tokenizer.vocabSize;
+      for (let t = 0; t < T; t++) {
+        const row = Array.from(logits.subarray(t * V, (t + 1) * V));
+        const max = Math.max(...row);
+        const lse = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+        nll += lse - row[window[t + 1]];
+        n += 1;
+      }
+      tf.dispose([out.logits, out.lastHiddenState]);
+    }
+    expect(got.tokens).toBe(n);
+    expect(got.meanLoss).toBeCloseTo(nll / n, 4);
+    expect(got.perplexity).toBeCloseTo(Math.exp(nll / n), 2);
+    expect(evaluatedTargets(tokens, { seqLen: T, maxWindows }).length).toBe(n);
+    dispose(m);
+  });
+
+  it("unigram baseline matches a hand computation", () => {
+    // counts on train: 0 → 2, 1 → 1, 2 → 1, 3 → 0; N = 4, V = 4, so p = (c + 1) / 8.
+    const r = unigramPerplexity(new Int32Array([0, 0, 1, 2]), new Int32Array([0, 3]), 4);
+    // p(0) = 3/8, p(3) = 1/8: ppl = exp(−(ln 3/8 + ln 1/8) / 2) = √(64/3).
+    expect(r.perplexity).toBeCloseTo(Math.sqrt(64 / 3), 10);
+    expect(r.meanLoss).toBeCloseTo(-(Math.log(3 / 8) + Math.log(1 / 8)) / 2, 12);
+    expect(r.tokens).toBe(2);
+    expect(() => unigramPerplexity(new Int32Array([0, 4]), new Int32Array([0]), 4)).toThrow(/train token 1 = 4/);
+  });
+});

@@ -1,0 +1,313 @@
+/**
+ * Text pre-training of a small Llama LM: the pieces `pnpm train lm` composes.
+ *
+ * In order: tokenizer (byte-level BPE with the LM4LV template tokens) → corpus encoding
+ * (documents → one token stream, BOS … EOS per document) → trainable model (weights as
+ * tf.Variables) → batches (random windows drawn with the trainer's RNG, so a resumed run
+ * draws the same windows) → next-token cross-entropy → held-out perplexity, the add-one
+ * unigram baseline, and a greedy sample.
+ *
+ * Notation: B batch, T window length (seq_len), V vocabulary, C hidden.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { LlamaForCausalLM, parseLlamaConfig } from "@lm4lv/llm";
+import type { LlamaConfig, LlamaLayerWeights, LlamaWeights, Linear } from "@lm4lv/llm";
+import { Tokenizer, trainBpe } from "@lm4lv/tokenizer";
+import type { TrainRng } from "@lm4lv/train";
+
+// ---------------------------------------------------------------------------------------------
+// Tokenizer
+
+/** The LM4LV prompt template; mixed into the BPE corpus so its pieces become compact tokens. */
+export const LM_TEMPLATE_TEXT = "### Human: <Img></Img> <task>\n### Assistant: <Img></Img>\n###";
+/** Whole (non-special) tokens of the LM4LV sequences. */
+export const LM_ADDED_TOKENS = ["<Img>", "</Img>"];
+export const LM_SPECIAL_TOKENS = { unk: "<unk>", bos: "<s>", eos: "</s>" } as const;
+
+export interface LmTokenizerFiles {
+  /** The `tokenizer.json` object. */
+  tokenizerJson: Record<string, unknown>;
+  /** The `tokenizer_config.json` object (BOS/EOS/UNK named). */
+  tokenizerConfig: Record<string, unknown>;
+}
+
+/**
+ * Trains the byte-level BPE of the small LM on `documents`, with `templateCopies` copies of the
+ * LM4LV template mixed in ("###", " Human", " Assistant" become single tokens) and "<Img>"/"</Img>"
+ * as added tokens.
+ */
+export function trainLmTokenizer(documents: readonly string[], options: { vocabSize: number; templateCopies?: number; maxLength?: number }): LmTokenizerFiles {
+  const copies = options.templateCopies ?? 200;
+  const texts = [...documents, ...Array<string>(copies).fill(LM_TEMPLATE_TEXT)];
+  const tokenizerJson = trainBpe(texts, {
+    vocabSize: options.vocabSize,
+    specialTokens: [LM_SPECIAL_TOKENS.unk, LM_SPECIAL_TOKENS.bos, LM_SPECIAL_TOKENS.eos],
+    addedTokens: LM_ADDED_TOKENS,
+  });
+  const tokenizerConfig = {
+    tokenizer_class: "PreTrainedTokenizerFast",
+    bos_token: LM_SPECIAL_TOKENS.bos,
+    eos_token: LM_SPECIAL_TOKENS.eos,
+    unk_token: LM_SPECIAL_TOKENS.unk,
+    add_bos_token: true,
+    add_eos_token: false,
+    clean_up_tokenization_spaces: false,
+    model_max_length: options.maxLength ?? 512,
+  };
+  return { tokenizerJson, tokenizerConfig };
+}
+
+/** Splits a corpus file's text into documents (separated by blank lines), dropping empty ones. */
+export function splitDocuments(text: string): string[] {
+  return text.split(/\n\s*\n/).map((d) => d.trim()).filter((d) => d.length > 0);
+}
+
+/** Encodes documents into one stream: BOS doc EOS BOS doc EOS … (Int32Array). */
+export function encodeCorpus(tokenizer: Tokenizer, documents: readonly string[]): Int32Array {
+  const parts: number[][] = [];
+  let n = 0;
+  for (const doc of documents) {
+    const ids = tokenizer.encode(doc, { addBos: true, addEos: true, parseSpecial: false });
+    parts.push(ids);
+    n += ids.length;
+  }
+  const out = new Int32Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trainable model
+
+export interface TrainableLlama {
+  model: LlamaForCausalLM;
+  /**
+   * The model's weights as variables, by name: HF names, except that linear weights are stored
+   * as kernels (in, out) under `<module>.kernel` (the transposed HF `<module>.weight`).
+   */
+  variables: Record<string, tf.Variable>;
+}
+
+/** Wraps every weight of a model in a tf.Variable (the given tensors are disposed). */
+export function makeTrainable(model: LlamaForCausalLM): TrainableLlama {
+  const variables: Record<string, tf.Variable> = {};
+  const v = <T extends tf.Tensor>(name: string, t: T): T => {
+    const variable = tf.variable(t, true);
+    t.dispose();
+    variables[name] = variable;
+    return variable as unknown as T;
+  };
+  const lin = (name: string, w: Linear): Linear => ({
+    kernel: v(`${name}.kernel`, w.kernel),
+    bias: w.bias ? v(`${name}.bias`, w.bias) : undefined,
+  });
+  const w = model.weights;
+  const weights: LlamaWeights = {
+    embedTokens: v("model.embed_tokens.weight", w.embedTokens),
+    layers: w.layers.map((L, l): LlamaLayerWeights => {
+      const p = `model.layers.${l}`;
+      return {
+        inputNorm: v(`${p}.input_layernorm.weight`, L.inputNorm),
+        q: lin(`${p}.self_attn.q_proj`, L.q),
+        k: lin(`${p}.self_attn.k_proj`, L.k),
+        v: lin(`${p}.self_attn.v_proj`, L.v),
+        o: lin(`${p}.self_attn.o_proj`, L.o),
+        postAttentionNorm: v(`${p}.post_attention_layernorm.weight`, L.postAttentionNorm),
+        gate: lin(`${p}.mlp.gate_proj`, L.gate),
+        up: lin(`${p}.mlp.up_proj`, L.up),
+        down: lin(`${p}.mlp.down_proj`, L.down),
+      };
+    }),
+    norm: v("model.norm.weight", w.norm),
+    lmHead: w.lmHead ? lin("lm_head", w.lmHead) : undefined,
+  };
+  return { model: new LlamaForCausalLM(model.config, weights), variables };
+}
+
+/** A randomly initialised Llama (HF-style init, deterministic per seed) with trainable weights. */
+export function trainableLlama(config: LlamaConfig | Record<string, unknown>, seed = 0): TrainableLlama {
+  return makeTrainable(LlamaForCausalLM.fromConfig(parseLlamaConfig(config as Record<string, unknown>, "trainableLlama"), seed));
+}
+
+/** Number of trainable parameters (a tied embedding counts once). */
+export function parameterCount(variables: Record<string, tf.Variable>): number {
+  return Object.values(variables).reduce((n, v) => n + v.size, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches
+
+/** B windows of T + 1 consecutive tokens: inputs are [.., :T], targets [.., 1:]. */
+export interface TokenBatch {
+  /** (B, T + 1) row-major. */
+  ids: Int32Array;
+  batchSize: number;
+  seqLen: number;
+}
+
+/**
+ * Batch function for the trainer: each batch is `batchSize` windows of `seqLen + 1` tokens at
+ * uniformly random starts in `tokens`, drawn from the trainer's RNG (saved in checkpoints, so a
+ * resumed run draws the same windows).
+ */
+export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: number; seqLen: number }): (step: number, rng: TrainRng) => TokenBatch {
+  const { batchSize: B, seqLen: T } = options;
+  if (!Number.isInteger(B) || B < 1) throw new RangeError(`tokenWindowBatches: batchSize must be a positive integer, got ${B}`);
+  if (!Number.isInteger(T) || T < 1) throw new RangeError(`tokenWindowBatches: seqLen must be a positive integer, got ${T}`);
+  const starts = tokens.length - (T + 1) + 1;
+  if (starts < 1) throw new RangeError(`tokenWindowBatches: the corpus has ${tokens.length} tokens, fewer than seqLen + 1 = ${T + 1}`);
+  return (_step, rng) => {
+    const ids = new Int32Array(B * (T + 1));
+    for (let b = 0; b < B; b++) {
+      const s = rng.int(starts);
+      ids.set(tokens.subarray(s, s + T + 1), b * (T + 1));
+    }
+    return { ids, batchSize: B, seqLen: T };
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loss
+
+/**
+ * Embedding lookup table[ids] whose gradient is a scatter-add done in JS: tf.gather's gradient
+ * needs the UnsortedSegmentSum kernel, which the wasm backend lacks. table (V, C), ids (B, T)
+ * → (B, T, C).
+ */
+export function embedLookup(table: tf.Tensor2D, ids: Int32Array, B: number, T: number): tf.Tensor3D {
+  const [V, C] = table.shape;
+  const lookup = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor; // (V, C)
+    const value = tf.tidy(() => tf.gather(x, tf.tensor1d(ids, "int32")).reshape([B, T, C])); // (B, T, C)
+    const gradFunc = (dy: tf.Tensor) => {
+      const g = dy.dataSync(); // (B·T·C)
+      const out = new Float32Array(V * C);
+      for (let i = 0; i < ids.length; i++) {
+        const row = ids[i] * C;
+        const src = i * C;
+        for (let c = 0; c < C; c++) out[row + c] += g[src + c];
+      }
+      return tf.tensor2d(out, [V, C]);
+    };
+    return { value, gradFunc };
+  });
+  return lookup(table) as tf.Tensor3D;
+}
+
+/**
+ * Per-position next-token cross-entropy (nats): logits (N, V), targets (N) → (N).
+ * ce = logsumexp(logits) − logits[target].
+ */
+export function tokenCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const V = logits.shape[1];
+    const lse = tf.logSumExp(logits, -1); // (N)
+    const picked = tf.sum(tf.mul(logits, tf.oneHot(targets.toInt(), V)), -1); // (N)
+    return tf.sub(lse, picked) as tf.Tensor1D;
+  });
+}
+
+/** Mean next-token cross-entropy of a batch under the model (a differentiable scalar). */
+export function lmLoss(model: LlamaForCausalLM, batch: TokenBatch): { loss: tf.Scalar } {
+  const { ids, batchSize: B, seqLen: T } = batch;
+  const loss = tf.tidy(() => {
+    const inputIds = new Int32Array(B * T);
+    const targetIds = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      inputIds.set(ids.subarray(b * (T + 1), b * (T + 1) + T), b * T);
+      targetIds.set(ids.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
+    }
+    const inputsEmbeds = embedLookup(model.weights.embedTokens, inputIds, B, T); // (B, T, C)
+    const targets = tf.tensor1d(targetIds, "int32"); // (B·T)
+    const { logits, lastHiddenState } = model.forward({ inputsEmbeds }); // (B, T, V)
+    lastHiddenState.dispose();
+    const ce = tokenCrossEntropy(logits.reshape([B * T, model.vocabSize]), targets); // (B·T)
+    return tf.mean(ce) as tf.Scalar;
+  });
+  return { loss };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+export interface PerplexityResult {
+  /** Mean cross-entropy per predicted token (nats). */
+  meanLoss: number;
+  /** exp(meanLoss). */
+  perplexity: number;
+  /** Predicted tokens counted. */
+  tokens: number;
+}
+
+/**
+ * Held-out perplexity: the stream is cut into consecutive, non-overlapping windows of seqLen + 1
+ * tokens (stride seqLen, so each token after the first is predicted once, with up to seqLen − 1
+ * tokens of context); `maxWindows` keeps that many windows evenly spread over the stream.
+ */
+export function evaluatePerplexity(model: LlamaForCausalLM, tokens: Int32Array, options: { seqLen: number; batchSize?: number; maxWindows?: number }): PerplexityResult {
+  const T = options.seqLen;
+  const total = Math.floor((tokens.length - 1) / T);
+  if (total < 1) throw new RangeError(`evaluatePerplexity: ${tokens.length} tokens, fewer than seqLen + 1 = ${T + 1}`);
+  const n = Math.min(total, options.maxWindows ?? total);
+  const windows = Array.from({ length: n }, (_, i) => Math.floor((i * total) / n));
+  const B = options.batchSize ?? 8;
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < n; i += B) {
+    const chunk = windows.slice(i, i + B);
+    const ids = new Int32Array(chunk.length * (T + 1));
+    chunk.forEach((w, b) => ids.set(tokens.subarray(w * T, w * T + T + 1), b * (T + 1)));
+    const { loss } = lmLoss(model, { ids, batchSize: chunk.length, seqLen: T });
+    sum += loss.dataSync()[0] * chunk.length * T;
+    count += chunk.length * T;
+    loss.dispose();
+  }
+  const meanLoss = sum / count;
+  return { meanLoss, perplexity: Math.exp(meanLoss), tokens: count };
+}
+
+/**
+ * Add-one smoothed unigram baseline: p(i) = (count_train(i) + 1) / (N_train + V), perplexity =
+ * exp(−mean log p) over `evalTokens`.
+ */
+export function unigramPerplexity(trainTokens: Int32Array, evalTokens: Int32Array, vocabSize: number): PerplexityResult {
+  const counts = new Float64Array(vocabSize);
+  for (let i = 0; i < trainTokens.length; i++) {
+    const t = trainTokens[i];
+    if (t < 0 || t >= vocabSize) throw new RangeError(`unigramPerplexity: train token ${i} = ${t} is outside the vocabulary (${vocabSize})`);
+    counts[t] += 1;
+  }
+  const denom = trainTokens.length + vocabSize;
+  let nll = 0;
+  for (let i = 0; i < evalTokens.length; i++) {
+    const t = evalTokens[i];
+    if (t < 0 || t >= vocabSize) throw new RangeError(`unigramPerplexity: eval token ${i} = ${t} is outside the vocabulary (${vocabSize})`);
+    nll -= Math.log((counts[t] + 1) / denom);
+  }
+  const meanLoss = nll / evalTokens.length;
+  return { meanLoss, perplexity: Math.exp(meanLoss), tokens: evalTokens.length };
+}
+
+/** The tokens `evaluatePerplexity` predicts with the same options (for a like-for-like baseline). */
+export function evaluatedTargets(tokens: Int32Array, options: { seqLen: number; maxWindows?: number }): Int32Array {
+  const T = options.seqLen;
+  const total = Math.floor((tokens.length - 1) / T);
+  const n = Math.min(total, options.maxWindows ?? total);
+  const out = new Int32Array(n * T);
+  for (let i = 0; i < n; i++) {
+    const w = Math.floor((i * total) / n);
+    out.set(tokens.subarray(w * T + 1, w * T + T + 1), i * T);
+  }
+  return out;
+}
+
+/** Greedy continuation of `prompt` (BOS prepended), decoded; stops at EOS. */
+export function greedySample(model: LlamaForCausalLM, tokenizer: Tokenizer, prompt: string, maxNewTokens: number): string {
+  const ids = tokenizer.encode(prompt, { addBos: true, parseSpecial: false });
+  const { tokens } = model.generateGreedy([ids], maxNewTokens, { eosTokenId: tokenizer.eosId });
+  return tokenizer.decode(tokens[0], { skipSpecialTokens: true });
+}
