@@ -29,3 +29,21 @@ export {
   LM_SPECIAL_TOKENS,
 } from "./lm-training.js";
 export type { LmTokenizerFiles, TrainableLlama, TokenBatch, PerplexityResult } from "./lm-training.js";
+export {
+  MAE_TINY_CONFIG,
+  MAE_PRESET_NAMES,
+  maeTrainingConfig,
+  ImageSet,
+  maeBatches,
+  FIXED_PRETRAIN_PARAMETERS,
+  makeTrainable as makeMaeTrainable,
+  maePretrainTask,
+  maeDecoderFinetuneTask,
+  reconstructImages,
+  evaluateReconstruction,
+  sampleGrid,
+  saveMaeModel,
+  trainMae,
+  snapshotParameters,
+} from "./mae-training.js";
+export type { MaeBatch, MaeBatchOptions, MaeTask, ReconstructionScore, MaeStage, MaeTrainOptions, MaeTrainResult } from "./mae-training.js";
