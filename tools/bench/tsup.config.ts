@@ -1,7 +1,7 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/run.ts", "src/tasks.ts", "src/random-lm.ts"],
+  entry: ["src/run.ts", "src/tasks.ts", "src/random-lm.ts", "src/examples.ts"],
   format: ["esm"],
   clean: true,
   sourcemap: true,

@@ -13,7 +13,7 @@
  * should see. The frozen LLM and MAE hold plain tensors, never variables.
  */
 import * as tf from "@tensorflow/tfjs";
-import { Mulberry32 } from "./rng.js";
+import { Mulberry32 } from "@lm4lv/core";
 
 /** Stable parameter names, as stored in `adapters.safetensors`. */
 export const ADAPTER_PARAM_NAMES = ["adapter.weight", "adapter.bias", "de_adapter.weight", "de_adapter.bias", "task_tokens"] as const;

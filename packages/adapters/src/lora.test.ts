@@ -10,7 +10,7 @@ import { loadAdapters, loadLora, saveAdapters } from "./checkpoint.js";
 import { lm4lvForwardLoss } from "./loss.js";
 import { LlamaLora, loraParamName, loraParamShapes } from "./lora.js";
 import { handBuiltSample, LLAMA_TINY, maxAbsDiff, randomFeatures } from "./test-helpers.js";
-import { Mulberry32 } from "./rng.js";
+import { Mulberry32 } from "@lm4lv/core";
 
 let lm: LlamaForCausalLM;
 const IDS = tf.tensor2d([[1, 11, 186, 253, 48, 97, 30, 5]], [1, 8], "int32");

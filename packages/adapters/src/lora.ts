@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { CausalLM, CausalLMInput, CausalLMOutput } from "@lm4lv/core";
-import { Mulberry32 } from "./rng.js";
+import { Mulberry32 } from "@lm4lv/core";
 
 export type LoraTarget = "q" | "k" | "v" | "o";
 export const LORA_TARGETS: readonly LoraTarget[] = ["q", "k", "v", "o"];

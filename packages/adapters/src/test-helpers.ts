@@ -1,6 +1,6 @@
 /** Shared by this package's tests only (not exported). */
 import * as tf from "@tensorflow/tfjs";
-import { Mulberry32 } from "./rng.js";
+import { Mulberry32 } from "@lm4lv/core";
 import type { SequenceSpan } from "./assemble.js";
 import type { VisionTarget } from "./loss.js";
 

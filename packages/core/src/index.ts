@@ -35,3 +35,4 @@ export {
 } from "./image.js";
 export type { RgbImage, ImageFormat } from "./image.js";
 export type { VisionModel, CausalLM, CausalLMInput, CausalLMOutput, KVCache } from "./interfaces.js";
+export { Mulberry32 } from "./rng.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { applyTemperature, argmax, sampleIndex, selectToken, softmax, topKFilter, topPFilter } from "./processors.js";
-import { SamplerRng } from "./rng.js";
+import { Mulberry32 as SamplerRng } from "@lm4lv/core";
 
 const kept = (x: Float32Array) => Array.from(x.keys()).filter((i) => x[i] !== -Infinity);
 

@@ -3,7 +3,7 @@
  * vocabulary size). Each processor returns a new array and leaves its input alone; a removed token
  * gets −Infinity. Applied in Hugging Face's order: temperature → top-k → top-p.
  */
-import type { SamplerRng } from "./rng.js";
+import type { Mulberry32 as SamplerRng } from "@lm4lv/core";
 
 export interface SamplingOptions {
   /** 0 (default) = greedy argmax; otherwise logits are divided by it before sampling. */

@@ -1,6 +1,6 @@
 /** Shared by this package's tests only (not exported). */
 import * as tf from "@tensorflow/tfjs";
-import { SamplerRng } from "./rng.js";
+import { Mulberry32 as SamplerRng } from "@lm4lv/core";
 import type { VisualAdapters } from "./visual.js";
 
 /** The tiny HF Llama checkpoint and its reference cases (see fixtures/README.md). */

@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { CausalLM, KVCache } from "@lm4lv/core";
-import { SamplerRng } from "./rng.js";
+import { Mulberry32 as SamplerRng } from "@lm4lv/core";
 import { selectToken } from "./processors.js";
 import type { SamplingOptions } from "./processors.js";
 import { DEFAULT_NUM_VISUAL_TOKENS, checkPrompt, stepLM, visualLoopWithCache } from "./visual.js";

@@ -20,7 +20,7 @@ const SPECS: OptionSpecs = {
   val: { type: "string", default: "assets/test-images", help: "clean validation images (or a pairs JSON)" },
   valCount: { type: "integer", default: 4, help: "validation images restored at each validation" },
   out: { type: "string", default: "runs/lm4lv-denoise", help: "output folder (checkpoint, loss.png, samples.png)" },
-  steps: { type: "integer", default: 300, help: "optimiser steps" },
+  steps: { type: "integer", default: 100, help: "optimiser steps" },
   batchSize: { type: "integer", default: 4, help: "pairs per micro-batch" },
   gradAccum: { type: "integer", default: 1, help: "micro-batches per step" },
   lr: { type: "number", default: 3e-3, help: "peak learning rate (spec §7 uses 3e-4 at batch 256)" },

@@ -1,7 +1,9 @@
 /**
- * Seeded uniform random numbers for parameter init (mulberry32: one 32-bit state word,
- * integer arithmetic only, so a seed gives the same stream everywhere).
- * `@lm4lv/core` has no RNG; this one is internal to the package.
+ * A small seeded uniform generator shared by the packages that need reproducible draws without
+ * saving generator state (parameter init, token sampling): mulberry32 — one 32-bit state word,
+ * integer arithmetic only, so a seed gives the same stream on every platform.
+ * (The trainer's TrainRng and the data package's Rng keep their own generators: their state is
+ * checkpointed, and the degradations are pinned against an independent implementation.)
  */
 export class Mulberry32 {
   private state: number;
