@@ -1,11 +1,1 @@
-import { defineConfig } from "vitest/config";
-
-export default defineConfig({
-  test: {
-    include: ["src/**/*.test.ts"],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
-    pool: "forks",
-    passWithNoTests: true,
-  },
-});
+export { default } from "../../vitest.shared";

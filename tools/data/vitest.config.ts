@@ -1,10 +1,1 @@
-import { defineConfig } from "vitest/config";
-
-export default defineConfig({
-  test: {
-    include: ["src/**/*.test.ts"],
-    testTimeout: 60_000,
-    pool: "forks",
-    passWithNoTests: true,
-  },
-});
+export { default } from "../../vitest.shared";
