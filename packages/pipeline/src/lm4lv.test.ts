@@ -75,6 +75,25 @@ describe("LM4LV pipeline", () => {
     tf.dispose([loss, ce, mse, feats, embeds, out.logits, out.lastHiddenState]);
   });
 
+  it("teacher forcing with the target image predicts the same first token as generation", async () => {
+    const m = LM4LV.create(models, { seed: 6 });
+    const lq = syntheticPhoto(16, 1), hq = syntheticPhoto(16, 2);
+    const img = m.teacherForced(lq, hq);
+    expect([img.width, img.height]).toEqual([16, 16]);
+    // token 0 is predicted from the prompt alone: identical in both paths
+    const r = await m.restore(lq);
+    const seq = m.layout();
+    const feats = m.encode([lq, hq]);
+    const rows = [0, 1].map((k) => feats.slice([k, 0, 0], [1, 17, 24]).reshape([17, 24]) as tf.Tensor2D);
+    const { assembleInputsEmbeds } = await import("@lm4lv/adapters");
+    const out = models.lm.forward({ inputsEmbeds: assembleInputsEmbeds(models.lm, seq, rows, m.adapters) });
+    const h0 = out.lastHiddenState.slice([0, seq.visionTargets[0].position, 0], [1, 1, 32]);
+    const f0 = m.adapters.deAdapt(h0 as tf.Tensor3D).dataSync();
+    const g0 = r.features.slice([0, 0, 0], [1, 1, 24]).dataSync();
+    for (let i = 0; i < 24; i++) expect(Math.abs(f0[i] - g0[i])).toBeLessThan(1e-4);
+    r.features.dispose();
+  });
+
   it("restores an image of the MAE's size, identically with and without the KV cache", async () => {
     const m = LM4LV.create(models, { seed: 3 });
     const a = await m.restore(syntheticPhoto(24, 0)); // resized to 16 first

@@ -245,6 +245,30 @@ export class LM4LV {
     return { image, features };
   }
 
+  /**
+   * Diagnostic: the image the LM predicts when it is fed the TRUE clean features (teacher forcing, as
+   * in training) instead of its own previous outputs. The gap to `restore` measures how far free-running
+   * generation drifts (exposure bias).
+   */
+  teacherForced(lq: RgbImage, hq: RgbImage): RgbImage {
+    const seq = this.layout();
+    const pred = tf.tidy(() => {
+      const feats = this.encode([lq, hq]); // [2, 1+N, Dv]
+      const [, N, D] = feats.shape;
+      const rows = [0, 1].map((k) => feats.slice([k, 0, 0], [1, N, D]).reshape([N, D]) as tf.Tensor2D);
+      const embeds = assembleInputsEmbeds(this.models.lm, seq, rows, this.adapters); // [1, T, Dl]
+      const out = this.models.lm.forward({ inputsEmbeds: embeds });
+      const positions = tf.tensor1d(seq.visionTargets.map((t) => t.position), "int32");
+      const h = tf.gather(out.lastHiddenState.squeeze([0]), positions).expandDims(0) as tf.Tensor3D; // [1, 1+N, Dl]
+      return this.adapters.deAdapt(h); // [1, 1+N, Dv]
+    });
+    try {
+      return this.decode(pred)[0];
+    } finally {
+      pred.dispose();
+    }
+  }
+
   /** A copy that runs inference on another engine (e.g. ONNX Runtime); training stays on tfjs. */
   withGenerationEngine(engine: GenerationEngine): LM4LV {
     return new LM4LV(this.models, this.adapters, this.task, engine);
