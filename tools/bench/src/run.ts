@@ -6,6 +6,7 @@ import { benchMatMul, benchSafetensors } from "./core.js";
 import { benchLlm, llmLoadChild } from "./llm.js";
 import { benchOnnx } from "./onnx.js";
 import { benchMae } from "./mae.js";
+import { benchLm4lv } from "./lm4lv.js";
 
 if (process.argv[2] === "--llm-load-child") {
   await llmLoadChild(process.argv[3]);
@@ -16,6 +17,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   core: async () => { await benchMatMul(); await benchSafetensors(); },
   mae: async () => { await benchMae(); },
   llm: async () => { await benchLlm(); },
+  lm4lv: async () => { await benchLm4lv(); },
   onnx: async () => { await benchOnnx(); },
 };
 
