@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { readJsonFile, writeFileAtomic } from "@lm4lv/core";
 import { ViTMAE } from "@lm4lv/mae";
@@ -66,6 +66,15 @@ export interface OnnxManifest {
  * folder with `mae/`, `llm/` and optionally `adapters/` inside.
  */
 export function sourceFromDir(dir: string): ExportSource {
+  if (existsSync(join(dir, "lm4lv.json"))) {
+    // an LM4LV checkpoint: its models (paths relative to the checkpoint) + its adapters
+    const { json } = readJsonFile(join(dir, "lm4lv.json"));
+    const at = (p: unknown, field: string) => {
+      if (typeof p !== "string") throw new Error(`${dir}/lm4lv.json: field "${field}" should be a folder path`);
+      return isAbsolute(p) ? p : resolve(dir, p);
+    };
+    return { mae: at(json.visionModel, "visionModel"), llm: at(json.llm, "llm"), adapters: dir };
+  }
   if (existsSync(join(dir, "config.json"))) {
     const { json } = readJsonFile(join(dir, "config.json"));
     if (json.model_type === "vit_mae") return { mae: dir };
