@@ -17,6 +17,7 @@ export async function benchMae(opts: { cpu?: boolean } = {}): Promise<Row[]> {
     const dec = await time(() => { const p = mae.decode(feats); p.dataSync(); p.dispose(); }, { warmup: 1, minRuns: 3, maxRuns: 10, budgetMs: 6000 });
     // encoder ≈ 2·params·tokens FLOPs (+ attention), decoder likewise
     rows.push({ backend: label, "encode ms/image": enc.medianMs, "decode ms/image": dec.medianMs });
+    console.log(`  ${label}: encode ${enc.medianMs.toFixed(0)} ms, decode ${dec.medianMs.toFixed(0)} ms (${enc.runs}/${dec.runs} runs)`);
     tf.dispose([px, feats]);
   };
   await initBackend("wasm");
@@ -26,7 +27,7 @@ export async function benchMae(opts: { cpu?: boolean } = {}): Promise<Row[]> {
   registerFastWasmBatchMatMul();
   await measure("wasm, transpose-first BatchMatMul", mae);
   mae.dispose();
-  if (opts.cpu ?? true) {
+  if (opts.cpu ?? process.env.LM4LV_BENCH_CPU !== "0") {
     await initBackend("cpu");
     const maeCpu = ViTMAE.fromConfig(config, 0);
     await measure("cpu (plain JS)", maeCpu);
