@@ -174,28 +174,12 @@ export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: num
 // Loss
 
 /**
- * Embedding lookup table[ids] whose gradient is a scatter-add done in JS: tf.gather's gradient
- * needs the UnsortedSegmentSum kernel, which the wasm backend lacks. table (V, C), ids (B, T)
- * → (B, T, C).
+ * Embedding lookup table[ids]: table (V, C), ids (B·T) → (B, T, C). Its gradient (a scatter-add)
+ * runs on wasm through the UnsortedSegmentSum kernel that @lm4lv/core's initBackend registers.
  */
 export function embedLookup(table: tf.Tensor2D, ids: Int32Array, B: number, T: number): tf.Tensor3D {
-  const [V, C] = table.shape;
-  const lookup = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const x = args[0] as tf.Tensor; // (V, C)
-    const value = tf.tidy(() => tf.gather(x, tf.tensor1d(ids, "int32")).reshape([B, T, C])); // (B, T, C)
-    const gradFunc = (dy: tf.Tensor) => {
-      const g = dy.dataSync(); // (B·T·C)
-      const out = new Float32Array(V * C);
-      for (let i = 0; i < ids.length; i++) {
-        const row = ids[i] * C;
-        const src = i * C;
-        for (let c = 0; c < C; c++) out[row + c] += g[src + c];
-      }
-      return tf.tensor2d(out, [V, C]);
-    };
-    return { value, gradFunc };
-  });
-  return lookup(table) as tf.Tensor3D;
+  const C = table.shape[1];
+  return tf.tidy(() => tf.gather(table, tf.tensor1d(ids, "int32")).reshape([B, T, C]) as tf.Tensor3D); // (B, T, C)
 }
 
 /**
