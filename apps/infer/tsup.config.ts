@@ -1,10 +1,3 @@
-import { defineConfig } from "tsup";
+import { tsupConfig } from "../../tsup.shared";
 
-export default defineConfig({
-  entry: ["src/cli.ts", "src/run.ts"],
-  format: ["esm"],
-  dts: false,
-  clean: true,
-  sourcemap: true,
-  target: "node20",
-});
+export default tsupConfig(["src/cli.ts", "src/run.ts"], { dts: false });

@@ -1,9 +1,3 @@
-import { defineConfig } from "tsup";
+import { tsupConfig } from "../../tsup.shared";
 
-export default defineConfig({
-  entry: ["src/run.ts", "src/tasks.ts", "src/random-lm.ts", "src/examples.ts"],
-  format: ["esm"],
-  clean: true,
-  sourcemap: true,
-  target: "node20",
-});
+export default tsupConfig(["src/run.ts", "src/tasks.ts", "src/random-lm.ts", "src/examples.ts"], { dts: false });

@@ -1,9 +1,3 @@
-import { defineConfig } from "tsup";
+import { tsupConfig } from "../../tsup.shared";
 
-export default defineConfig({
-  entry: ["src/photos.ts", "src/test-images.ts", "src/text.ts", "src/bundle.ts"],
-  format: ["esm"],
-  clean: true,
-  sourcemap: true,
-  target: "node20",
-});
+export default tsupConfig(["src/photos.ts", "src/test-images.ts", "src/text.ts", "src/bundle.ts"], { dts: false });
