@@ -21,16 +21,30 @@ import { basename, dirname } from "node:path";
 import onnxProto from "onnx-proto";
 import type { onnx as proto } from "onnx-proto";
 import { writeFileAtomic } from "@lm4lv/core";
+import { inferNode } from "./shapes.js";
 
 const { onnx } = onnxProto;
 
-export type ElemType = "float32" | "int64" | "int32" | "bool";
+export type ElemType = "float32" | "float64" | "int64" | "int32" | "bool";
+/** Floating-point element type of a graph (float64 graphs are for gradient checks). */
+export type FloatType = "float32" | "float64";
 /** A dimension: a fixed size or a symbolic name ("batch", "past_sequence_length", ...). */
 export type Dim = number | string;
-export type AttrValue = number | string | number[] | { float: number } | { floats: number[] } | { tensor: { data: Float32Array | BigInt64Array; dims: number[] } };
+export type AttrValue = number | string | number[] | { float: number } | { floats: number[] } | { tensor: { data: Float32Array | Float64Array | BigInt64Array; dims: number[] } };
+type Data = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+
+/** A node as the graph holds it (read-only view for passes such as autodiff). */
+export interface GraphNode {
+  opType: string;
+  domain: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Record<string, AttrValue>;
+}
 
 const ELEM: Record<ElemType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
+  float64: onnx.TensorProto.DataType.DOUBLE,
   int32: onnx.TensorProto.DataType.INT32,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
@@ -66,20 +80,42 @@ export interface SavedModel {
   externalCount: number;
 }
 
-function bytesOf(data: Float32Array | BigInt64Array | Int32Array | Uint8Array): Uint8Array {
+function bytesOf(data: Data): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function elemTypeOf(data: Float32Array | BigInt64Array | Int32Array | Uint8Array): number {
+function elemTypeOf(data: Data): number {
   if (data instanceof Float32Array) return ELEM.float32;
+  if (data instanceof Float64Array) return ELEM.float64;
   if (data instanceof BigInt64Array) return ELEM.int64;
   if (data instanceof Int32Array) return ELEM.int32;
   return ELEM.bool;
 }
 
+export interface OnnxGraphOptions {
+  /** Opset of the default domain. Default 17. */
+  opset?: number;
+  /** Element type of float constants (`f32()`), parameters and Casts to float. Default float32. */
+  floatType?: FloatType;
+  /**
+   * Parameter names (see `param()`) that become graph inputs instead of initializers: the values
+   * a training graph is fed and differentiates.
+   */
+  trainable?: Iterable<string>;
+}
+
 export class OnnxGraph {
   readonly name: string;
   readonly opset: number;
+  readonly floatType: FloatType;
+  /** Names passed to `param()` that were declared as inputs (trainable), in order. */
+  readonly trainableParams: string[] = [];
+  private readonly trainable: Set<string>;
+  private readonly graphNodes: GraphNode[] = [];
+  /** Static shapes where known (inputs with numeric dims, initializers, inferred node outputs). */
+  private readonly shapes = new Map<string, number[]>();
+  /** Values of small int64 constants (shapes, axes) where known, for shape inference. */
+  private readonly intValues = new Map<string, number[]>();
   private readonly nodes: proto.INodeProto[] = [];
   private readonly inits: Initializer[] = [];
   private readonly inputs: proto.IValueInfoProto[] = [];
@@ -90,9 +126,12 @@ export class OnnxGraph {
   /** Operators from the com.microsoft domain are used (ORT contrib ops). */
   private usesMicrosoft = false;
 
-  constructor(name: string, opset = 17) {
+  constructor(name: string, opts: number | OnnxGraphOptions = {}) {
+    const o = typeof opts === "number" ? { opset: opts } : opts;
     this.name = name;
-    this.opset = opset;
+    this.opset = o.opset ?? 17;
+    this.floatType = o.floatType ?? "float32";
+    this.trainable = new Set(o.trainable ?? []);
   }
 
   /** A fresh value name with the given prefix. */
@@ -111,7 +150,54 @@ export class OnnxGraph {
 
   input(name: string, type: ElemType, dims: Dim[]): string {
     this.inputs.push(valueInfo(this.claim(name), type, dims));
+    if (dims.every((d) => typeof d === "number")) this.shapes.set(name, dims as number[]);
     return name;
+  }
+
+  /**
+   * A model weight: an initializer, or a graph input of the graph's float type when `name` is one
+   * of the trainable names given to the constructor. Data is converted to the float type.
+   */
+  param(name: string, data: Float32Array | Float64Array, dims: number[]): string {
+    if (this.trainable.has(name)) {
+      const size = dims.reduce((a, b) => a * b, 1);
+      if (size !== data.length) throw new Error(`OnnxGraph ${this.name}: parameter "${name}" has ${data.length} values, shape [${dims}] needs ${size}`);
+      this.trainableParams.push(name);
+      return this.input(name, this.floatType, dims);
+    }
+    return this.initializer(name, this.floatType === "float64" ? Float64Array.from(data) : data instanceof Float32Array ? data : Float32Array.from(data), dims);
+  }
+
+  /** Whether `name` was declared trainable (it may not have been used yet). */
+  isTrainable(name: string): boolean {
+    return this.trainable.has(name);
+  }
+
+  /** The static shape of a value, or undefined when it is not known. */
+  shapeOf(value: string): number[] | undefined {
+    return this.shapes.get(value);
+  }
+
+  /** The static shape of a value; throws naming the value when it is not known. */
+  shape(value: string): number[] {
+    const s = this.shapes.get(value);
+    if (!s) throw new Error(`OnnxGraph ${this.name}: the shape of "${value}" is not known statically (declare inputs with numeric dims)`);
+    return s;
+  }
+
+  /** The integer values of a constant (int64 initializer or a value folded from one), if known. */
+  intValue(value: string): number[] | undefined {
+    return this.intValues.get(value);
+  }
+
+  /** The nodes added so far, in order (a topological order: a node only uses earlier values). */
+  get graphNodeList(): readonly GraphNode[] {
+    return this.graphNodes;
+  }
+
+  /** Names of the declared graph outputs. */
+  get outputNames(): string[] {
+    return this.outputs.map((o) => o.name as string);
   }
 
   /** Declares `value` a graph output; renames it through an Identity when `name` differs. */
@@ -119,20 +205,25 @@ export class OnnxGraph {
     if (name !== value) {
       this.claim(name);
       this.nodes.push({ opType: "Identity", input: [value], output: [name], name: `out_${name}` });
+      this.graphNodes.push({ opType: "Identity", domain: "", inputs: [value], outputs: [name], attrs: {} });
+      const s = this.shapes.get(value);
+      if (s) this.shapes.set(name, s);
     }
     this.outputs.push(valueInfo(name, type, dims));
     return name;
   }
 
   /** A constant tensor (float32 / int64 / int32 / bool as Uint8Array) stored as raw data. */
-  initializer(name: string, data: Float32Array | BigInt64Array | Int32Array | Uint8Array, dims: number[]): string {
+  initializer(name: string, data: Data, dims: number[]): string {
     return this.addInit(this.claim(name), data, dims);
   }
 
-  private addInit(name: string, data: Float32Array | BigInt64Array | Int32Array | Uint8Array, dims: number[]): string {
+  private addInit(name: string, data: Data, dims: number[]): string {
     const size = dims.reduce((a, b) => a * b, 1);
     if (size !== data.length) throw new Error(`OnnxGraph ${this.name}: initializer "${name}" has ${data.length} values, shape [${dims}] needs ${size}`);
     this.inits.push({ name, dims: [...dims], dataType: elemTypeOf(data), bytes: bytesOf(data) });
+    this.shapes.set(name, [...dims]);
+    if (data instanceof BigInt64Array && data.length <= 64) this.intValues.set(name, Array.from(data, Number));
     return name;
   }
 
@@ -147,12 +238,12 @@ export class OnnxGraph {
     return name;
   }
 
-  /** A float32 constant (scalar when dims = []), shared between uses. */
+  /** A float constant of the graph's float type (scalar when dims = []), shared between uses. */
   f32(values: number[], dims: number[] = values.length === 1 ? [] : [values.length]): string {
     const key = `f32:${dims}:${values}`;
     let name = this.constCache.get(key);
     if (!name) {
-      name = this.addInit(this.fresh("const_f32"), Float32Array.from(values), dims);
+      name = this.addInit(this.fresh("const_f32"), this.floatType === "float64" ? Float64Array.from(values) : Float32Array.from(values), dims);
       this.constCache.set(key, name);
     }
     return name;
@@ -162,6 +253,11 @@ export class OnnxGraph {
   node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs: number | string[] = 1, domain = ""): string[] {
     const outs = typeof outputs === "number" ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : outputs.map((o) => this.claim(o));
     if (domain === "com.microsoft") this.usesMicrosoft = true;
+    // Cast "to float" follows the graph's float type.
+    if (opType === "Cast" && attrs.to === ELEM.float32 && this.floatType === "float64") attrs = { ...attrs, to: ELEM.float64 };
+    const node: GraphNode = { opType, domain, inputs: [...inputs], outputs: outs, attrs };
+    this.graphNodes.push(node);
+    inferNode(node, this.shapes, this.intValues);
     this.nodes.push({
       opType,
       domain: domain || undefined,

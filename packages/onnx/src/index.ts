@@ -11,3 +11,9 @@ export { OrtVisionModel, OrtCausalLM, OrtKVCache, OrtVisualStep, generateVisualT
 export type { OrtVisionInfo, OrtLMInfo, OrtVisualStepInfo, GenerateVisualOrtOptions } from "./runtime.js";
 export { exportOnnx, ensureExported, readManifest, loadOrtModels, sourceHash, sourceFromDir, MANIFEST_FILE, MANIFEST_FORMAT, EXPORTER_VERSION } from "./export.js";
 export type { ExportSource, ExportOptions, OnnxManifest, EnsureResult, OrtModels } from "./export.js";
+export type { FloatType, GraphNode, OnnxGraphOptions } from "./graph.js";
+export { addGradients, reduceTo, DIFFERENTIABLE_OPS } from "./autodiff.js";
+export type { GradientOptions } from "./autodiff.js";
+export { broadcastShapes } from "./shapes.js";
+export { finishTrainingGraph, OrtTrainingSession } from "./training.js";
+export type { ParamValue, TrainingStepResult } from "./training.js";

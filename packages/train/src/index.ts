@@ -11,7 +11,7 @@ export type { BatchFn, DataIterator, DataSource, JsonValue, ShuffledBatchesOptio
 export { saveCheckpoint, loadCheckpoint, restoreVariables, snapshotVariables, CHECKPOINT_FORMAT } from "./checkpoint.js";
 export type { CheckpointContent, HistoryEntry, TrainState, ValidationEntry } from "./checkpoint.js";
 export { Trainer, runTraining, NonFiniteLossError } from "./trainer.js";
-export type { TrainOptions, TrainResult, ValidationResult } from "./trainer.js";
+export type { TrainOptions, TrainResult, ValidationResult, GradientFn, ExternalGradients } from "./trainer.js";
 export { Progress, formatNumber, formatDuration } from "./progress.js";
 export type { ProgressOptions, ProgressStep } from "./progress.js";
 export { plotLossCurves, writeLossPlot, lossSeries, imageGrid, niceTicks, PALETTE } from "./plot.js";

@@ -9,9 +9,10 @@
  * iterator's position are all in the checkpoint, so a run stopped at step N and
  * resumed ends with the same bits as one that was never stopped.
  */
-import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
-import type * as tf from "@tensorflow/tfjs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { writeFileAtomic } from "@lm4lv/core";
 import { accumulateGradients, clipByGlobalNorm, globalNorm } from "./grads.js";
 import type { LossFn } from "./grads.js";
 import { Adam } from "./optimizer.js";
@@ -30,11 +31,32 @@ import { lossSeries, writeLossPlot } from "./plot.js";
 /** What a validation callback returns: a number (lower is better) or named values with a `metric`. */
 export type ValidationResult = number | ({ metric: number } & Record<string, number>);
 
+/** Loss and gradients of one micro-batch computed outside tfjs (e.g. by ONNX Runtime). */
+export interface ExternalGradients {
+  loss: number;
+  parts?: Record<string, number>;
+  /** By variable name, each with the variable's size (row-major, the variable's layout). */
+  grads: Record<string, Float32Array>;
+}
+
+/**
+ * A gradient engine: loss and gradients of one micro-batch at the variables' current values.
+ * The trainer averages them over micro-batches, clips and applies Adam exactly as for `loss`.
+ */
+export type GradientFn<B> = (batch: B) => ExternalGradients | Promise<ExternalGradients>;
+
 export interface TrainOptions<B> {
   /** The variables to train, by name (the names used in checkpoints). Only these are updated. */
   variables: NamedVariables;
   /** Loss over one (micro-)batch; use a mean over the batch so accumulation averages correctly. */
-  loss: LossFn<B>;
+  loss?: LossFn<B>;
+  /** Instead of `loss`: an engine that returns the loss and the gradients itself. */
+  gradients?: GradientFn<B>;
+  /**
+   * Append one JSON line per step here ({step, loss, ...parts, lr, gradNorm, ms}) and one per
+   * validation ({step, validation: {...}}). On resume, lines past the restored step are dropped.
+   */
+  metricsFile?: string;
   data: DataSource<B>;
   totalSteps: number;
   /** Seed of the trainer RNG passed to the data source. Default 0. */
@@ -113,6 +135,7 @@ export class Trainer<B> {
     const k = o.accumulate ?? 1;
     if (!Number.isInteger(k) || k < 1) throw new RangeError(`accumulate must be a positive integer, got ${k}`);
     if (o.keepBest && !o.validate) throw new Error("keepBest needs a validate callback");
+    if (!o.loss === !o.gradients) throw new Error("give exactly one of loss (tfjs autodiff) and gradients (an external engine)");
     if ((o.keepBest || o.checkpointEvery || o.resume) && !o.checkpointDir && typeof o.resume !== "string") throw new Error("checkpointEvery/keepBest/resume need checkpointDir");
     this.optimizer = new Adam(o.variables, o.optimizer);
     this.rng = new TrainRng(o.seed ?? 0);
@@ -195,9 +218,10 @@ export class Trainer<B> {
     const o = this.options;
     const s = this.step + 1;
     const lr = this.lrAt(s);
+    const t0 = performance.now();
     const micro: B[] = [];
     for (let i = 0; i < (o.accumulate ?? 1); i++) micro.push(await this.nextBatch(s, i));
-    const res = accumulateGradients(o.loss, o.variables, micro);
+    const res = o.gradients ? await this.externalGradients(o.gradients, micro) : accumulateGradients(o.loss!, o.variables, micro);
     let grads = res.grads;
     const dispose = () => Object.values(grads).forEach((g) => g?.dispose());
     if (!Number.isFinite(res.loss)) {
@@ -221,7 +245,59 @@ export class Trainer<B> {
     this.step = s;
     const entry: HistoryEntry = { step: s, loss: res.loss, parts: res.parts, lr, gradNorm };
     this.history.push(entry);
+    this.writeMetrics({ step: s, loss: res.loss, ...res.parts, lr, gradNorm, ms: Math.round((performance.now() - t0) * 10) / 10 });
     return entry;
+  }
+
+  /** Mean loss and gradients of the micro-batches from an external engine, as tf tensors. */
+  private async externalGradients(fn: GradientFn<B>, micro: B[]): Promise<{ loss: number; parts: Record<string, number>; grads: Record<string, tf.Tensor | null> }> {
+    const vars = this.options.variables;
+    const sums: Record<string, Float32Array> = {};
+    const partSums: Record<string, number> = {};
+    let lossSum = 0;
+    for (const [i, batch] of micro.entries()) {
+      const r = await fn(batch);
+      lossSum += r.loss;
+      for (const [n, v] of Object.entries(r.parts ?? {})) partSums[n] = (partSums[n] ?? 0) + v;
+      for (const [name, g] of Object.entries(r.grads)) {
+        const v = vars[name];
+        if (!v) throw new Error(`gradient engine: gradient for unknown variable "${name}" (micro-batch ${i})`);
+        if (g.length !== v.size) throw new Error(`gradient engine: gradient for "${name}" has ${g.length} values, the variable [${v.shape}] has ${v.size}`);
+        const sum = sums[name];
+        if (!sum) sums[name] = Float32Array.from(g);
+        else for (let k = 0; k < g.length; k++) sum[k] += g[k];
+      }
+    }
+    const k = micro.length;
+    const grads: Record<string, tf.Tensor | null> = {};
+    for (const name of Object.keys(vars)) {
+      const sum = sums[name];
+      if (sum && k > 1) for (let j = 0; j < sum.length; j++) sum[j] /= k;
+      grads[name] = sum ? tf.tensor(sum, vars[name].shape, "float32") : null;
+    }
+    return { loss: lossSum / k, parts: Object.fromEntries(Object.entries(partSums).map(([n, v]) => [n, v / k])), grads };
+  }
+
+  private writeMetrics(line: Record<string, unknown>): void {
+    const file = this.options.metricsFile;
+    if (!file) return;
+    mkdirSync(dirname(file), { recursive: true });
+    appendFileSync(file, JSON.stringify(line) + "\n");
+  }
+
+  /** Drops metrics lines written after `step` (a run resumed from an earlier checkpoint). */
+  private truncateMetrics(step: number): void {
+    const file = this.options.metricsFile;
+    if (!file || !existsSync(file)) return;
+    const kept = readFileSync(file, "utf8").split("\n").filter((l) => {
+      if (!l.trim()) return false;
+      try {
+        return (JSON.parse(l) as { step?: number }).step! <= step;
+      } catch {
+        return false;
+      }
+    });
+    writeFileAtomic(file, kept.map((l) => l + "\n").join(""));
   }
 
   private async runValidation(): Promise<void> {
@@ -231,6 +307,7 @@ export class Trainer<B> {
     const metric = typeof r === "number" ? r : r.metric;
     const values = typeof r === "number" ? { metric: r } : { ...r };
     this.validation.push({ step: this.step, metric, values });
+    this.writeMetrics({ step: this.step, validation: values });
     const text = Object.entries(values).map(([n, v]) => `${n} ${v.toPrecision(4)}`).join(" ");
     let improved = false;
     if (Number.isFinite(metric) && (this.bestMetric === null || metric < this.bestMetric)) {
@@ -250,6 +327,7 @@ export class Trainer<B> {
       if (typeof o.resume === "string" && !existsSync(resumePath)) throw new Error(`resume: ${resumePath} does not exist`);
       if (existsSync(resumePath)) {
         this.restore(resumePath);
+        this.truncateMetrics(this.step);
         this.progress?.log(`resumed from ${resumePath} at step ${this.step}`);
       }
     }
@@ -267,6 +345,7 @@ export class Trainer<B> {
     };
     if (o.handleSigint ?? true) process.on("SIGINT", onSigint);
 
+    if (!resumePath || this.step === 0) this.truncateMetrics(this.step);
     this.progress?.start(this.step);
     try {
       while (this.step < o.totalSteps && !this.stopRequested) {
