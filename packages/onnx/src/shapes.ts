@@ -64,7 +64,7 @@ export function sliceRange(dim: number, start: number, end: number, step: number
 export function inferNode(node: GraphNode, shapes: Shapes, intValues: Ints): void {
   const s = (i: number) => (node.inputs[i] ? shapes.get(node.inputs[i]) : undefined);
   const v = (i: number) => (node.inputs[i] ? intValues.get(node.inputs[i]) : undefined);
-  const set = (i: number, shape: number[]) => shapes.set(node.outputs[i], shape);
+  const set = (i: number, shape: number[]): void => void shapes.set(node.outputs[i], shape);
   const setInt = (i: number, values: number[]) => {
     intValues.set(node.outputs[i], values);
     set(i, [values.length]);
