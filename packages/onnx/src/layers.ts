@@ -12,10 +12,10 @@ export interface LinearInit {
   bias?: string;
 }
 
-/** Registers a linear layer's initializers under `name`.weight / `name`.bias. */
+/** Registers a linear layer's parameters under `name`.kernel / `name`.bias (see `OnnxGraph.param`). */
 export function linearInit(g: OnnxGraph, name: string, kernel: Float32Array, inDim: number, outDim: number, bias?: Float32Array): LinearInit {
-  const k = g.initializer(`${name}.kernel`, kernel, [inDim, outDim]);
-  return bias ? { kernel: k, bias: g.initializer(`${name}.bias`, bias, [outDim]) } : { kernel: k };
+  const k = g.param(`${name}.kernel`, kernel, [inDim, outDim]);
+  return bias ? { kernel: k, bias: g.param(`${name}.bias`, bias, [outDim]) } : { kernel: k };
 }
 
 /** x `[..., in]` → `[..., out]`. */

@@ -55,13 +55,71 @@ export const pastValueName = (l: number) => `past_value_${l}`;
 export const presentKeyName = (l: number) => `present_key_${l}`;
 export const presentValueName = (l: number) => `present_value_${l}`;
 
+/** What the decoder stack reads besides `x`: the attention bias, RoPE tables and (optionally) a KV cache. */
+export interface DecoderContext {
+  /** Additive attention bias `[B or 1, 1, T, S]` (0 where query t may see key s, else MASK_VALUE). */
+  bias: string;
+  /** RoPE tables `[B or 1, 1, T, hs]`. */
+  cos: string;
+  sin: string;
+  /** Per layer: past keys/values to prepend (`[B, kv, P, hs]`), or none for a cache-free pass. */
+  past?: (layer: number) => { key: string; value: string } | undefined;
+  /** Per layer: the full keys/values after this step (e.g. to declare present outputs). */
+  present?: (layer: number, keys: string, values: string) => void;
+}
+
+/** The decoder stack on `x` [B, T, C] → final-norm hidden state [B, T, C]. Weights via `g.param`. */
+export function llamaDecoder(g: OnnxGraph, lm: LlamaForCausalLM, x: string, ctx: DecoderContext): string {
+  const c = lm.config;
+  const { num_attention_heads: nh, num_key_value_heads: kv, head_dim: hs } = c;
+  const { cos, sin, bias } = ctx;
+  const half = g.i64([hs / 2, hs / 2]);
+  const rope = (v: string) => {
+    const [a, b] = g.node("Split", [v, half], { axis: -1 }, 2); // [.., hs/2] each
+    const rotated = g.op("Concat", [g.op("Neg", [b]), a], { axis: -1 }); // [−x2, x1]
+    return g.op("Add", [g.op("Mul", [v, cos]), g.op("Mul", [rotated, sin])]);
+  };
+
+  const eps = c.rms_norm_eps;
+  let h = x; // [B, T, C]
+  lm.weights.layers.forEach((w, l) => {
+    const p = `model.layers.${l}`;
+    // attention
+    const normed = rmsNorm(g, h, g.param(`${p}.input_layernorm.weight`, data(w.inputNorm), [c.hidden_size]), eps);
+    const q = rope(splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.q_proj`, w.q)), nh, hs)); // [B, nh, T, hs]
+    const k = rope(splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.k_proj`, w.k)), kv, hs)); // [B, kv, T, hs]
+    const v = splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.v_proj`, w.v)), kv, hs); // [B, kv, T, hs]
+    const past = ctx.past?.(l);
+    const keys = past ? g.op("Concat", [past.key, k], { axis: 2 }) : k; // [B, kv, S, hs]
+    const values = past ? g.op("Concat", [past.value, v], { axis: 2 }) : v; // [B, kv, S, hs]
+    ctx.present?.(l, keys, values);
+    // Grouped-query attention: the nRep query heads of one key/value head stacked along the query axis.
+    const qScaled = g.op("Mul", [q, g.f32([1 / Math.sqrt(hs)])]);
+    const qGrouped = g.op("Reshape", [qScaled, g.i64([0, kv, -1, hs])]); // [B, kv, nRep·T, hs]
+    const scores = g.op("MatMul", [qGrouped, g.op("Transpose", [keys], { perm: [0, 1, 3, 2] })]); // [B, kv, nRep·T, S]
+    const biased = g.op("Add", [g.op("Reshape", [scores, g.i64([0, nh, -1, 0])]), bias]); // [B, nh, T, S]
+    const probs = g.op("Reshape", [g.op("Softmax", [biased], { axis: -1 }), g.i64([0, kv, -1, 0])]); // [B, kv, nRep·T, S]
+    const ctxv = g.op("Reshape", [g.op("MatMul", [probs, values]), g.i64([0, nh, -1, hs])]); // [B, nh, T, hs]
+    const attnOut = linear(g, mergeHeads(g, ctxv, nh, hs), linearFrom(g, `${p}.self_attn.o_proj`, w.o)); // [B, T, C]
+    h = g.op("Add", [h, attnOut]);
+
+    // SwiGLU MLP: down(silu(gate(x)) · up(x))
+    const normed2 = rmsNorm(g, h, g.param(`${p}.post_attention_layernorm.weight`, data(w.postAttentionNorm), [c.hidden_size]), eps);
+    const gate = linear(g, normed2, linearFrom(g, `${p}.mlp.gate_proj`, w.gate)); // [B, T, I]
+    const up = linear(g, normed2, linearFrom(g, `${p}.mlp.up_proj`, w.up)); // [B, T, I]
+    const act = g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up]);
+    h = g.op("Add", [h, linear(g, act, linearFrom(g, `${p}.mlp.down_proj`, w.down))]); // [B, T, C]
+  });
+  return rmsNorm(g, h, g.param("model.norm.weight", data(lm.weights.norm), [c.hidden_size]), eps); // [B, T, C]
+}
+
 /**
- * The decoder stack on `x` [B, T, C]: declares mask/position/past inputs and present outputs,
- * returns the final-norm hidden state [B, T, C].
+ * The decoder stack on `x` [B, T, C] with a KV cache: declares mask/position/past inputs and
+ * present outputs, returns the final-norm hidden state [B, T, C].
  */
 function llamaCore(g: OnnxGraph, lm: LlamaForCausalLM, x: string): string {
   const c = lm.config;
-  const { num_attention_heads: nh, num_key_value_heads: kv, head_dim: hs } = c;
+  const { num_key_value_heads: kv, head_dim: hs } = c;
   const mask = g.input("attention_mask", "int64", ["batch", "total_sequence_length"]);
   const positions = g.input("position_ids", "int64", ["batch", "sequence_length"]);
 
@@ -83,49 +141,19 @@ function llamaCore(g: OnnxGraph, lm: LlamaForCausalLM, x: string): string {
   const invFreq = g.initializer("rotary_emb.inv_freq", Float32Array.from(lm.invFreq), [1, 1, hs / 2]);
   const freqs = g.op("Mul", [g.op("Unsqueeze", [g.op("Cast", [positions], { to: 1 }), g.i64([2])]), invFreq]); // [B, T, hs/2]
   const emb = g.op("Unsqueeze", [g.op("Concat", [freqs, freqs], { axis: -1 }), g.i64([1])]); // [B, 1, T, hs]
-  const cos = g.op("Cos", [emb]);
-  const sin = g.op("Sin", [emb]);
-  const half = g.i64([hs / 2, hs / 2]);
-  const rope = (v: string) => {
-    const [a, b] = g.node("Split", [v, half], { axis: -1 }, 2); // [.., hs/2] each
-    const rotated = g.op("Concat", [g.op("Neg", [b]), a], { axis: -1 }); // [−x2, x1]
-    return g.op("Add", [g.op("Mul", [v, cos]), g.op("Mul", [rotated, sin])]);
-  };
-
-  const eps = c.rms_norm_eps;
-  let h = x; // [B, T, C]
-  lm.weights.layers.forEach((w, l) => {
-    const p = `model.layers.${l}`;
-    const pastK = g.input(pastKeyName(l), "float32", ["batch", kv, "past_sequence_length", hs]);
-    const pastV = g.input(pastValueName(l), "float32", ["batch", kv, "past_sequence_length", hs]);
-
-    // attention
-    const normed = rmsNorm(g, h, g.initializer(`${p}.input_layernorm.weight`, data(w.inputNorm), [c.hidden_size]), eps);
-    const q = rope(splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.q_proj`, w.q)), nh, hs)); // [B, nh, T, hs]
-    const k = rope(splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.k_proj`, w.k)), kv, hs)); // [B, kv, T, hs]
-    const v = splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.v_proj`, w.v)), kv, hs); // [B, kv, T, hs]
-    const keys = g.op("Concat", [pastK, k], { axis: 2 }); // [B, kv, S, hs]
-    const values = g.op("Concat", [pastV, v], { axis: 2 }); // [B, kv, S, hs]
-    g.output(keys, "float32", ["batch", kv, "total_sequence_length", hs], presentKeyName(l));
-    g.output(values, "float32", ["batch", kv, "total_sequence_length", hs], presentValueName(l));
-    // Grouped-query attention: the nRep query heads of one key/value head stacked along the query axis.
-    const qScaled = g.op("Mul", [q, g.f32([1 / Math.sqrt(hs)])]);
-    const qGrouped = g.op("Reshape", [qScaled, g.i64([0, kv, -1, hs])]); // [B, kv, nRep·T, hs]
-    const scores = g.op("MatMul", [qGrouped, g.op("Transpose", [keys], { perm: [0, 1, 3, 2] })]); // [B, kv, nRep·T, S]
-    const biased = g.op("Add", [g.op("Reshape", [scores, g.i64([0, nh, -1, 0])]), bias]); // [B, nh, T, S]
-    const probs = g.op("Reshape", [g.op("Softmax", [biased], { axis: -1 }), g.i64([0, kv, -1, 0])]); // [B, kv, nRep·T, S]
-    const ctx = g.op("Reshape", [g.op("MatMul", [probs, values]), g.i64([0, nh, -1, hs])]); // [B, nh, T, hs]
-    const attnOut = linear(g, mergeHeads(g, ctx, nh, hs), linearFrom(g, `${p}.self_attn.o_proj`, w.o)); // [B, T, C]
-    h = g.op("Add", [h, attnOut]);
-
-    // SwiGLU MLP: down(silu(gate(x)) · up(x))
-    const normed2 = rmsNorm(g, h, g.initializer(`${p}.post_attention_layernorm.weight`, data(w.postAttentionNorm), [c.hidden_size]), eps);
-    const gate = linear(g, normed2, linearFrom(g, `${p}.mlp.gate_proj`, w.gate)); // [B, T, I]
-    const up = linear(g, normed2, linearFrom(g, `${p}.mlp.up_proj`, w.up)); // [B, T, I]
-    const act = g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up]);
-    h = g.op("Add", [h, linear(g, act, linearFrom(g, `${p}.mlp.down_proj`, w.down))]); // [B, T, C]
+  return llamaDecoder(g, lm, x, {
+    bias,
+    cos: g.op("Cos", [emb]),
+    sin: g.op("Sin", [emb]),
+    past: (l) => ({
+      key: g.input(pastKeyName(l), "float32", ["batch", kv, "past_sequence_length", hs]),
+      value: g.input(pastValueName(l), "float32", ["batch", kv, "past_sequence_length", hs]),
+    }),
+    present: (l, keys, values) => {
+      g.output(keys, "float32", ["batch", kv, "total_sequence_length", hs], presentKeyName(l));
+      g.output(values, "float32", ["batch", kv, "total_sequence_length", hs], presentValueName(l));
+    },
   });
-  return rmsNorm(g, h, g.initializer("model.norm.weight", data(lm.weights.norm), [c.hidden_size]), eps); // [B, T, C]
 }
 
 /** The LM step graph (see the file comment). */

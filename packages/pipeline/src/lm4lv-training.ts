@@ -8,9 +8,15 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { writeImage, type RgbImage } from "@lm4lv/core";
 import { psnr, ssim } from "@lm4lv/metrics";
-import { ShuffledBatches, imageGrid, runTraining, type TrainResult, type ProgressOptions } from "@lm4lv/train";
+import { ViTMAE, preprocessImages } from "@lm4lv/mae";
+import { LlamaForCausalLM } from "@lm4lv/llm";
+import { ShuffledBatches, imageGrid, runTraining, type GradientFn, type TrainResult, type ProgressOptions } from "@lm4lv/train";
 import type { LM4LV } from "./lm4lv.js";
 import { defaultCropBorder } from "./inference.js";
+import { FeatureCache } from "./feature-cache.js";
+
+/** Where gradients are computed: ONNX Runtime (reverse-mode graphs of @lm4lv/onnx) or tfjs autodiff. */
+export type TrainEngine = "ort" | "tfjs";
 
 /** What the trainer needs of a dataset: `@lm4lv/data`'s FolderPairDataset and JsonDataset fit. */
 export interface PairSource {
@@ -42,6 +48,63 @@ export interface TrainLM4LVOptions {
   onStep?: (step: number, loss: number) => void;
   /** Extra fields for lm4lv.json. */
   extra?: Record<string, unknown>;
+  /** Gradient engine (default "tfjs"). With "ort" the MAE features of each image are computed once. */
+  engine?: TrainEngine;
+  /** ORT intra-op threads (default: the number of cores). */
+  threads?: number;
+}
+
+type Pair = { lq: RgbImage; hq: RgbImage };
+
+/**
+ * LM4LV gradients on ONNX Runtime: the frozen MAE encodes each distinct image once (ORT encoder,
+ * features cached by content and the MAE weights' hash), then one training graph per batch size
+ * computes CE + MSE and the adapter / task-token gradients with the LLM frozen in the graph.
+ */
+export async function ortLM4LVGradients(model: LM4LV, opts: { threads?: number } = {}): Promise<{ gradients: GradientFn<Pair[]>; cache: FeatureCache; release: () => Promise<void> }> {
+  const onnx = await import("@lm4lv/onnx");
+  const ort = await import("onnxruntime-node");
+  const { vision, lm } = model.models;
+  if (!(vision instanceof ViTMAE)) throw new Error("ORT training needs the tfjs ViTMAE weights (load the models with loadModels)");
+  if (!(lm instanceof LlamaForCausalLM)) throw new Error("ORT training needs a LlamaForCausalLM (load the models with loadModels)");
+  const sessionOpts = { intraOpThreads: opts.threads };
+  const encoder = await ort.InferenceSession.create(onnx.buildViTEncoder(vision).toBytes(), onnx.sessionOptions(sessionOpts));
+  const n1 = vision.numTokens;
+  const dv = vision.hiddenSize;
+  const size = vision.imageSize;
+  const cache = new FeatureCache(onnx.sourceHash({ mae: model.models.visionDir }), async (images) => {
+    const px = preprocessImages(images); // [n, 3, S, S]
+    const input = new ort.Tensor("float32", px.dataSync() as Float32Array, [images.length, 3, size, size]);
+    px.dispose();
+    const out = (await encoder.run({ pixel_values: input })).features.data as Float32Array; // [n, 1+N, Dv]
+    return images.map((_, i) => out.slice(i * n1 * dv, (i + 1) * n1 * dv));
+  });
+  const vars = model.adapters.namedVariables();
+  const sessions = new Map<number, Promise<import("@lm4lv/onnx").OrtTrainingSession>>();
+  const sessionFor = (batch: number) => {
+    let s = sessions.get(batch);
+    if (!s) {
+      s = onnx.OrtTrainingSession.create(onnx.buildLM4LVTrainingGraph(lm, vars, model.layout(), { batch }), sessionOpts);
+      sessions.set(batch, s);
+    }
+    return s;
+  };
+  const gradients: GradientFn<Pair[]> = async (pairs) => {
+    const B = pairs.length;
+    const [lq, hq] = [await cache.features(pairs.map((p) => p.lq)), await cache.features(pairs.map((p) => p.hq))];
+    const feats = new Float32Array(B * 2 * n1 * dv); // [B, 2, 1+N, Dv]: image 0 = LQ, image 1 = HQ
+    for (let b = 0; b < B; b++) {
+      feats.set(lq[b], (2 * b) * n1 * dv);
+      feats.set(hq[b], (2 * b + 1) * n1 * dv);
+    }
+    const params = Object.fromEntries(Object.entries(vars).map(([n, v]) => [n, { data: v.dataSync() as Float32Array, shape: v.shape }]));
+    return (await sessionFor(B)).run(params, { features: new ort.Tensor("float32", feats, [B, 2, n1, dv]) });
+  };
+  const release = async () => {
+    await encoder.release();
+    for (const s of sessions.values()) await (await s).release();
+  };
+  return { gradients, cache, release };
 }
 
 export interface ValMetrics {
@@ -90,12 +153,19 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
   });
   const valCount = o.valCount ?? 4;
   let final: ValMetrics | undefined;
+  const engine = o.engine ?? "tfjs";
+  const ortEngine = engine === "ort" ? await ortLM4LVGradients(model, { threads: o.threads }) : undefined;
   const result = await runTraining({
     variables: model.adapters.namedVariables(),
-    loss: (pairs: { lq: RgbImage; hq: RgbImage }[]) => {
-      const { loss, ce, mse } = model.loss(pairs);
-      return { loss, parts: { ce, mse } };
-    },
+    ...(ortEngine
+      ? { gradients: ortEngine.gradients }
+      : {
+          loss: (pairs: Pair[]) => {
+            const { loss, ce, mse } = model.loss(pairs);
+            return { loss, parts: { ce, mse } };
+          },
+        }),
+    metricsFile: join(o.outDir, "metrics.jsonl"),
     data: batches,
     totalSteps: o.steps,
     seed: o.seed ?? 0,
@@ -114,13 +184,13 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
         }
       : undefined,
     validateEvery: o.validateEvery ?? 0,
-    config: { task: model.task, steps: o.steps, batchSize, lr: o.lr ?? 3e-4, seed: o.seed ?? 0 },
+    config: { task: model.task, steps: o.steps, batchSize, lr: o.lr ?? 3e-4, seed: o.seed ?? 0, engine },
     progress: o.progress ?? true,
     lossPlot: join(o.outDir, "loss.png"),
     signal: o.signal,
     handleSigint: o.handleSigint ?? true,
     onStep: o.onStep ? (entry) => o.onStep!(entry.step, entry.loss) : undefined,
-  });
+  }).finally(() => ortEngine?.release());
   model.save(o.outDir, result.step, { ...o.extra, status: result.status, ...(final ? { validation: final } : {}) });
   if (o.val && o.val.length > 0) {
     const m = await evaluatePairs(model, o.val, Math.min(valCount, 4));

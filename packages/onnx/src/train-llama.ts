@@ -1,0 +1,198 @@
+/**
+ * Training graphs over a Llama (`@lm4lv/llm`), for ONNX Runtime (see `training.ts`):
+ *
+ *   text LM      input_ids [B, T], labels [B·T, 1] → mean next-token cross-entropy
+ *                (the loss of `lmLoss` in @lm4lv/pipeline); any weight may be trainable
+ *   LM4LV        features [B, K, 1+N, Dv] (raw MAE features of the K images of each sample)
+ *                → spec §4 loss CE + MSE with adapters and task tokens trainable, LLM frozen
+ *                (the loss of `lm4lvForwardLoss` in @lm4lv/adapters)
+ *
+ * Both are cache-free passes over a fixed length T: the causal bias and the RoPE tables are
+ * constants. Parameter names are those of the trainer's variables: Llama weights by HF name
+ * with linear weights as `<module>.kernel` `[in, out]` (`makeTrainable` in @lm4lv/pipeline),
+ * adapter parameters as in `adapters.safetensors` (`adapter.weight` `[Dl, Dv]`, ...).
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { LlamaForCausalLM } from "@lm4lv/llm";
+import { MASK_VALUE } from "@lm4lv/llm";
+import { IGNORE_INDEX } from "@lm4lv/adapters";
+import type { LossSample, SequenceLayout } from "@lm4lv/adapters";
+import { OnnxGraph } from "./graph.js";
+import { llamaDecoder } from "./llama-export.js";
+import type { DecoderContext } from "./llama-export.js";
+import { finishTrainingGraph } from "./training.js";
+
+function data(t: tf.Tensor): Float32Array {
+  return Float32Array.from(t.dataSync() as Float32Array);
+}
+
+/** Causal bias and RoPE tables for positions 0..T−1, as constants (float32 angles, as tfjs computes them). */
+function causalContext(g: OnnxGraph, lm: LlamaForCausalLM, T: number): DecoderContext {
+  const hs = lm.config.head_dim;
+  const bias = new Float32Array(T * T);
+  for (let q = 0; q < T; q++) for (let k = q + 1; k < T; k++) bias[q * T + k] = MASK_VALUE;
+  const cos = new Float32Array(T * hs);
+  const sin = new Float32Array(T * hs);
+  for (let p = 0; p < T; p++) {
+    for (let i = 0; i < hs / 2; i++) {
+      const angle = Math.fround(p * lm.invFreq[i]);
+      for (const j of [i, i + hs / 2]) {
+        cos[p * hs + j] = Math.cos(angle);
+        sin[p * hs + j] = Math.sin(angle);
+      }
+    }
+  }
+  return {
+    bias: g.initializer("causal_bias", bias, [1, 1, T, T]),
+    cos: g.initializer("rope_cos", cos, [1, 1, T, hs]),
+    sin: g.initializer("rope_sin", sin, [1, 1, T, hs]),
+  };
+}
+
+/** Logits `[M, V]` of hidden rows `[M, C]`: lm_head, or the (tied) embedding table transposed. */
+function lmHead(g: OnnxGraph, lm: LlamaForCausalLM, hidden: string, embed?: string): string {
+  const c = lm.config;
+  if (lm.weights.lmHead) {
+    const kernel = g.param("lm_head.kernel", data(lm.weights.lmHead.kernel), [c.hidden_size, c.vocab_size]);
+    return g.op("MatMul", [hidden, kernel]);
+  }
+  const table = embed ?? g.param("model.embed_tokens.weight", data(lm.weights.embedTokens), [c.vocab_size, c.hidden_size]);
+  return g.op("MatMul", [hidden, g.op("Transpose", [table], { perm: [1, 0] })]); // [M, V]
+}
+
+/** Mean of −log softmax(logits)[label] over rows: logits [M, V], labels [M, 1] int64. */
+function crossEntropy(g: OnnxGraph, logits: string, labels: string): string {
+  const picked = g.op("GatherElements", [g.op("LogSoftmax", [logits], { axis: -1 }), labels], { axis: 1 }); // [M, 1]
+  return g.op("Neg", [g.op("ReduceMean", [picked], { axes: [0, 1], keepdims: 0 })]); // []
+}
+
+export interface TextTrainingGraphOptions {
+  batch: number;
+  seqLen: number;
+  /** Trainable parameter names (default: every weight, the trainer's variable names). */
+  trainable: readonly string[];
+}
+
+/**
+ * Text pre-training: input_ids [B, T] int64 and labels [B·T, 1] int64 (the next token of each
+ * position) → loss = mean cross-entropy.
+ */
+export function buildLlamaTextTrainingGraph(lm: LlamaForCausalLM, opts: TextTrainingGraphOptions): OnnxGraph {
+  const c = lm.config;
+  const { batch: B, seqLen: T } = opts;
+  const g = new OnnxGraph("llama_text_training", { trainable: opts.trainable });
+  const ids = g.input("input_ids", "int64", [B, T]);
+  const labels = g.input("labels", "int64", [B * T, 1]);
+  const table = g.param("model.embed_tokens.weight", data(lm.weights.embedTokens), [c.vocab_size, c.hidden_size]);
+  const x = g.op("Gather", [table, ids], { axis: 0 }); // [B, T, C]
+  const hidden = llamaDecoder(g, lm, x, causalContext(g, lm, T)); // [B, T, C]
+  const logits = lmHead(g, lm, g.op("Reshape", [hidden, g.i64([B * T, c.hidden_size])]), table); // [B·T, V]
+  finishTrainingGraph(g, crossEntropy(g, logits, labels));
+  return g;
+}
+
+/** Adapter parameters as in `LM4LVAdapters` (PyTorch layout), for the graph's initial values. */
+export interface AdapterParams {
+  "adapter.weight": tf.Tensor; // [Dl, Dv]
+  "adapter.bias": tf.Tensor; // [Dl]
+  "de_adapter.weight": tf.Tensor; // [Dv, Dl]
+  "de_adapter.bias": tf.Tensor; // [Dv]
+  task_tokens: tf.Tensor; // [nTask, Dl]
+}
+
+export interface LM4LVTrainingGraphOptions {
+  batch: number;
+  /** Trainable names among the adapter parameters (default: all five). */
+  trainable?: readonly string[];
+}
+
+/** x [..., in] · Wᵀ + b for a PyTorch-layout weight parameter `[out, in]`. */
+function torchLinear(g: OnnxGraph, x: string, w: string, b: string): string {
+  return g.op("Add", [g.op("MatMul", [x, g.op("Transpose", [w], { perm: [1, 0] })]), b]);
+}
+
+/**
+ * The LM4LV §4 training objective of one task layout (every sample of a batch shares it):
+ * input `features` [B, K, 1+N, Dv] → loss = CE(response text) + MSE(de-adapted hidden states at
+ * the vision targets, raw MAE features). Parts: `ce`, `mse`.
+ */
+export function buildLM4LVTrainingGraph(lm: LlamaForCausalLM, adapters: AdapterParams, layout: SequenceLayout & LossSample, opts: LM4LVTrainingGraphOptions): OnnxGraph {
+  const c = lm.config;
+  const B = opts.batch;
+  const T = layout.inputIds.length;
+  const [dl, dv] = adapters["adapter.weight"].shape;
+  const nTask = adapters.task_tokens.shape[0];
+  if (dl !== c.hidden_size) throw new Error(`LM4LV training graph: adapter.weight has shape [${adapters["adapter.weight"].shape}], the LM's hidden size is ${c.hidden_size}`);
+  const images = layout.spans.filter((s) => s.kind === "image");
+  const K = Math.max(...images.map((s) => (s.kind === "image" ? s.imageIndex : 0))) + 1;
+  const N1 = images[0]?.length ?? 0;
+  if (!images.length || images.some((s) => s.length !== N1)) throw new Error("LM4LV training graph: the layout needs image spans of one length");
+
+  const g = new OnnxGraph("lm4lv_training", { trainable: opts.trainable ?? ["adapter.weight", "adapter.bias", "de_adapter.weight", "de_adapter.bias", "task_tokens"] });
+  const features = g.input("features", "float32", [B, K, N1, dv]);
+  const p = (name: keyof AdapterParams) => g.param(name, data(adapters[name]), [...adapters[name].shape]);
+  const aw = p("adapter.weight"), ab = p("adapter.bias"), dw = p("de_adapter.weight"), db = p("de_adapter.bias");
+  const taskTokens = p("task_tokens"); // [nTask, Dl]
+
+  // Input embeddings [B, T, Dl]: text rows are constants (the layout's ids never change),
+  // image spans are adapted features, the task span the task tokens.
+  const table = lm.weights.embedTokens.dataSync() as Float32Array;
+  const textRun = (from: number, to: number) => {
+    const rows = new Float32Array((to - from) * dl);
+    for (let t = from; t < to; t++) rows.set(table.subarray(layout.inputIds[t] * dl, (layout.inputIds[t] + 1) * dl), (t - from) * dl);
+    const run = g.initializer(`text_embeds_${from}`, rows, [1, to - from, dl]);
+    return g.op("Expand", [run, g.i64([B, to - from, dl])]); // [B, n, Dl]
+  };
+  const adapted = torchLinear(g, features, aw, ab); // [B, K, 1+N, Dl]
+  const parts: string[] = [];
+  let pos = 0;
+  for (const span of [...layout.spans].sort((a, b) => a.start - b.start)) {
+    if (span.start > pos) parts.push(textRun(pos, span.start));
+    if (span.kind === "image") {
+      const k = span.imageIndex;
+      const img = g.op("Slice", [adapted, g.i64([k]), g.i64([k + 1]), g.i64([1])]); // [B, 1, 1+N, Dl]
+      parts.push(g.op("Reshape", [img, g.i64([B, N1, dl])]));
+    } else {
+      if (span.length !== nTask) throw new Error(`LM4LV training graph: task span has ${span.length} positions, there are ${nTask} task tokens`);
+      parts.push(g.op("Expand", [g.op("Unsqueeze", [taskTokens, g.i64([0])]), g.i64([B, nTask, dl])]));
+    }
+    pos = span.start + span.length;
+  }
+  if (pos < T) parts.push(textRun(pos, T));
+  const x = g.op("Concat", parts, { axis: 1 }); // [B, T, Dl]
+  const hidden = g.op("Reshape", [llamaDecoder(g, lm, x, causalContext(g, lm, T)), g.i64([B * T, dl])]); // [B·T, Dl]
+
+  // CE: row b·T + t predicts labels[t + 1].
+  const ceRows: number[] = [];
+  const ceLabels: number[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t + 1 < T; t++) {
+      const label = layout.labels[t + 1];
+      if (label === IGNORE_INDEX) continue;
+      ceRows.push(b * T + t);
+      ceLabels.push(label);
+    }
+  }
+  // MSE: the hidden row at each vision target regresses feature row (b, image, token).
+  const hiddenRows: number[] = [];
+  const targetRows: number[] = [];
+  for (let b = 0; b < B; b++) {
+    for (const vt of layout.visionTargets) {
+      hiddenRows.push(b * T + vt.position);
+      targetRows.push((b * K + vt.imageIndex) * N1 + vt.tokenIndex);
+    }
+  }
+  const rows = (name: string, v: number[]) => g.initializer(name, BigInt64Array.from(v.map(BigInt)), [v.length]);
+  const ce = ceRows.length
+    ? crossEntropy(g, lmHead(g, lm, g.op("Gather", [hidden, rows("ce_rows", ceRows)], { axis: 0 })), g.initializer("ce_labels", BigInt64Array.from(ceLabels.map(BigInt)), [ceLabels.length, 1]))
+    : g.f32([0]);
+  let mse = g.f32([0]);
+  if (hiddenRows.length) {
+    const predicted = torchLinear(g, g.op("Gather", [hidden, rows("vision_rows", hiddenRows)], { axis: 0 }), dw, db); // [R, Dv]
+    const target = g.op("Gather", [g.op("Reshape", [features, g.i64([B * K * N1, dv])]), rows("target_rows", targetRows)], { axis: 0 }); // [R, Dv]
+    const d = g.op("Sub", [predicted, target]);
+    mse = g.op("ReduceMean", [g.op("Mul", [d, d])], { axes: [0, 1], keepdims: 0 });
+  }
+  finishTrainingGraph(g, g.op("Add", [ce, mse]), { ce, mse });
+  return g;
+}
