@@ -26,6 +26,7 @@ export {
   evaluatedTargets,
   unigramPerplexity,
   greedySample,
+  ortLmGradients,
   LM_TEMPLATE_TEXT,
   LM_ADDED_TOKENS,
   LM_SPECIAL_TOKENS,

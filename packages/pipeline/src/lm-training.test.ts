@@ -15,6 +15,7 @@ import {
   splitDocuments,
   tokenWindowBatches,
   trainableLlama,
+  ortLmGradients,
   trainLmTokenizer,
   unigramPerplexity,
   LM_TEMPLATE_TEXT,
@@ -154,6 +155,28 @@ describe("training", () => {
     expect(lossAfter).toBeLessThan(lossBefore - 0.5);
     expect(result.history.at(-1)!.loss).toBeLessThan(result.history[0].loss);
     dispose(m);
+  });
+
+  it("ORT engine: the first 4 step losses match tfjs (GQA model, tied embeddings)", async () => {
+    const run = async (engine: "ort" | "tfjs") => {
+      const m = tinyModel(3);
+      const ort = engine === "ort" ? await ortLmGradients(m.model, m.variables, { threads: 1 }) : undefined;
+      const r = await runTraining<TokenBatch>({
+        variables: m.variables,
+        ...(ort ? { gradients: ort.gradients } : { loss: (b: TokenBatch) => lmLoss(m.model, b) }),
+        data: tokenWindowBatches(tokens, { batchSize: 4, seqLen: 16 }),
+        totalSteps: 4,
+        optimizer: { lr: 1e-2 },
+        schedule: { kind: "constant" },
+        progress: false,
+        handleSigint: false,
+      });
+      await ort?.release();
+      dispose(m);
+      return r.history.map((h) => h.loss);
+    };
+    const [tfjs, ort] = [await run("tfjs"), await run("ort")];
+    tfjs.forEach((l, i) => expect(Math.abs(ort[i] - l) / l).toBeLessThan(1e-3));
   });
 
   it("resumes bit-identically after a stop", async () => {

@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import { LlamaForCausalLM, parseLlamaConfig } from "@lm4lv/llm";
 import type { LlamaConfig, LlamaLayerWeights, LlamaWeights, Linear } from "@lm4lv/llm";
 import { Tokenizer, trainBpe } from "@lm4lv/tokenizer";
-import type { TrainRng } from "@lm4lv/train";
+import type { GradientFn, TrainRng } from "@lm4lv/train";
 
 // ---------------------------------------------------------------------------------------------
 // Tokenizer
@@ -213,6 +213,39 @@ export function lmLoss(model: LlamaForCausalLM, batch: TokenBatch): { loss: tf.S
     return tf.mean(ce) as tf.Scalar;
   });
   return { loss };
+}
+
+/**
+ * Text-LM gradients on ONNX Runtime: one training graph (every variable trainable) per batch
+ * shape, fed the variables' current values each step. Same loss as `lmLoss`.
+ */
+export async function ortLmGradients(model: LlamaForCausalLM, variables: Record<string, tf.Variable>, opts: { threads?: number } = {}): Promise<{ gradients: GradientFn<TokenBatch>; release: () => Promise<void> }> {
+  const onnx = await import("@lm4lv/onnx");
+  const ort = await import("onnxruntime-node");
+  const names = Object.keys(variables);
+  const sessions = new Map<string, Promise<import("@lm4lv/onnx").OrtTrainingSession>>();
+  const gradients: GradientFn<TokenBatch> = async ({ ids, batchSize: B, seqLen: T }) => {
+    const key = `${B}x${T}`;
+    let session = sessions.get(key);
+    if (!session) {
+      session = onnx.OrtTrainingSession.create(onnx.buildLlamaTextTrainingGraph(model, { batch: B, seqLen: T, trainable: names }), { intraOpThreads: opts.threads });
+      sessions.set(key, session);
+    }
+    const inputs = new BigInt64Array(B * T);
+    const labels = new BigInt64Array(B * T);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        inputs[b * T + t] = BigInt(ids[b * (T + 1) + t]);
+        labels[b * T + t] = BigInt(ids[b * (T + 1) + t + 1]);
+      }
+    }
+    const params = Object.fromEntries(names.map((n) => [n, { data: variables[n].dataSync() as Float32Array, shape: variables[n].shape }]));
+    return (await session).run(params, { input_ids: new ort.Tensor("int64", inputs, [B, T]), labels: new ort.Tensor("int64", labels, [B * T, 1]) });
+  };
+  const release = async () => {
+    for (const s of sessions.values()) await (await s).release();
+  };
+  return { gradients, release };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ import {
   parameterCount,
   tokenWindowBatches,
   lmLoss,
+  ortLmGradients,
+  ortAvailable,
   evaluatePerplexity,
   evaluatedTargets,
   unigramPerplexity,
@@ -57,6 +59,8 @@ const SPECS: OptionSpecs = {
   sampleTokens: { type: "integer", default: 48, help: "new tokens of the greedy sample" },
   resume: { type: "boolean", default: false, help: "continue from <checkpoint-dir>/last.safetensors" },
   backend: { type: "string", help: "tfjs backend (wasm, cpu, tensorflow)" },
+  engine: { type: "string", help: "gradient engine: ort (default when onnxruntime-node loads) or tfjs" },
+  threads: { type: "integer", help: "ONNX Runtime threads (default: the number of cores)" },
 };
 
 const SUMMARY = "Trains a byte-level BPE tokenizer (unless --tokenizer) and a small Llama LM on plain text.";
@@ -142,11 +146,16 @@ export async function lmCommand(argv: string[]): Promise<number> {
     const r = evaluatePerplexity(model, valTokens, evalOptions);
     return { metric: r.meanLoss, val_loss: r.meanLoss, val_ppl: r.perplexity };
   };
+  const engine = (o.engine as string | undefined) ?? ((await ortAvailable()) ? "ort" : "tfjs");
+  if (engine !== "ort" && engine !== "tfjs") throw new Error(`--engine should be ort or tfjs, got ${JSON.stringify(engine)}`);
+  const ort = engine === "ort" ? await ortLmGradients(model, variables, { threads: o.threads as number | undefined }) : undefined;
+  console.error(`gradient engine: ${engine === "ort" ? "onnxruntime" : `tfjs-${backend}`}`);
   const t0 = Date.now();
   let startStep: number | undefined;
   const result = await runTraining<TokenBatch>({
     variables,
-    loss: (batch) => lmLoss(model, batch),
+    ...(ort ? { gradients: ort.gradients } : { loss: (batch: TokenBatch) => lmLoss(model, batch) }),
+    metricsFile: join(out, "metrics.jsonl"),
     data: tokenWindowBatches(trainTokens, { batchSize, seqLen }),
     totalSteps: o.steps as number,
     seed: o.seed as number,
@@ -164,7 +173,7 @@ export async function lmCommand(argv: string[]): Promise<number> {
       startStep ??= entry.step - 1;
     },
     config: { model: modelConfig, batchSize, seqLen, gradAccum: o.gradAccum as number, lr: o.lr as number, seed: o.seed as number, steps: o.steps as number },
-  });
+  }).finally(() => ort?.release());
   const seconds = (Date.now() - t0) / 1000;
   startStep ??= result.step;
   if (result.status === "stopped") {

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { initBackend } from "@lm4lv/core";
 import { FolderPairDataset, JsonDataset, parseTaskParams } from "@lm4lv/data";
-import { LM4LV, loadModels, trainAdaptersOnly, trainLM4LV } from "@lm4lv/pipeline";
+import { LM4LV, loadModels, ortAvailable, trainAdaptersOnly, trainLM4LV } from "@lm4lv/pipeline";
 import { parseOptions, usage, type OptionSpecs } from "../options.js";
 import { REPO_ROOT } from "../paths.js";
 
@@ -30,6 +30,8 @@ const SPECS: OptionSpecs = {
   validateEvery: { type: "integer", default: 0, help: "steps between validations (0: only at the end)" },
   resume: { type: "boolean", default: false, help: "continue from <out>/checkpoints/last.safetensors" },
   mode: { type: "string", default: "lm4lv", help: "lm4lv, or adapters-only (ablation: adapter → de-adapter, no LM)" },
+  engine: { type: "string", help: "gradient engine: ort (default when onnxruntime-node loads) or tfjs" },
+  threads: { type: "integer", help: "ONNX Runtime threads (default: the number of cores)" },
 };
 
 const SUMMARY = "Trains the LM4LV adapters and task tokens (spec §3-§4, §7) with everything else frozen.";
@@ -65,7 +67,9 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
   const val = o.val ? source(o.val as string) : undefined;
   const model = LM4LV.create(models, { task, seed: o.seed as number });
   const out = resolve(o.out as string);
-  console.error(`lm4lv train: task ${task}, ${train.length} training images at ${size}px, ${model.numVisualTokens} visual tokens, LLM width ${models.lm.hiddenSize}, tfjs-${backend} → ${out}`);
+  const engine = (o.engine as string | undefined) ?? ((await ortAvailable()) ? "ort" : "tfjs");
+  if (engine !== "ort" && engine !== "tfjs") throw new Error(`--engine should be ort or tfjs, got ${JSON.stringify(engine)}`);
+  console.error(`lm4lv train: task ${task}, ${train.length} training images at ${size}px, ${model.numVisualTokens} visual tokens, LLM width ${models.lm.hiddenSize}, ${engine === "ort" ? "onnxruntime" : `tfjs-${backend}`} → ${out}`);
   if (o.mode === "adapters-only") {
     const r = await trainAdaptersOnly({ model, train, outDir: out, steps: o.steps as number, batchSize: o.batchSize as number, lr: o.lr as number, seed: o.seed as number, resume: o.resume as boolean });
     console.log(`${r.status} at step ${r.step}; adapters-only checkpoint → ${out}`);
@@ -87,6 +91,8 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
     checkpointEvery: o.checkpointEvery as number,
     validateEvery: o.validateEvery as number,
     resume: o.resume as boolean,
+    engine,
+    threads: o.threads as number | undefined,
     extra: { params: params ?? null, data: o.data, seed: o.seed },
   });
   if (result.final) {
