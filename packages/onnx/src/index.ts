@@ -21,3 +21,5 @@ export { buildLlamaTextTrainingGraph, buildLM4LVTrainingGraph } from "./train-ll
 export type { TextTrainingGraphOptions, LM4LVTrainingGraphOptions, AdapterParams } from "./train-llama.js";
 export { llamaDecoder } from "./llama-export.js";
 export type { DecoderContext } from "./llama-export.js";
+export { buildMaePretrainGraph, buildMaeFinetuneGraph, maeMaskingFeeds, MAE_PRETRAIN_INPUTS, MAE_FINETUNE_INPUT } from "./train-vit.js";
+export type { MaePretrainGraphOptions, MaeFinetuneGraphOptions, MaeMaskingFeeds } from "./train-vit.js";
