@@ -17,7 +17,7 @@ export type { GradientOptions } from "./autodiff.js";
 export { broadcastShapes } from "./shapes.js";
 export { finishTrainingGraph, OrtTrainingSession } from "./training.js";
 export type { ParamValue, TrainingStepResult } from "./training.js";
-export { buildLlamaTextTrainingGraph, buildLM4LVTrainingGraph } from "./train-llama.js";
+export { buildLlamaTextTrainingGraph, buildLM4LVTrainingGraph, buildLlamaAttentionGraph } from "./train-llama.js";
 export type { TextTrainingGraphOptions, LM4LVTrainingGraphOptions, AdapterParams } from "./train-llama.js";
 export { llamaDecoder } from "./llama-export.js";
 export type { DecoderContext } from "./llama-export.js";

@@ -66,6 +66,8 @@ export interface DecoderContext {
   past?: (layer: number) => { key: string; value: string } | undefined;
   /** Per layer: the full keys/values after this step (e.g. to declare present outputs). */
   present?: (layer: number, keys: string, values: string) => void;
+  /** Per layer: the attention probabilities `[B, nh, T, S]` (e.g. to declare them as outputs). */
+  attention?: (layer: number, probs: string) => void;
 }
 
 /** The decoder stack on `x` [B, T, C] → final-norm hidden state [B, T, C]. Weights via `g.param`. */
@@ -98,7 +100,9 @@ export function llamaDecoder(g: OnnxGraph, lm: LlamaForCausalLM, x: string, ctx:
     const qGrouped = g.op("Reshape", [qScaled, g.i64([0, kv, -1, hs])]); // [B, kv, nRep·T, hs]
     const scores = g.op("MatMul", [qGrouped, g.op("Transpose", [keys], { perm: [0, 1, 3, 2] })]); // [B, kv, nRep·T, S]
     const biased = g.op("Add", [g.op("Reshape", [scores, g.i64([0, nh, -1, 0])]), bias]); // [B, nh, T, S]
-    const probs = g.op("Reshape", [g.op("Softmax", [biased], { axis: -1 }), g.i64([0, kv, -1, 0])]); // [B, kv, nRep·T, S]
+    const softmax = g.op("Softmax", [biased], { axis: -1 }); // [B, nh, T, S]
+    ctx.attention?.(l, softmax);
+    const probs = g.op("Reshape", [softmax, g.i64([0, kv, -1, 0])]); // [B, kv, nRep·T, S]
     const ctxv = g.op("Reshape", [g.op("MatMul", [probs, values]), g.i64([0, nh, -1, hs])]); // [B, nh, T, hs]
     const attnOut = linear(g, mergeHeads(g, ctxv, nh, hs), linearFrom(g, `${p}.self_attn.o_proj`, w.o)); // [B, T, C]
     h = g.op("Add", [h, attnOut]);

@@ -196,3 +196,20 @@ export function buildLM4LVTrainingGraph(lm: LlamaForCausalLM, adapters: AdapterP
   finishTrainingGraph(g, g.op("Add", [ce, mse]), { ce, mse });
   return g;
 }
+
+/**
+ * Analysis graph: inputs_embeds [B, T, C] → logits [B, T, V] and, per layer, the attention
+ * probabilities `attention_<l>` [B, nh, T, T] of a causal pass (for induction-head scores).
+ */
+export function buildLlamaAttentionGraph(lm: LlamaForCausalLM, opts: { batch: number; seqLen: number }): OnnxGraph {
+  const c = lm.config;
+  const { batch: B, seqLen: T } = opts;
+  const g = new OnnxGraph("llama_attention");
+  const x = g.input("inputs_embeds", "float32", [B, T, c.hidden_size]);
+  const ctx = causalContext(g, lm, T);
+  ctx.attention = (l, probs) => g.output(probs, "float32", [B, c.num_attention_heads, T, T], `attention_${l}`);
+  const hidden = llamaDecoder(g, lm, x, ctx); // [B, T, C]
+  const logits = lmHead(g, lm, g.op("Reshape", [hidden, g.i64([B * T, c.hidden_size])])); // [B·T, V]
+  g.output(g.op("Reshape", [logits, g.i64([B, T, c.vocab_size])]), "float32", [B, T, c.vocab_size], "logits");
+  return g;
+}

@@ -27,11 +27,14 @@ export {
   unigramPerplexity,
   greedySample,
   ortLmGradients,
+  parseRepeatOptions,
   LM_TEMPLATE_TEXT,
   LM_ADDED_TOKENS,
   LM_SPECIAL_TOKENS,
 } from "./lm-training.js";
-export type { LmTokenizerFiles, TrainableLlama, TokenBatch, PerplexityResult } from "./lm-training.js";
+export type { LmTokenizerFiles, TrainableLlama, TokenBatch, PerplexityResult, RepeatOptions } from "./lm-training.js";
+export { inductionTest, lm4lvCopyScores } from "./induction.js";
+export type { InductionResult, HeadScores } from "./induction.js";
 export {
   MAE_TINY_CONFIG,
   MAE_PRESET_NAMES,

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "@lm4lv/core";
 import { Tokenizer } from "@lm4lv/tokenizer";
 import { Trainer, TrainRng, runTraining } from "@lm4lv/train";
+import { inductionTest } from "./induction.js";
 import {
   embedLookup,
   encodeCorpus,
@@ -16,6 +17,7 @@ import {
   tokenWindowBatches,
   trainableLlama,
   ortLmGradients,
+  parseRepeatOptions,
   trainLmTokenizer,
   unigramPerplexity,
   LM_TEMPLATE_TEXT,
@@ -113,6 +115,46 @@ describe("batches", () => {
     rng.setState(state);
     expect(Array.from(batches(1, rng).ids)).toEqual(Array.from(first.ids));
     expect(() => tokenWindowBatches(tokens.subarray(0, 5), { batchSize: 1, seqLen: 10 })).toThrow(/fewer than seqLen/);
+  });
+});
+
+describe("repeats", () => {
+  it("inserts a verbatim copy of a span after the gap, the rest being contiguous corpus text", () => {
+    const corpus = Int32Array.from({ length: 5000 }, (_, i) => i); // every token distinct: the layout is readable
+    const repeats = parseRepeatOptions("p=1,len=5-9,gap=2-4");
+    expect(repeats).toEqual({ probability: 1, minLength: 5, maxLength: 9, minGap: 2, maxGap: 4 });
+    const { ids } = tokenWindowBatches(corpus, { batchSize: 8, seqLen: 31, repeats })(1, new TrainRng(3));
+    for (let b = 0; b < 8; b++) {
+      const row = Array.from(ids.subarray(b * 32, (b + 1) * 32));
+      // the copy is where the sequence jumps back; text before and after it is contiguous
+      const back = row.findIndex((t, i) => i > 0 && t < row[i - 1]);
+      expect(back).toBeGreaterThan(0);
+      const from = row.indexOf(row[back]);
+      const run = row.slice(back).findIndex((t, i) => i > 0 && t !== row[back] + i);
+      const len = run < 0 ? row.length - back : run; // the copy may close the window
+      expect(len).toBeGreaterThanOrEqual(5);
+      expect(len).toBeLessThanOrEqual(9);
+      expect(back - from - len).toBeGreaterThanOrEqual(2);
+      expect(back - from - len).toBeLessThanOrEqual(4);
+      expect(row.slice(back, back + len)).toEqual(row.slice(from, from + len));
+      if (back + len < row.length) expect(row[back + len]).toBe(row[back - 1] + 1);
+    }
+    expect(() => parseRepeatOptions("p=2,len=5,gap=1")).toThrow(/field "p"/);
+    expect(() => tokenWindowBatches(corpus, { batchSize: 1, seqLen: 10, repeats })).toThrow(/does not fit/);
+  });
+});
+
+describe("inductionTest", () => {
+  it("scores each head in [0, 1] and its first-copy loss is the cross-entropy tfjs computes", async () => {
+    const m = tinyModel(4);
+    const r = await inductionTest(m.model, { length: 12, batch: 3, seed: 1, bosId: tokenizer.bosId! });
+    expect(r.heads.length).toBe(2);
+    expect(r.heads.every((row) => row.length === 4 && row.every((v) => v >= 0 && v <= 1))).toBe(true);
+    expect(r.best.score).toBe(Math.max(...r.heads.flat()));
+    // an untrained LM cannot copy: both copies near ln V
+    expect(Math.abs(r.firstCopyLoss - r.uniformLoss)).toBeLessThan(0.5);
+    expect(Math.abs(r.secondCopyLoss - r.firstCopyLoss)).toBeLessThan(0.5);
+    dispose(m);
   });
 });
 

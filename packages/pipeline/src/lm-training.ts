@@ -150,21 +150,74 @@ export interface TokenBatch {
 }
 
 /**
+ * Verbatim repeats inserted into text windows: a span of the window is copied again further on,
+ * so the LM sees in-context copying at chosen distances (LM4LV copies a visual token from one
+ * image length back). Text only: the inserted tokens are the window's own text.
+ */
+export interface RepeatOptions {
+  /** Probability that a window gets one repeat. */
+  probability: number;
+  /** Length of the repeated span, in tokens (inclusive range). */
+  minLength: number;
+  maxLength: number;
+  /** Tokens between the end of the span and its copy (inclusive range). */
+  minGap: number;
+  maxGap: number;
+}
+
+/** Parses "p=0.5,len=20-70,gap=0-40" (the CLI form of RepeatOptions). */
+export function parseRepeatOptions(spec: string): RepeatOptions {
+  const out: Record<string, string> = {};
+  for (const part of spec.split(",")) {
+    const [k, v] = part.split("=").map((x) => x.trim());
+    if (!k || v === undefined) throw new Error(`--repeats "${spec}": expected p=P,len=A-B,gap=C-D`);
+    out[k] = v;
+  }
+  const range = (key: string): [number, number] => {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(out[key] ?? "");
+    if (!m) throw new Error(`--repeats "${spec}": field "${key}" should be N or A-B`);
+    return [Number(m[1]), Number(m[2] ?? m[1])];
+  };
+  const probability = Number(out.p);
+  if (!(probability >= 0 && probability <= 1)) throw new Error(`--repeats "${spec}": field "p" should be in [0, 1]`);
+  const [minLength, maxLength] = range("len");
+  const [minGap, maxGap] = range("gap");
+  if (minLength < 1 || maxLength < minLength || maxGap < minGap) throw new Error(`--repeats "${spec}": empty length or gap range`);
+  return { probability, minLength, maxLength, minGap, maxGap };
+}
+
+/**
  * Batch function for the trainer: each batch is `batchSize` windows of `seqLen + 1` tokens at
  * uniformly random starts in `tokens`, drawn from the trainer's RNG (saved in checkpoints, so a
- * resumed run draws the same windows).
+ * resumed run draws the same windows). With `repeats`, a window may be built from fewer text
+ * tokens with one span inserted again after a gap (see RepeatOptions).
  */
-export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: number; seqLen: number }): (step: number, rng: TrainRng) => TokenBatch {
-  const { batchSize: B, seqLen: T } = options;
+export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: number; seqLen: number; repeats?: RepeatOptions }): (step: number, rng: TrainRng) => TokenBatch {
+  const { batchSize: B, seqLen: T, repeats } = options;
   if (!Number.isInteger(B) || B < 1) throw new RangeError(`tokenWindowBatches: batchSize must be a positive integer, got ${B}`);
   if (!Number.isInteger(T) || T < 1) throw new RangeError(`tokenWindowBatches: seqLen must be a positive integer, got ${T}`);
   const starts = tokens.length - (T + 1) + 1;
   if (starts < 1) throw new RangeError(`tokenWindowBatches: the corpus has ${tokens.length} tokens, fewer than seqLen + 1 = ${T + 1}`);
+  if (repeats && 2 * repeats.maxLength + repeats.maxGap > T + 1) throw new RangeError(`tokenWindowBatches: a repeat of ${repeats.maxLength} tokens after a gap of ${repeats.maxGap} does not fit a window of ${T + 1}`);
   return (_step, rng) => {
     const ids = new Int32Array(B * (T + 1));
     for (let b = 0; b < B; b++) {
-      const s = rng.int(starts);
-      ids.set(tokens.subarray(s, s + T + 1), b * (T + 1));
+      const row = ids.subarray(b * (T + 1), (b + 1) * (T + 1));
+      if (repeats && rng.uniform() < repeats.probability) {
+        const len = repeats.minLength + rng.int(repeats.maxLength - repeats.minLength + 1);
+        const gap = repeats.minGap + rng.int(repeats.maxGap - repeats.minGap + 1);
+        const n = T + 1 - len; // text tokens; the copy fills the rest
+        const s = rng.int(tokens.length - n + 1);
+        const text = tokens.subarray(s, s + n);
+        const from = rng.int(n - len - gap + 1); // span [from, from + len), copy inserted at from + len + gap
+        const at = from + len + gap;
+        row.set(text.subarray(0, at), 0);
+        row.set(text.subarray(from, from + len), at);
+        row.set(text.subarray(at), at + len);
+      } else {
+        const s = rng.int(starts);
+        row.set(tokens.subarray(s, s + T + 1));
+      }
     }
     return { ids, batchSize: B, seqLen: T };
   };

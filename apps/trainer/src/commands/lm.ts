@@ -20,6 +20,9 @@ import {
   lmLoss,
   ortLmGradients,
   ortAvailable,
+  parseRepeatOptions,
+  LM_ADDED_TOKENS,
+  inductionTest,
   evaluatePerplexity,
   evaluatedTargets,
   unigramPerplexity,
@@ -59,6 +62,7 @@ const SPECS: OptionSpecs = {
   sampleTokens: { type: "integer", default: 48, help: "new tokens of the greedy sample" },
   resume: { type: "boolean", default: false, help: "continue from <checkpoint-dir>/last.safetensors" },
   backend: { type: "string", help: "tfjs backend (wasm, cpu, tensorflow)" },
+  repeats: { type: "string", help: "insert verbatim repeats of earlier spans into windows, e.g. \"p=0.5,len=20-70,gap=0-40\"" },
   engine: { type: "string", help: "gradient engine: ort (default when onnxruntime-node loads) or tfjs" },
   threads: { type: "integer", help: "ONNX Runtime threads (default: the number of cores)" },
 };
@@ -156,7 +160,7 @@ export async function lmCommand(argv: string[]): Promise<number> {
     variables,
     ...(ort ? { gradients: ort.gradients } : { loss: (batch: TokenBatch) => lmLoss(model, batch) }),
     metricsFile: join(out, "metrics.jsonl"),
-    data: tokenWindowBatches(trainTokens, { batchSize, seqLen }),
+    data: tokenWindowBatches(trainTokens, { batchSize, seqLen, repeats: typeof o.repeats === "string" ? parseRepeatOptions(o.repeats) : undefined }),
     totalSteps: o.steps as number,
     seed: o.seed as number,
     optimizer: { lr: o.lr as number, weightDecay: o.weightDecay as number },
@@ -190,6 +194,8 @@ export async function lmCommand(argv: string[]): Promise<number> {
   const unigramAll = unigramPerplexity(trainTokens, valTokens, tokenizer.vocabSize);
   const sample = greedySample(model, tokenizer, o.samplePrompt as string, o.sampleTokens as number);
   const tokensPerStep = batchSize * seqLen * (o.gradAccum as number);
+  // random tokens from the byte/merge ids: not the 3 special ids, not the added "<Img>"/"</Img>" (the last ids)
+  const induction = await inductionTest(model, { bosId: tokenizer.bosId ?? 1, firstToken: 3, reservedTop: LM_ADDED_TOKENS.length });
   const report = {
     steps: result.step,
     tokens_seen: result.step * tokensPerStep,
@@ -205,11 +211,13 @@ export async function lmCommand(argv: string[]): Promise<number> {
     unigram_val: { mean_loss: unigram.meanLoss, perplexity: unigram.perplexity, tokens: unigram.tokens },
     unigram_val_all: { mean_loss: unigramAll.meanLoss, perplexity: unigramAll.perplexity, tokens: unigramAll.tokens },
     sample: { prompt: o.samplePrompt, greedy_tokens: o.sampleTokens, text: sample },
+    induction: { length: induction.length, batch: induction.batch, first_copy_loss: induction.firstCopyLoss, second_copy_loss: induction.secondCopyLoss, uniform_loss: induction.uniformLoss, best_head: induction.best, heads: induction.heads },
     options: o,
   };
   writeFileAtomic(join(out, "report.json"), JSON.stringify(report, null, 2) + "\n");
   console.log(`val perplexity ${lm.perplexity.toFixed(1)} (unigram ${unigram.perplexity.toFixed(1)}) over ${lm.tokens} tokens`);
   console.log(`sample: ${JSON.stringify(o.samplePrompt)} → ${JSON.stringify(sample)}`);
+  console.log(`induction ([BOS] + R + R, |R| = ${induction.length}): loss ${induction.firstCopyLoss.toFixed(2)} → ${induction.secondCopyLoss.toFixed(2)} nats on the second copy (ln V = ${induction.uniformLoss.toFixed(2)}); best head L${induction.best.layer}H${induction.best.head} ${induction.best.score.toFixed(3)}`);
   console.log(`wrote ${out} (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, loss.png, report.json)`);
   model.dispose();
   return 0;
