@@ -225,3 +225,57 @@ describe("saving and evaluation", () => {
     back.dispose();
   });
 });
+
+describe("ORT gradient engine", () => {
+  /** Losses of the first steps and the metrics.jsonl lines of a short run on one engine. */
+  async function shortRun(engine: "ort" | "tfjs", extra: Partial<MaeTrainOptions>): Promise<{ losses: number[]; metrics: { step: number; loss: number }[] }> {
+    const out = join(root, `engine-${extra.stage ?? "pretrain"}-${engine}`);
+    const losses: number[] = [];
+    const r = await trainMae(baseOptions(out, { steps: 4, batchSize: 4, samples: 0, engine, threads: 1, onStep: (e) => void losses.push(e.loss), ...extra }));
+    expect(r.status).toBe("completed");
+    r.model.dispose();
+    const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number; loss: number });
+    return { losses, metrics };
+  }
+
+  function expectSameLosses(ort: number[], tfjs: number[]): void {
+    expect(ort).toHaveLength(4);
+    expect(tfjs).toHaveLength(4);
+    tfjs.forEach((l, i) => expect(Math.abs(ort[i] - l) / l, `step ${i + 1}: ort ${ort[i]} vs tfjs ${l}`).toBeLessThan(1e-3));
+    // the runs train: the steps do not all show the same loss
+    expect(new Set(ort).size).toBeGreaterThan(1);
+  }
+
+  it("pre-training: the first 4 step losses match tfjs; both write metrics.jsonl", async () => {
+    const tfjs = await shortRun("tfjs", {});
+    const ort = await shortRun("ort", {});
+    expectSameLosses(ort.losses, tfjs.losses);
+    for (const run of [tfjs, ort]) expect(run.metrics.map((m) => m.step)).toEqual([1, 2, 3, 4]);
+    expect(ort.metrics.map((m) => m.loss)).toEqual(ort.losses);
+  });
+
+  it("decoder fine-tuning: the first 4 step losses match tfjs", async () => {
+    const init = join(root, "engine-init");
+    const mae = ViTMAE.fromConfig(CONFIG, 5);
+    mae.save(init);
+    mae.dispose();
+    const tfjs = await shortRun("tfjs", { stage: "finetune", init, config: undefined });
+    const ort = await shortRun("ort", { stage: "finetune", init, config: undefined });
+    expectSameLosses(ort.losses, tfjs.losses);
+  });
+
+  it("a run on ORT interrupted and resumed ends with the same bits as an uninterrupted one", async () => {
+    const opts: Partial<MaeTrainOptions> = { steps: 4, batchSize: 4, engine: "ort", threads: 1, samples: 0 };
+    const straight = await trainMae(baseOptions(join(root, "ort-straight"), opts));
+    straight.model.dispose();
+    const out = join(root, "ort-resumed");
+    const first = await trainMae(baseOptions(out, { ...opts, onStep: (e, trainer) => { if (e.step === 2) trainer.stop(); } }));
+    expect(first.steps).toBe(2);
+    first.model.dispose();
+    const second = await trainMae(baseOptions(out, { ...opts, resume: true }));
+    expect(second.status).toBe("completed");
+    second.model.dispose();
+    expect(readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(root, "ort-straight", "model.safetensors")))).toBe(true);
+    expect(readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).step)).toEqual([1, 2, 3, 4]);
+  });
+});

@@ -7,16 +7,20 @@
  *
  * Randomness (masking noise, flips, epoch order) comes only from the trainer's seeded
  * RNG and the batch iterator, both saved in checkpoints, so a resumed run is exact.
+ *
+ * Two gradient engines compute the same loss: tfjs autodiff (`MaeTask.loss`) or ONNX Runtime
+ * (`ortMaeGradients`: the training graphs of `@lm4lv/onnx`, fed the variables each step). The
+ * optimiser, clipping, accumulation and checkpoints are the trainer's either way.
  */
 import * as tf from "@tensorflow/tfjs";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { readImage, writeFileAtomic, writeImage, writeSafetensors } from "@lm4lv/core";
 import type { RgbImage, TensorToWrite } from "@lm4lv/core";
-import { ViTMAE, decoderFinetuneLoss, normalizeImageNet, denormalizeImageNet, patchify, unpatchify, tensorToImages, parseViTMAEConfig, vitMAEPreset, VIT_MAE_PRESETS } from "@lm4lv/mae";
+import { ViTMAE, IMAGENET_MEAN, IMAGENET_STD, decoderFinetuneLoss, normalizeImageNet, denormalizeImageNet, patchify, unpatchify, tensorToImages, parseViTMAEConfig, vitMAEPreset, VIT_MAE_PRESETS } from "@lm4lv/mae";
 import type { ViTMAEConfig } from "@lm4lv/mae";
 import { ShuffledBatches, TrainRng, Trainer, imageGrid, lossSeries, writeLossPlot } from "@lm4lv/train";
-import type { HistoryEntry, JsonValue, ProgressOptions, ScheduleKind, TrainResult, ValidationEntry } from "@lm4lv/train";
+import type { GradientFn, HistoryEntry, JsonValue, ProgressOptions, ScheduleKind, TrainResult, ValidationEntry } from "@lm4lv/train";
 import { listImages } from "@lm4lv/data";
 import { psnr, ssim } from "@lm4lv/metrics";
 
@@ -151,6 +155,21 @@ function batchPixels01(b: MaeBatch): tf.Tensor4D {
   return tf.tensor4d(b.pixels01, [b.count, 3, b.size, b.size]);
 }
 
+/** `normalizeImageNet` of the batch on the host, `[count, 3, S, S]` flat, rounded to float32 as tfjs computes it. */
+function batchNormalised(b: MaeBatch): Float32Array {
+  const hw = b.size * b.size;
+  const out = new Float32Array(b.pixels01.length);
+  for (let i = 0; i < b.count; i++) {
+    for (let c = 0; c < 3; c++) {
+      const mean = Math.fround(IMAGENET_MEAN[c]);
+      const std = Math.fround(IMAGENET_STD[c]);
+      const off = (i * 3 + c) * hw;
+      for (let k = off; k < off + hw; k++) out[k] = Math.fround(b.pixels01[k] - mean) / std;
+    }
+  }
+  return out;
+}
+
 // --- Tasks ---------------------------------------------------------------------------------------
 
 /** Parameters that MAE pre-training keeps fixed (sin-cos position embeddings, as in the MAE code). */
@@ -212,6 +231,55 @@ export function maeDecoderFinetuneTask(mae: ViTMAE): MaeTask {
       return { loss: l1, parts: {} };
     },
   };
+}
+
+/** Where the gradients come from: ONNX Runtime training graphs or tfjs autodiff. */
+export type MaeEngine = "ort" | "tfjs";
+
+export interface OrtMaeGradientOptions {
+  stage: MaeStage;
+  /** Images per micro-batch: the training graph's static batch size. */
+  batchSize: number;
+  /** Pre-training mask ratio (default: the config's). */
+  maskRatio?: number;
+  /** Pre-training norm-pix target (default: the config's). */
+  normPixLoss?: boolean;
+  /** ONNX Runtime intra-op threads (default: the number of cores). */
+  threads?: number;
+}
+
+/**
+ * The task's loss and gradients on ONNX Runtime: the pre-training graph (normalised pixels and
+ * masking from `batch.noise`, as `maePretrainTask`) or the spec §6 fine-tuning graph (pixels in
+ * [0,1], as `maeDecoderFinetuneTask`), built once for `batchSize` and fed the current values of
+ * `variables` (the task's, by HF name) every call. `release` frees the session.
+ */
+export async function ortMaeGradients(mae: ViTMAE, variables: Record<string, tf.Variable>, opts: OrtMaeGradientOptions): Promise<{ gradients: GradientFn<MaeBatch>; release: () => Promise<void> }> {
+  const onnx = await import("@lm4lv/onnx");
+  const { Tensor } = await import("onnxruntime-node");
+  const trainable = Object.keys(variables);
+  const b = opts.batchSize;
+  const n = mae.numPatches;
+  const maskRatio = opts.maskRatio ?? mae.config.mask_ratio;
+  const graph =
+    opts.stage === "pretrain"
+      ? onnx.buildMaePretrainGraph(mae, { batch: b, maskRatio, normPixLoss: opts.normPixLoss, trainable })
+      : onnx.buildMaeFinetuneGraph(mae, { batch: b, trainable });
+  const session = await onnx.OrtTrainingSession.create(graph, { intraOpThreads: opts.threads });
+  const gradients: GradientFn<MaeBatch> = async (batch) => {
+    if (batch.count !== b) throw new Error(`ORT MAE engine: a micro-batch of ${batch.count} images, the training graph was built for ${b}`);
+    const shape = [b, 3, batch.size, batch.size];
+    let feeds: Record<string, InstanceType<typeof Tensor>>;
+    if (opts.stage === "pretrain") {
+      if (!batch.noise || batch.noise.length !== b * n) throw new Error(`ORT MAE engine: pre-training needs [${b}, ${n}] masking noise in the batch`);
+      feeds = { pixel_values: new Tensor("float32", batchNormalised(batch), shape), ...onnx.maeMaskingFeeds(batch.noise, b, n, maskRatio) };
+    } else {
+      feeds = { [onnx.MAE_FINETUNE_INPUT]: new Tensor("float32", batch.pixels01, shape) };
+    }
+    const params = Object.fromEntries(session.params.map((name) => [name, { data: variables[name].dataSync() as Float32Array, shape: variables[name].shape }]));
+    return session.run(params, feeds);
+  };
+  return { gradients, release: () => session.release() };
 }
 
 // --- Evaluation and pictures --------------------------------------------------------------------
@@ -369,6 +437,10 @@ export interface MaeTrainOptions {
   samples?: number;
   /** Folder whose first images make samples.png. Default: `val`, else `data`. */
   samplesFrom?: string;
+  /** Gradient engine: "ort" (ONNX Runtime training graphs) or "tfjs" (autodiff). Default "tfjs". */
+  engine?: MaeEngine;
+  /** ONNX Runtime intra-op threads with engine "ort" (default: the number of cores). */
+  threads?: number;
   progress?: boolean | ProgressOptions;
   signal?: AbortSignal;
   handleSigint?: boolean;
@@ -397,6 +469,8 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
   const log = o.log ?? ((m: string) => console.error(m));
   if (o.stage !== "pretrain" && o.stage !== "finetune") throw new Error(`stage must be "pretrain" or "finetune", got "${o.stage}"`);
   if (o.stage === "finetune" && !o.init) throw new Error("finetune: --init <pre-trained MAE folder> is required (the encoder it holds stays frozen)");
+  const engine = o.engine ?? "tfjs";
+  if (engine !== "ort" && engine !== "tfjs") throw new Error(`engine must be "ort" or "tfjs", got "${engine}"`);
   const seed = o.seed ?? 0;
   const mae = o.init ? ViTMAE.fromPretrained(o.init) : ViTMAE.fromConfig(o.config ?? MAE_TINY_CONFIG, seed);
   try {
@@ -434,10 +508,16 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
           return { metric: -s.psnr, psnr: s.psnr, ssim: s.ssim };
         }
       : undefined;
+    const ort =
+      engine === "ort"
+        ? await ortMaeGradients(mae, task.variables, { stage: o.stage, batchSize: o.batchSize, maskRatio, normPixLoss, threads: o.threads })
+        : undefined;
+    log(`gradient engine: ${ort ? "onnxruntime" : "tfjs"}`);
     let done = 0; // steps run by this call (a resumed run starts later)
     const trainer = new Trainer<MaeBatch>({
       variables: task.variables,
-      loss: task.loss,
+      ...(ort ? { gradients: ort.gradients } : { loss: task.loss }),
+      metricsFile: join(o.out, "metrics.jsonl"),
       data,
       totalSteps: o.steps,
       seed,
@@ -467,6 +547,7 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
       result = await trainer.run();
     } finally {
       trainer.dispose();
+      await ort?.release();
     }
     const seconds = (performance.now() - t0) / 1000;
     const tail = result.history.slice(-Math.min(20, result.history.length));

@@ -3,7 +3,7 @@
  * Parses options and hands them to @lm4lv/pipeline's trainMae.
  */
 import { initBackend } from "@lm4lv/core";
-import { maeTrainingConfig, trainMae, MAE_PRESET_NAMES } from "@lm4lv/pipeline";
+import { maeTrainingConfig, ortAvailable, trainMae, MAE_PRESET_NAMES } from "@lm4lv/pipeline";
 import { parseOptions, usage } from "../options.js";
 import type { OptionSpecs } from "../options.js";
 
@@ -47,6 +47,8 @@ const SPECS: OptionSpecs = {
   samples: { type: "integer", default: 8, help: "rows of samples.png (input | reconstruction)" },
   samplesFrom: { type: "string", help: "folder whose first images make samples.png (default: --val, else --data)" },
   backend: { type: "string", help: "tfjs backend (tensorflow | wasm | cpu); default: the fastest available" },
+  engine: { type: "string", help: "gradient engine: ort (default when onnxruntime-node loads) | tfjs" },
+  threads: { type: "integer", help: "ONNX Runtime threads with --engine ort (default: the number of cores)" },
 };
 
 const SUMMARY = `MAE pre-training (random masking, HF ViTMAEForPreTraining loss) or decoder fine-tuning
@@ -71,6 +73,12 @@ export async function maeCommand(argv: string[]): Promise<number> {
   if (dtype !== "f32" && dtype !== "f16") throw new Error(`--dtype must be f32 or f16, got "${dtype}"`);
   const schedule = String(o.schedule);
   if (!["warmup-linear", "cosine", "constant"].includes(schedule)) throw new Error(`--schedule must be warmup-linear, cosine or constant, got "${schedule}"`);
+
+  const engineArg = o.engine as string | undefined;
+  if (engineArg !== undefined && engineArg !== "ort" && engineArg !== "tfjs") throw new Error(`--engine must be ort or tfjs, got "${engineArg}"`);
+  const ortLoads = await ortAvailable();
+  if (engineArg === "ort" && !ortLoads) throw new Error("--engine ort: onnxruntime-node does not load on this machine");
+  const engine = engineArg ?? (ortLoads ? "ort" : "tfjs");
 
   const backend = await initBackend(o.backend as string | undefined);
   const config = o.init
@@ -118,6 +126,8 @@ export async function maeCommand(argv: string[]): Promise<number> {
     dtype,
     samples: o.samples as number,
     samplesFrom: o.samplesFrom as string | undefined,
+    engine,
+    threads: o.threads as number | undefined,
   });
   try {
     const score = result.score ? `; val PSNR ${result.score.psnr.toFixed(2)} dB SSIM ${result.score.ssim.toFixed(4)} (${result.score.count} images)` : "";
