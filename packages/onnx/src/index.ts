@@ -15,7 +15,7 @@ export type { FloatType, GraphNode, OnnxGraphOptions } from "./graph.js";
 export { addGradients, reduceTo, DIFFERENTIABLE_OPS } from "./autodiff.js";
 export type { GradientOptions } from "./autodiff.js";
 export { broadcastShapes } from "./shapes.js";
-export { finishTrainingGraph, OrtTrainingSession } from "./training.js";
+export { finishTrainingGraph, matmulFlops, OrtTrainingSession } from "./training.js";
 export type { ParamValue, TrainingStepResult } from "./training.js";
 export { buildLlamaTextTrainingGraph, buildLM4LVTrainingGraph, buildLlamaAttentionGraph } from "./train-llama.js";
 export type { TextTrainingGraphOptions, LM4LVTrainingGraphOptions, AdapterParams } from "./train-llama.js";

@@ -71,6 +71,8 @@ export interface TextTrainingGraphOptions {
   seqLen: number;
   /** Trainable parameter names (default: every weight, the trainer's variable names). */
   trainable: readonly string[];
+  /** No backward pass (benchmarks). */
+  forwardOnly?: boolean;
 }
 
 /**
@@ -87,7 +89,7 @@ export function buildLlamaTextTrainingGraph(lm: LlamaForCausalLM, opts: TextTrai
   const x = g.op("Gather", [table, ids], { axis: 0 }); // [B, T, C]
   const hidden = llamaDecoder(g, lm, x, causalContext(g, lm, T)); // [B, T, C]
   const logits = lmHead(g, lm, g.op("Reshape", [hidden, g.i64([B * T, c.hidden_size])]), table); // [B·T, V]
-  finishTrainingGraph(g, crossEntropy(g, logits, labels));
+  finishTrainingGraph(g, crossEntropy(g, logits, labels), {}, { forwardOnly: opts.forwardOnly });
   return g;
 }
 
@@ -104,6 +106,8 @@ export interface LM4LVTrainingGraphOptions {
   batch: number;
   /** Trainable names among the adapter parameters (default: all five). */
   trainable?: readonly string[];
+  /** No backward pass (benchmarks). */
+  forwardOnly?: boolean;
 }
 
 /** x [..., in] · Wᵀ + b for a PyTorch-layout weight parameter `[out, in]`. */
@@ -193,7 +197,7 @@ export function buildLM4LVTrainingGraph(lm: LlamaForCausalLM, adapters: AdapterP
     const d = g.op("Sub", [predicted, target]);
     mse = g.op("ReduceMean", [g.op("Mul", [d, d])], { axes: [0, 1], keepdims: 0 });
   }
-  finishTrainingGraph(g, g.op("Add", [ce, mse]), { ce, mse });
+  finishTrainingGraph(g, g.op("Add", [ce, mse]), { ce, mse }, { forwardOnly: opts.forwardOnly });
   return g;
 }
 

@@ -31,14 +31,28 @@ export interface TrainingStepResult {
 
 /**
  * Declares `loss` (and the named parts) as outputs and appends the backward pass for every
- * trainable parameter of `g` (and any extra values in `wrt`). Returns the parameter names.
+ * trainable parameter of `g` (and any extra values in `wrt`); with `forwardOnly` no backward
+ * pass (for measuring the forward alone). Returns the parameter names.
  */
-export function finishTrainingGraph(g: OnnxGraph, loss: string, parts: Record<string, string> = {}, wrt: readonly string[] = []): string[] {
+export function finishTrainingGraph(g: OnnxGraph, loss: string, parts: Record<string, string> = {}, opts: { wrt?: readonly string[]; forwardOnly?: boolean } = {}): string[] {
+  const wrt = opts.wrt ?? [];
   if (g.trainableParams.length === 0 && wrt.length === 0) throw new Error(`training graph ${g.name}: no trainable parameter was used`);
   g.output(loss, g.floatType, [], "loss");
   for (const [name, v] of Object.entries(parts)) g.output(v, g.floatType, [], `part.${name}`);
-  addGradients(g, { loss, wrt: [...g.trainableParams, ...wrt] });
+  if (!opts.forwardOnly) addGradients(g, { loss, wrt: [...g.trainableParams, ...wrt] });
   return [...g.trainableParams];
+}
+
+/** Floating-point operations of the graph's MatMul nodes (2·M·N·K per product), from static shapes. */
+export function matmulFlops(g: OnnxGraph): number {
+  let flops = 0;
+  for (const n of g.graphNodeList) {
+    if (n.opType !== "MatMul") continue;
+    const a = g.shape(n.inputs[0]);
+    const y = g.shape(n.outputs[0]);
+    flops += 2 * y.reduce((p, d) => p * d, 1) * a[a.length - 1];
+  }
+  return flops;
 }
 
 /** One compiled training graph. */
@@ -57,7 +71,8 @@ export class OrtTrainingSession {
     const session = await ort.InferenceSession.create(g.toBytes(), sessionOptions(opts));
     const params = g.trainableParams;
     const outputs = new Set(session.outputNames);
-    for (const p of params) if (!outputs.has(`grad.${p}`)) throw new Error(`training graph ${g.name}: no output grad.${p} (build it with finishTrainingGraph)`);
+    const forwardOnly = params.every((p) => !outputs.has(`grad.${p}`));
+    if (!forwardOnly) for (const p of params) if (!outputs.has(`grad.${p}`)) throw new Error(`training graph ${g.name}: no output grad.${p} (build it with finishTrainingGraph)`);
     if (!outputs.has("loss")) throw new Error(`training graph ${g.name}: no "loss" output`);
     const batchInputs = session.inputNames.filter((n) => !params.includes(n));
     const partNames = session.outputNames.filter((n) => n.startsWith("part.")).map((n) => n.slice(5));
@@ -75,7 +90,7 @@ export class OrtTrainingSession {
     for (const n of this.batchInputs) if (!feeds[n]) throw new Error(`training step: missing batch input "${n}"`);
     const out = await this.session.run(feeds);
     const grads: Record<string, Float32Array> = {};
-    for (const p of this.params) grads[p] = out[`grad.${p}`].data as Float32Array;
+    for (const p of this.params) if (out[`grad.${p}`]) grads[p] = out[`grad.${p}`].data as Float32Array;
     const parts = Object.fromEntries(this.partNames.map((n) => [n, Number(out[`part.${n}`].data[0])]));
     return { loss: Number(out.loss.data[0]), parts, grads };
   }

@@ -1,5 +1,5 @@
 /**
- * pnpm bench [suite...]   suites: core, mae, llm (default: all)
+ * pnpm bench [suite...]   suites: core, mae, llm, lm4lv, onnx, train (default: all)
  * Speed and memory are measured here, never in tests. Figures are side by side in one run.
  */
 import { benchMatMul, benchSafetensors } from "./core.js";
@@ -7,7 +7,12 @@ import { benchLlm, llmLoadChild } from "./llm.js";
 import { benchOnnx } from "./onnx.js";
 import { benchMae } from "./mae.js";
 import { benchLm4lv } from "./lm4lv.js";
+import { benchTrain, trainRssChild } from "./train.js";
 
+if (process.argv[2] === "--train-rss-child") {
+  await trainRssChild(process.argv[3]);
+  process.exit(0);
+}
 if (process.argv[2] === "--llm-load-child") {
   await llmLoadChild(process.argv[3]);
   process.exit(0);
@@ -19,6 +24,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   llm: async () => { await benchLlm(); },
   lm4lv: async () => { await benchLm4lv(); },
   onnx: async () => { await benchOnnx(); },
+  train: async () => { await benchTrain(); },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
