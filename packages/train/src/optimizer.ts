@@ -51,6 +51,11 @@ export class Adam {
   private readonly vars: NamedVariables;
   private readonly m: Record<string, tf.Variable> = {};
   private readonly v: Record<string, tf.Variable> = {};
+  /**
+   * Moments on the host (Float32Array) while updates come from `applyHostGradients`; they move
+   * back into the tf variables when `applyGradients` is called again.
+   */
+  private host: Record<string, { m: Float32Array; v: Float32Array }> | null = null;
 
   constructor(variables: NamedVariables, options: AdamOptions = {}) {
     this.options = { ...ADAM_DEFAULTS, ...options };
@@ -80,6 +85,7 @@ export class Adam {
     for (const name of Object.keys(grads)) {
       if (!(name in this.vars)) throw new Error(`Adam: gradient for unknown variable "${name}"`);
     }
+    this.toDevice();
     this.step += 1;
     const { beta1, beta2, eps, weightDecay, decoupled } = this.options;
     const t = this.step;
@@ -105,9 +111,67 @@ export class Adam {
     });
   }
 
+  /**
+   * The same update on the host, for gradients computed outside tfjs (e.g. by ONNX Runtime):
+   * moments stay in Float32Arrays, each variable is read once and assigned once. Arithmetic is
+   * float64 per element, stored as float32.
+   */
+  applyHostGradients(grads: Record<string, Float32Array | null | undefined>, lr = this.options.lr): void {
+    for (const name of Object.keys(grads)) {
+      if (!(name in this.vars)) throw new Error(`Adam: gradient for unknown variable "${name}"`);
+    }
+    this.toHost();
+    this.step += 1;
+    const { beta1, beta2, eps, weightDecay, decoupled } = this.options;
+    const t = this.step;
+    const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
+    const stepSize = lr / (1 - beta1 ** t);
+    const decay = weightDecay !== 0 && decoupled ? 1 - lr * weightDecay : 1;
+    const l2 = weightDecay !== 0 && !decoupled ? weightDecay : 0;
+    for (const [name, variable] of Object.entries(this.vars)) {
+      const g = grads[name];
+      if (!g) continue;
+      if (g.length !== variable.size) throw new Error(`Adam: gradient for "${name}" has ${g.length} values, variable [${variable.shape}] has ${variable.size}`);
+      const { m, v } = this.host![name];
+      const p = Float32Array.from(variable.dataSync() as Float32Array);
+      for (let i = 0; i < p.length; i++) {
+        const gi = l2 ? g[i] + l2 * p[i] : g[i];
+        const mi = (m[i] = beta1 * m[i] + (1 - beta1) * gi);
+        const vi = (v[i] = beta2 * v[i] + (1 - beta2) * gi * gi);
+        p[i] = p[i] * decay - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
+      }
+      const value = tf.tensor(p, variable.shape, "float32");
+      variable.assign(value);
+      value.dispose();
+    }
+  }
+
+  private toHost(): void {
+    if (this.host) return;
+    this.host = Object.fromEntries(this.names.map((n) => [n, { m: Float32Array.from(this.m[n].dataSync() as Float32Array), v: Float32Array.from(this.v[n].dataSync() as Float32Array) }]));
+  }
+
+  private toDevice(): void {
+    if (!this.host) return;
+    for (const n of this.names) {
+      const [m, v] = [tf.tensor(this.host[n].m, this.m[n].shape), tf.tensor(this.host[n].v, this.v[n].shape)];
+      this.m[n].assign(m);
+      this.v[n].assign(v);
+      tf.dispose([m, v]);
+    }
+    this.host = null;
+  }
+
   /** Copies the state out (safe to write with writeSafetensors). */
   exportState(): AdamState {
     const tensors: Record<string, FloatTensorData> = {};
+    if (this.host) {
+      for (const name of this.names) {
+        tensors[`exp_avg.${name}`] = { shape: [...this.m[name].shape], data: Float32Array.from(this.host[name].m) };
+        tensors[`exp_avg_sq.${name}`] = { shape: [...this.v[name].shape], data: Float32Array.from(this.host[name].v) };
+      }
+      return { step: this.step, tensors };
+    }
     for (const name of this.names) {
       tensors[`exp_avg.${name}`] = { shape: [...this.m[name].shape], data: this.m[name].dataSync() as Float32Array };
       tensors[`exp_avg_sq.${name}`] = { shape: [...this.v[name].shape], data: this.v[name].dataSync() as Float32Array };
@@ -132,6 +196,7 @@ export class Adam {
       target.assign(value);
       value.dispose();
     }
+    this.host = null;
     this.step = state.step;
   }
 

@@ -221,7 +221,8 @@ export class Trainer<B> {
     const t0 = performance.now();
     const micro: B[] = [];
     for (let i = 0; i < (o.accumulate ?? 1); i++) micro.push(await this.nextBatch(s, i));
-    const res = o.gradients ? await this.externalGradients(o.gradients, micro) : accumulateGradients(o.loss!, o.variables, micro);
+    if (o.gradients) return this.finishHostStep(s, lr, t0, await this.externalGradients(o.gradients, micro));
+    const res = accumulateGradients(o.loss!, o.variables, micro);
     let grads = res.grads;
     const dispose = () => Object.values(grads).forEach((g) => g?.dispose());
     if (!Number.isFinite(res.loss)) {
@@ -249,8 +250,8 @@ export class Trainer<B> {
     return entry;
   }
 
-  /** Mean loss and gradients of the micro-batches from an external engine, as tf tensors. */
-  private async externalGradients(fn: GradientFn<B>, micro: B[]): Promise<{ loss: number; parts: Record<string, number>; grads: Record<string, tf.Tensor | null> }> {
+  /** Mean loss and gradients of the micro-batches from an external engine (host arrays). */
+  private async externalGradients(fn: GradientFn<B>, micro: B[]): Promise<{ loss: number; parts: Record<string, number>; grads: Record<string, Float32Array> }> {
     const vars = this.options.variables;
     const sums: Record<string, Float32Array> = {};
     const partSums: Record<string, number> = {};
@@ -264,18 +265,35 @@ export class Trainer<B> {
         if (!v) throw new Error(`gradient engine: gradient for unknown variable "${name}" (micro-batch ${i})`);
         if (g.length !== v.size) throw new Error(`gradient engine: gradient for "${name}" has ${g.length} values, the variable [${v.shape}] has ${v.size}`);
         const sum = sums[name];
-        if (!sum) sums[name] = Float32Array.from(g);
+        if (!sum) sums[name] = micro.length > 1 ? Float32Array.from(g) : g;
         else for (let k = 0; k < g.length; k++) sum[k] += g[k];
       }
     }
     const k = micro.length;
-    const grads: Record<string, tf.Tensor | null> = {};
-    for (const name of Object.keys(vars)) {
-      const sum = sums[name];
-      if (sum && k > 1) for (let j = 0; j < sum.length; j++) sum[j] /= k;
-      grads[name] = sum ? tf.tensor(sum, vars[name].shape, "float32") : null;
+    if (k > 1) for (const sum of Object.values(sums)) for (let j = 0; j < sum.length; j++) sum[j] /= k;
+    return { loss: lossSum / k, parts: Object.fromEntries(Object.entries(partSums).map(([n, v]) => [n, v / k])), grads: sums };
+  }
+
+  /** Clipping and Adam on the host for an external engine's gradients (same rules as the tfjs path). */
+  private finishHostStep(s: number, lr: number, t0: number, res: { loss: number; parts: Record<string, number>; grads: Record<string, Float32Array> }): HistoryEntry {
+    const o = this.options;
+    if (!Number.isFinite(res.loss)) throw new NonFiniteLossError(s, res.loss, res.parts);
+    let sq = 0;
+    for (const g of Object.values(res.grads)) for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
+    const gradNorm = Math.sqrt(sq);
+    if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError(s, res.loss, res.parts, "gradient norm");
+    if (o.clipNorm !== null) {
+      const maxNorm = o.clipNorm ?? 1.0;
+      if (!(maxNorm > 0)) throw new RangeError(`clipNorm must be > 0, got ${maxNorm}`);
+      const coef = maxNorm / (gradNorm + 1e-6); // as torch.nn.utils.clip_grad_norm_
+      if (coef < 1) for (const g of Object.values(res.grads)) for (let i = 0; i < g.length; i++) g[i] *= coef;
     }
-    return { loss: lossSum / k, parts: Object.fromEntries(Object.entries(partSums).map(([n, v]) => [n, v / k])), grads };
+    this.optimizer.applyHostGradients(res.grads, lr);
+    this.step = s;
+    const entry: HistoryEntry = { step: s, loss: res.loss, parts: res.parts, lr, gradNorm };
+    this.history.push(entry);
+    this.writeMetrics({ step: s, loss: res.loss, ...res.parts, lr, gradNorm, ms: Math.round((performance.now() - t0) * 10) / 10 });
+    return entry;
   }
 
   private writeMetrics(line: Record<string, unknown>): void {
