@@ -312,8 +312,10 @@ export function maeMaskingFeeds(noise: ArrayLike<number>, batch: number, numPatc
 export interface MaeFinetuneGraphOptions {
   /** Images per step (the graph's static batch size). */
   batch: number;
-  /** HF names of the decoder weights to train (`decoder.*`); the encoder is always frozen. */
+  /** HF names of the weights to train: `decoder.*` (spec §6), or any with `trainEncoder`. */
   trainable: readonly string[];
+  /** Let encoder weights train too (unmasked autoencoder training, MAE-r style from the start). */
+  trainEncoder?: boolean;
 }
 
 /** Name of the fine-tuning graph's batch input: images in [0,1], `[B, C, S, S]`. */
@@ -326,7 +328,7 @@ export const MAE_FINETUNE_INPUT = "pixels01";
 export function buildMaeFinetuneGraph(mae: ViTMAE, opts: MaeFinetuneGraphOptions): OnnxGraph {
   const where = "buildMaeFinetuneGraph";
   checkBatch(where, opts.batch);
-  checkTrainable(where, mae, opts.trainable, (name) => name.startsWith("decoder."), "the encoder is frozen in decoder fine-tuning");
+  checkTrainable(where, mae, opts.trainable, (name) => opts.trainEncoder === true || name.startsWith("decoder."), "the encoder is frozen in decoder fine-tuning (trainEncoder: false)");
   const c = mae.config;
   const { image_size: s, num_channels: ch, patch_size: p, hidden_size: d } = c;
   const b = opts.batch;

@@ -264,6 +264,12 @@ describe("ORT gradient engine", () => {
     expectSameLosses(ort.losses, tfjs.losses);
   });
 
+  it("unmasked autoencoder training (encoder and decoder, L1): the first 4 step losses match tfjs", async () => {
+    const tfjs = await shortRun("tfjs", { stage: "autoencode" });
+    const ort = await shortRun("ort", { stage: "autoencode" });
+    expectSameLosses(ort.losses, tfjs.losses);
+  });
+
   it("a run on ORT interrupted and resumed ends with the same bits as an uninterrupted one", async () => {
     const opts: Partial<MaeTrainOptions> = { steps: 4, batchSize: 4, engine: "ort", threads: 1, samples: 0 };
     const straight = await trainMae(baseOptions(join(root, "ort-straight"), opts));

@@ -233,6 +233,24 @@ export function maeDecoderFinetuneTask(mae: ViTMAE): MaeTask {
   };
 }
 
+/**
+ * Unmasked autoencoder training (MAE-r's objective from the start, issue "restores at small
+ * scale"): no masking, identity order, every weight but the fixed sin-cos position embeddings
+ * trains, L1 between the de-normalised reconstruction and the [0,1] image.
+ */
+export function maeAutoencodeTask(mae: ViTMAE): MaeTask {
+  const fixed = new Set<string>(FIXED_PRETRAIN_PARAMETERS);
+  const variables = makeTrainable(mae, (n) => !fixed.has(n));
+  return {
+    variables,
+    loss: (batch) => {
+      const target01 = batchPixels01(batch); // [B, 3, S, S]
+      const recon = mae.decode(mae.encode(normalizeImageNet(target01))); // [B, 3, S, S] normalised
+      return { loss: decoderFinetuneLoss(recon, target01), parts: {} };
+    },
+  };
+}
+
 /** Where the gradients come from: ONNX Runtime training graphs or tfjs autodiff. */
 export type MaeEngine = "ort" | "tfjs";
 
@@ -264,7 +282,7 @@ export async function ortMaeGradients(mae: ViTMAE, variables: Record<string, tf.
   const graph =
     opts.stage === "pretrain"
       ? onnx.buildMaePretrainGraph(mae, { batch: b, maskRatio, normPixLoss: opts.normPixLoss, trainable })
-      : onnx.buildMaeFinetuneGraph(mae, { batch: b, trainable });
+      : onnx.buildMaeFinetuneGraph(mae, { batch: b, trainable, trainEncoder: opts.stage === "autoencode" });
   const session = await onnx.OrtTrainingSession.create(graph, { intraOpThreads: opts.threads });
   const gradients: GradientFn<MaeBatch> = async (batch) => {
     if (batch.count !== b) throw new Error(`ORT MAE engine: a micro-batch of ${batch.count} images, the training graph was built for ${b}`);
@@ -393,7 +411,7 @@ export function saveMaeModel(mae: ViTMAE, dir: string, opts: { dtype?: "f32" | "
 
 // --- A whole run ---------------------------------------------------------------------------------
 
-export type MaeStage = "pretrain" | "finetune";
+export type MaeStage = "pretrain" | "finetune" | "autoencode";
 
 export interface MaeTrainOptions {
   stage: MaeStage;
@@ -467,7 +485,7 @@ export interface MaeTrainResult {
 /** Loads data and model, trains one stage, writes the HF folder, loss.png and samples.png to `out`. */
 export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
   const log = o.log ?? ((m: string) => console.error(m));
-  if (o.stage !== "pretrain" && o.stage !== "finetune") throw new Error(`stage must be "pretrain" or "finetune", got "${o.stage}"`);
+  if (o.stage !== "pretrain" && o.stage !== "finetune" && o.stage !== "autoencode") throw new Error(`stage must be "pretrain", "finetune" or "autoencode", got "${o.stage}"`);
   if (o.stage === "finetune" && !o.init) throw new Error("finetune: --init <pre-trained MAE folder> is required (the encoder it holds stays frozen)");
   const engine = o.engine ?? "tfjs";
   if (engine !== "ort" && engine !== "tfjs") throw new Error(`engine must be "ort" or "tfjs", got "${engine}"`);
@@ -482,7 +500,7 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
 
     const maskRatio = o.maskRatio ?? mae.config.mask_ratio;
     const normPixLoss = o.normPixLoss ?? mae.config.norm_pix_loss;
-    const task = o.stage === "pretrain" ? maePretrainTask(mae, { maskRatio, normPixLoss }) : maeDecoderFinetuneTask(mae);
+    const task = o.stage === "pretrain" ? maePretrainTask(mae, { maskRatio, normPixLoss }) : o.stage === "autoencode" ? maeAutoencodeTask(mae) : maeDecoderFinetuneTask(mae);
     const data = maeBatches(train, { batchSize: o.batchSize, seed, flip: o.flip, noisePatches: o.stage === "pretrain" ? mae.numPatches : 0 });
     mkdirSync(o.out, { recursive: true });
 

@@ -1,5 +1,5 @@
 /**
- * pnpm train mae --stage pretrain|finetune --data DIR --out DIR [...]
+ * pnpm train mae --stage pretrain|finetune|autoencode --data DIR --out DIR [...]
  * Parses options and hands them to @lm4lv/pipeline's trainMae.
  */
 import { initBackend } from "@lm4lv/core";
@@ -8,7 +8,7 @@ import { parseOptions, usage } from "../options.js";
 import type { OptionSpecs } from "../options.js";
 
 const SPECS: OptionSpecs = {
-  stage: { type: "string", default: "pretrain", help: "pretrain (masked, all weights) | finetune (spec §6: decoder only, encoder frozen, no masking)" },
+  stage: { type: "string", default: "pretrain", help: "pretrain (masked, all weights) | finetune (spec §6: decoder only, encoder frozen, no masking) | autoencode (no masking, L1, encoder and decoder)" },
   data: { type: "string", help: "folder of training images (resized to the model's image size)" },
   val: { type: "string", help: "folder of validation images: reconstruction PSNR/SSIM (unmasked)" },
   out: { type: "string", help: "output folder: config.json, model.safetensors, loss.png, samples.png, checkpoints/" },
@@ -68,7 +68,7 @@ export async function maeCommand(argv: string[]): Promise<number> {
   if (!o.data) throw new Error("--data <folder of images> is required");
   if (!o.out) throw new Error("--out <folder> is required");
   const stage = String(o.stage);
-  if (stage !== "pretrain" && stage !== "finetune") throw new Error(`--stage must be pretrain or finetune, got "${stage}"`);
+  if (stage !== "pretrain" && stage !== "finetune" && stage !== "autoencode") throw new Error(`--stage must be pretrain, finetune or autoencode, got "${stage}"`);
   const dtype = String(o.dtype);
   if (dtype !== "f32" && dtype !== "f16") throw new Error(`--dtype must be f32 or f16, got "${dtype}"`);
   const schedule = String(o.schedule);
