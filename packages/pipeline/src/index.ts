@@ -45,6 +45,8 @@ export {
   makeTrainable as makeMaeTrainable,
   maePretrainTask,
   maeDecoderFinetuneTask,
+  maeAutoencodeTask,
+  ortMaeGradients,
   reconstructImages,
   evaluateReconstruction,
   sampleGrid,
@@ -52,4 +54,4 @@ export {
   trainMae,
   snapshotParameters,
 } from "./mae-training.js";
-export type { MaeBatch, MaeBatchOptions, MaeTask, ReconstructionScore, MaeStage, MaeTrainOptions, MaeTrainResult } from "./mae-training.js";
+export type { MaeBatch, MaeBatchOptions, MaeTask, ReconstructionScore, MaeStage, MaeTrainOptions, MaeTrainResult, MaeEngine, OrtMaeGradientOptions } from "./mae-training.js";

@@ -12,14 +12,15 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { initBackend, readImage, resizeImage, type RgbImage } from "@lm4lv/core";
+import { initBackend, readImage, type RgbImage } from "@lm4lv/core";
 import { degrade, listImages } from "@lm4lv/data";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters } from "@lm4lv/adapters";
 import { OrtTensor, OrtTrainingSession, buildLM4LVTrainingGraph, buildLlamaTextTrainingGraph, matmulFlops } from "@lm4lv/onnx";
 import type { OnnxGraph } from "@lm4lv/onnx";
-import { LM4LV, loadModels, ortLM4LVGradients, ortLmGradients, lmLoss, trainableLlama, tokenWindowBatches, makeTrainable } from "@lm4lv/pipeline";
-import type { TokenBatch } from "@lm4lv/pipeline";
+import { LM4LV, loadModels, ortLM4LVGradients, ortLmGradients, lmLoss, trainableLlama, tokenWindowBatches, maePretrainTask, maeDecoderFinetuneTask, ortMaeGradients } from "@lm4lv/pipeline";
+import type { MaeBatch, TokenBatch } from "@lm4lv/pipeline";
+import { ViTMAE } from "@lm4lv/mae";
 import { Trainer } from "@lm4lv/train";
 import type { GradientFn, LossFn } from "@lm4lv/train";
 import { printTable, time, type Row } from "./harness.js";
@@ -177,10 +178,24 @@ export async function benchTrain(): Promise<void> {
   else console.log(`\nPyTorch ${torch.torch}, ${torch.threads} thread(s); BLAS built ${torch.blas.build_blas_info}, loaded ${torch.blas.loaded.join(", ")} (${torch.blas.openblas_config ?? "not OpenBLAS"}), 1024³ GEMM ${torch.blas.gemm_1024_gflops} GFLOP/s`);
 }
 
-/** MAE rows (pre-training and decoder fine-tuning), when the MAE ORT engine is available. */
+/** MAE rows: masked pre-training and spec §6 decoder fine-tuning of mae-tiny, batch 16. */
 async function benchMaeTrain(add: (what: string, unit: string, items: number, msOrt: number, msTfjs: number, msTorch: number) => void, pt: (name: string) => number): Promise<void> {
-  void add;
-  void pt;
-  void makeTrainable;
-  void resizeImage;
+  const B = 16;
+  for (const stage of ["pretrain", "finetune"] as const) {
+    const mae = ViTMAE.fromPretrained(join(ROOT, "models/mae-tiny"));
+    const task = stage === "pretrain" ? maePretrainTask(mae) : maeDecoderFinetuneTask(mae);
+    const s = mae.imageSize, n = mae.numPatches;
+    const batch: MaeBatch = {
+      pixels01: Float32Array.from({ length: B * 3 * s * s }, (_, i) => 0.5 + 0.4 * Math.sin(i * 0.37)),
+      count: B,
+      size: s,
+      noise: stage === "pretrain" ? Float32Array.from({ length: B * n }, (_, i) => (Math.sin(i * 12.9898) * 43758.5453) % 1 + 1) : null,
+    };
+    const engine = await ortMaeGradients(mae, task.variables, { stage, batchSize: B, threads: THREADS });
+    const msOrt = await stepMs(task.variables, batch, { gradients: engine.gradients }, 5000);
+    const msTfjs = await stepMs(task.variables, batch, { loss: task.loss }, 15000);
+    add(`mae ${stage === "pretrain" ? "pre-training (mask 0.75)" : "decoder fine-tuning (§6)"} (mae-tiny, batch ${B})`, "images", B, msOrt, msTfjs, pt(stage === "pretrain" ? "mae_pretrain" : "mae_finetune"));
+    await engine.release();
+    mae.dispose();
+  }
 }
