@@ -1,29 +1,32 @@
 #!/usr/bin/env bash
-# Rebuilds the embedded default models from scratch (issue 5), stage by stage. Each stage is resumable
-# (add --resume to its command). Wall times on this 2-core machine are in the model cards.
+# Rebuilds the embedded default models from scratch on the ONNX Runtime training engine, stage by stage.
+# Every stage is resumable: RESUME=1 bash tools/train-embedded.sh <stage> continues from its checkpoints.
+# Wall times on this 2-core machine are in the model cards.
 #   bash tools/train-embedded.sh [data|mae|lm|lm4lv|ablations|results]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=("$@"); [ ${#stages[@]} -eq 0 ] && stages=(data mae lm lm4lv ablations results)
-TASKS=${TASKS:-"denoise deblur saltpepper hflip"}
+TASKS=${TASKS:-"identity denoise25 denoise deblur saltpepper derain hflip rot90"}
+R=${RESUME:+--resume}
 for s in "${stages[@]}"; do
   case "$s" in
     data)
-      pnpm --filter @lm4lv/data-tools photos
+      pnpm --filter @lm4lv/data-tools photos -- --crops-per-image 400
       pnpm --filter @lm4lv/data-tools text ;;
     mae)
-      pnpm train mae --config models/configs/mae-tiny.yaml
-      pnpm train mae --config models/configs/mae-tiny-finetune.yaml ;;
+      pnpm train mae --config models/configs/mae-tiny.yaml $R ;;
     lm)
-      pnpm train lm --config models/configs/lm-tiny.yaml ;;
+      pnpm train lm --config models/configs/lm-tiny.yaml $R
+      pnpm train lm --config models/configs/lm-tiny-norepeat.yaml $R ;;
     lm4lv)
-      for t in $TASKS; do pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml"; done ;;
+      for t in $TASKS; do pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" $R; done ;;
     ablations)
       pnpm turbo run build --filter=@lm4lv/bench... --output-logs=errors-only
       node tools/bench/dist/random-lm.js models/lm-tiny .cache/models/lm-random 1234
       for t in $TASKS; do
-        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --llm .cache/models/lm-random --out ".cache/ablations/$t/random-lm"
-        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --mode adapters-only --steps 400 --batch-size 8 --out ".cache/ablations/$t/adapters-only"
+        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --llm .cache/models/lm-random --out ".cache/ablations/$t/random-lm" $R
+        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --llm .cache/runs/lm-norepeat --out ".cache/ablations/$t/norepeat-lm" $R
+        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --mode adapters-only --steps 400 --batch-size 8 --out ".cache/ablations/$t/adapters-only" $R
       done ;;
     results)
       pnpm bench:tasks --tasks "$(echo $TASKS | tr ' ' ',')" ;;
