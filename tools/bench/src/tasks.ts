@@ -3,7 +3,10 @@
  *
  * For every task, on the held-out test photos (assets/test-images, degraded with a fixed seed):
  * PSNR/SSIM (spec §9, crop 4) of the degraded input, the MAE's reconstruction of it, LM4LV with the
- * text-pretrained frozen LM, LM4LV with a random frozen LM of the same shape, and the adapters alone.
+ * text-pretrained frozen LM (free-running greedy generation on ONNX Runtime when it loads), the same
+ * fed the true clean features (teacher forcing), LM4LV with a random frozen LM of the same shape, with
+ * the LM trained without inserted repeats (when present), and the adapters alone. Also the induction
+ * test of each LM and, per task, the copy score on LM4LV sequences (output k−1 → input k).
  *
  *   node tools/bench/dist/tasks.js [--tasks denoise,deblur,...] [--models models/lm4lv-tiny] [--ablations .cache/ablations] [--out docs]
  */
@@ -14,19 +17,21 @@ import { parseArgs } from "node:util";
 import { initBackend, writeImage, type RgbImage } from "@lm4lv/core";
 import { FolderPairDataset } from "@lm4lv/data";
 import { psnr, ssim } from "@lm4lv/metrics";
-import { LM4LV, restoreAdaptersOnly } from "@lm4lv/pipeline";
+import { LM4LV, restoreAdaptersOnly, withOrtEngine, ortAvailable, inductionTest, lm4lvCopyScores } from "@lm4lv/pipeline";
+import type { LlamaForCausalLM } from "@lm4lv/llm";
 import { imageGrid } from "@lm4lv/train";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
 interface Score { psnr: number; ssim: number }
-type Variant = "input" | "mae" | "lm4lv" | "teacherForced" | "randomLm" | "adaptersOnly";
+type Variant = "input" | "mae" | "lm4lv" | "teacherForced" | "randomLm" | "norepeatLm" | "adaptersOnly";
 const LABELS: Record<Variant, string> = {
   input: "degraded input",
   mae: "MAE reconstruction of input",
   lm4lv: "LM4LV, text-pretrained frozen LM",
   teacherForced: "LM4LV fed the true clean features (teacher forcing; diagnostic, not a restoration)",
   randomLm: "LM4LV, random frozen LM (ablation)",
+  norepeatLm: "LM4LV, text LM trained without the inserted repeats (ablation)",
   adaptersOnly: "adapters alone, no LM (ablation)",
 };
 
@@ -41,6 +46,16 @@ async function main(): Promise<void> {
   const backend = await initBackend();
   const sections: string[] = [];
   const summary: string[] = [];
+  const inductionRows: string[] = [];
+  const copyRows: string[] = [];
+  const useOrt = await ortAvailable();
+  const measuredLms = new Set<string>();
+  const induction = async (label: string, m: LM4LV) => {
+    if (measuredLms.has(m.models.llmDir)) return;
+    measuredLms.add(m.models.llmDir);
+    const r = await inductionTest(m.models.lm as LlamaForCausalLM, { bosId: m.models.tokenizer.bosId ?? 1, firstToken: 3, reservedTop: 2 });
+    inductionRows.push(`| ${label} | ${r.firstCopyLoss.toFixed(2)} | ${r.secondCopyLoss.toFixed(2)} | ${r.uniformLoss.toFixed(2)} | L${r.best.layer}H${r.best.head} ${r.best.score.toFixed(3)} |`);
+  };
   for (const task of tasks) {
     const main = join(modelsDir, task);
     if (!existsSync(join(main, "lm4lv.json"))) {
@@ -48,8 +63,15 @@ async function main(): Promise<void> {
       continue;
     }
     const t0 = performance.now();
+    const ort = async (m: LM4LV, dir: string) => (useOrt ? (await withOrtEngine(m, dir)).model : m);
     const model = await LM4LV.fromCheckpoint(main);
-    const random = existsSync(join(ablDir, task, "random-lm", "lm4lv.json")) ? await LM4LV.fromCheckpoint(join(ablDir, task, "random-lm")) : undefined;
+    const gen = await ort(model, main);
+    const loadAbl = async (name: string) => (existsSync(join(ablDir, task, name, "lm4lv.json")) ? ort(await LM4LV.fromCheckpoint(join(ablDir, task, name)), join(ablDir, task, name)) : undefined);
+    const random = await loadAbl("random-lm");
+    const norepeat = await loadAbl("norepeat-lm");
+    await induction("text LM (the embedded default)", model);
+    if (random) await induction("random frozen LM (ablation)", random);
+    if (norepeat) await induction("text LM without inserted repeats (ablation)", norepeat);
     const alone = existsSync(join(ablDir, task, "adapters-only", "lm4lv.json")) ? LM4LV.fromCheckpointWithModels(join(ablDir, task, "adapters-only"), model.models) : undefined;
     const info = JSON.parse(readFileSync(join(main, "lm4lv.json"), "utf8")) as { extra?: { params?: Record<string, number> | null } };
     const ds = new FolderPairDataset(imagesDir, task, { size: model.imageSize, seed: 1000, params: info.extra?.params ?? undefined });
@@ -68,15 +90,16 @@ async function main(): Promise<void> {
       const rec = model.reconstruct([lq])[0];
       add("mae", hq, rec);
       row.push(rec);
-      const r = await model.restore(lq);
+      const r = await gen.restore(lq);
       r.features.dispose();
       add("lm4lv", hq, r.image);
       row.push(r.image);
       add("teacherForced", hq, model.teacherForced(lq, hq));
-      if (random) {
-        const rr = await random.restore(lq);
+      for (const [v, m] of [["randomLm", random], ["norepeatLm", norepeat]] as const) {
+        if (!m) continue;
+        const rr = await m.restore(lq);
         rr.features.dispose();
-        add("randomLm", hq, rr.image);
+        add(v, hq, rr.image);
         row.push(rr.image);
       }
       if (alone) {
@@ -90,25 +113,41 @@ async function main(): Promise<void> {
     }
     process.stderr.write("\n");
     const n = ds.length;
+    const copyPairs = [];
+    for (let i = 0; i < Math.min(4, ds.length); i++) copyPairs.push(await ds.get(i, 0));
+    const copy = await lm4lvCopyScores(model, copyPairs);
+    copyRows.push(`| ${task} | L${copy.best.layer}H${copy.best.head} ${copy.best.score.toFixed(3)} |`);
     const picture = join(outDir, "results", `${task}.png`);
     await writeImage(picture, imageGrid(rows));
-    const cols = ["input", "mae", "lm4lv", "teacherForced", ...(random ? ["randomLm"] : []), ...(alone ? ["adaptersOnly"] : [])] as Variant[];
+    const cols = ["input", "mae", "lm4lv", "teacherForced", ...(random ? ["randomLm"] : []), ...(norepeat ? ["norepeatLm"] : []), ...(alone ? ["adaptersOnly"] : [])] as Variant[];
     const lines = [`### ${task}`, "", `| ${n} test images | PSNR (dB) | SSIM |`, "| --- | --- | --- |"];
     for (const v of cols) lines.push(`| ${LABELS[v]} | ${(sums[v]!.psnr / n).toFixed(2)} | ${(sums[v]!.ssim / n).toFixed(4)} |`);
     const gain = sums.lm4lv!.psnr / n - sums.input!.psnr / n;
-    lines.push("", `![${task}](results/${task}.png)`, "", `Columns: degraded input | MAE(input) | LM4LV${random ? " | random LM" : ""}${alone ? " | adapters alone" : ""} | clean target. ${((performance.now() - t0) / 1000).toFixed(0)} s on tfjs-${backend}.`, "");
+    lines.push("", `![${task}](results/${task}.png)`, "", `Columns: degraded input | MAE(input) | LM4LV${random ? " | random LM" : ""}${norepeat ? " | LM without repeats" : ""}${alone ? " | adapters alone" : ""} | clean target. ${((performance.now() - t0) / 1000).toFixed(0)} s (generation on ${useOrt ? "onnxruntime" : `tfjs-${backend}`}).`, "");
     sections.push(lines.join("\n"));
     const f = (v: Variant, k: keyof Score) => (sums[v] ? (sums[v]![k] / n).toFixed(k === "psnr" ? 2 : 4) : "—");
-    summary.push(`| ${task} | ${f("input", "psnr")} / ${f("input", "ssim")} | ${f("mae", "psnr")} / ${f("mae", "ssim")} | ${f("lm4lv", "psnr")} / ${f("lm4lv", "ssim")} | ${f("randomLm", "psnr")} / ${f("randomLm", "ssim")} | ${f("adaptersOnly", "psnr")} / ${f("adaptersOnly", "ssim")} | ${gain >= 0 ? "+" : ""}${gain.toFixed(2)} | ${f("teacherForced", "psnr")} / ${f("teacherForced", "ssim")} |`);
+    summary.push(`| ${task} | ${f("input", "psnr")} / ${f("input", "ssim")} | ${f("mae", "psnr")} / ${f("mae", "ssim")} | ${f("lm4lv", "psnr")} / ${f("lm4lv", "ssim")} | ${f("randomLm", "psnr")} / ${f("randomLm", "ssim")} | ${f("norepeatLm", "psnr")} / ${f("norepeatLm", "ssim")} | ${f("adaptersOnly", "psnr")} / ${f("adaptersOnly", "ssim")} | ${gain >= 0 ? "+" : ""}${gain.toFixed(2)} | ${f("teacherForced", "psnr")} / ${f("teacherForced", "ssim")} |`);
     console.log(summary[summary.length - 1]);
   }
   const md = [
     "<!-- generated by `pnpm bench:tasks`; docs/results.md holds this table with its reading -->",
     "## Summary (PSNR dB / SSIM, mean over the test photos)",
     "",
-    "| task | degraded input | MAE(input) | LM4LV (text LM) | LM4LV (random LM) | adapters alone | LM4LV gain over input (dB) | LM4LV teacher-forced (diagnostic) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| task | degraded input | MAE(input) | LM4LV (text LM) | LM4LV (random LM) | LM4LV (LM without repeats) | adapters alone | LM4LV gain over input (dB) | LM4LV teacher-forced (diagnostic) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...summary,
+    "",
+    "## In-context copying of each frozen LM (induction test: [BOS] + R + R, |R| = 50, 10 sequences)",
+    "",
+    "| LM | loss on the first copy (nats) | loss on the second copy | ln V | best head: mean attention i → i − 49 |",
+    "| --- | --- | --- | --- | --- |",
+    ...inductionRows,
+    "",
+    "## Copy attention on LM4LV sequences (text LM; output position k − 1 → input visual token k, 4 test pairs)",
+    "",
+    "| task | best head: mean attention |",
+    "| --- | --- |",
+    ...copyRows,
     "",
     ...sections,
   ].join("\n");
