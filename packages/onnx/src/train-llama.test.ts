@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@lm4lv/core";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import type { LlamaWeights, Linear } from "@lm4lv/llm";
-import { IGNORE_INDEX, LM4LVAdapters, lm4lvForwardLoss } from "@lm4lv/adapters";
+import { IGNORE_INDEX, LM4LVAdapters, assembleBatchInputsEmbeds, lm4lvForwardLoss, lm4lvLoss } from "@lm4lv/adapters";
 import type { SequenceSpan, VisionTarget } from "@lm4lv/adapters";
 import { OrtTrainingSession } from "./training.js";
 import { buildLlamaTextTrainingGraph, buildLM4LVTrainingGraph } from "./train-llama.js";
@@ -142,8 +142,25 @@ describe("LM4LV training graph", () => {
       const gt = grads[v.name].dataSync();
       expect(relErr(out.grads[name], gt), name).toBeLessThan(1e-4);
     }
-    tf.dispose([value, feats, ...Object.values(grads), ...samples.map((s) => s.imageFeatures)]);
+    // input noise on the teacher-forced image: zero noise is the plain graph; noise changes the loss,
+    // and equals the plain graph fed noisy inputs with the clean targets (checked through tfjs)
+    const noisy = await OrtTrainingSession.create(buildLM4LVTrainingGraph(lm, adapters.namedVariables(), seq, { batch: B, inputNoise: true }), { intraOpThreads: 1 });
+    const featTensor = new ort.Tensor("float32", feats.dataSync() as Float32Array, [B, 2, n1, dv]);
+    const zero = await noisy.run(params, { features: featTensor, input_noise: new ort.Tensor("float32", new Float32Array(B * n1 * dv), [B, n1, dv]) });
+    expect(zero.loss).toBeCloseTo(out.loss, 5);
+    const noise = tf.randomNormal([B, n1, dv], 0, 0.3, "float32", 11);
+    const withNoise = await noisy.run(params, { features: featTensor, input_noise: new ort.Tensor("float32", noise.dataSync() as Float32Array, [B, n1, dv]) });
+    const inputs = tf.concat([feats.slice([0, 0, 0, 0], [B, 1, n1, dv]), tf.add(feats.slice([0, 1, 0, 0], [B, 1, n1, dv]), noise.expandDims(1))], 1);
+    const ref = tf.tidy(() => {
+      const embeds = assembleBatchInputsEmbeds(lm, samples.map(() => seq), Array.from({ length: B }, (_, b) => inputs.slice([b, 0, 0, 0], [1, 2, n1, dv]).reshape([2, n1, dv]) as tf.Tensor3D), adapters);
+      const o = lm.forward({ inputsEmbeds: embeds });
+      return lm4lvLoss({ logits: o.logits, lastHiddenState: o.lastHiddenState, samples: samples.map(() => seq), targets: samples.map((s) => s.imageFeatures), adapters }).loss.dataSync()[0];
+    });
+    expect(Math.abs(withNoise.loss - out.loss)).toBeGreaterThan(1e-3);
+    expect(Math.abs(withNoise.loss - ref) / ref).toBeLessThan(1e-5);
+    tf.dispose([value, feats, noise, inputs, ...Object.values(grads), ...samples.map((s) => s.imageFeatures)]);
     adapters.dispose();
     await session.release();
+    await noisy.release();
   });
 });

@@ -108,6 +108,12 @@ export interface LM4LVTrainingGraphOptions {
   trainable?: readonly string[];
   /** No backward pass (benchmarks). */
   forwardOnly?: boolean;
+  /**
+   * Exposure-bias remedy outside the paper's recipe: an input `input_noise` [B, 1+N, Dv] is added
+   * to the features of the target image where they are fed as inputs (teacher forcing); the MSE
+   * targets stay clean.
+   */
+  inputNoise?: boolean;
 }
 
 /** x [..., in] · Wᵀ + b for a PyTorch-layout weight parameter `[out, in]`. */
@@ -148,11 +154,17 @@ export function buildLM4LVTrainingGraph(lm: LlamaForCausalLM, adapters: AdapterP
     return g.op("Expand", [run, g.i64([B, to - from, dl])]); // [B, n, Dl]
   };
   const adapted = torchLinear(g, features, aw, ab); // [B, K, 1+N, Dl]
+  const targetImage = layout.visionTargets[0]?.imageIndex;
+  const noise = opts.inputNoise ? g.input("input_noise", "float32", [B, N1, dv]) : undefined;
   const parts: string[] = [];
   let pos = 0;
   for (const span of [...layout.spans].sort((a, b) => a.start - b.start)) {
     if (span.start > pos) parts.push(textRun(pos, span.start));
-    if (span.kind === "image") {
+    if (span.kind === "image" && noise && span.imageIndex === targetImage) {
+      const k = span.imageIndex;
+      const img = g.op("Reshape", [g.op("Slice", [features, g.i64([k]), g.i64([k + 1]), g.i64([1])]), g.i64([B, N1, dv])]); // [B, 1+N, Dv]
+      parts.push(torchLinear(g, g.op("Add", [img, noise]), aw, ab)); // [B, 1+N, Dl]
+    } else if (span.kind === "image") {
       const k = span.imageIndex;
       const img = g.op("Slice", [adapted, g.i64([k]), g.i64([k + 1]), g.i64([1])]); // [B, 1, 1+N, Dl]
       parts.push(g.op("Reshape", [img, g.i64([B, N1, dl])]));

@@ -52,16 +52,22 @@ export interface TrainLM4LVOptions {
   engine?: TrainEngine;
   /** ORT intra-op threads (default: the number of cores). */
   threads?: number;
+  /**
+   * Outside the paper's recipe (exposure bias): std of Gaussian noise added to the clean features
+   * fed as teacher-forced inputs (targets stay clean), drawn from the trainer's RNG. ORT engine only.
+   * Default 0.
+   */
+  inputNoise?: number;
 }
 
-type Pair = { lq: RgbImage; hq: RgbImage };
+type Pair = { lq: RgbImage; hq: RgbImage; noise?: Float32Array };
 
 /**
  * LM4LV gradients on ONNX Runtime: the frozen MAE encodes each distinct image once (ORT encoder,
  * features cached by content and the MAE weights' hash), then one training graph per batch size
  * computes CE + MSE and the adapter / task-token gradients with the LLM frozen in the graph.
  */
-export async function ortLM4LVGradients(model: LM4LV, opts: { threads?: number } = {}): Promise<{ gradients: GradientFn<Pair[]>; cache: FeatureCache; release: () => Promise<void> }> {
+export async function ortLM4LVGradients(model: LM4LV, opts: { threads?: number; inputNoise?: boolean } = {}): Promise<{ gradients: GradientFn<Pair[]>; cache: FeatureCache; release: () => Promise<void> }> {
   const onnx = await import("@lm4lv/onnx");
   const ort = await import("onnxruntime-node");
   const { vision, lm } = model.models;
@@ -84,7 +90,7 @@ export async function ortLM4LVGradients(model: LM4LV, opts: { threads?: number }
   const sessionFor = (batch: number) => {
     let s = sessions.get(batch);
     if (!s) {
-      s = onnx.OrtTrainingSession.create(onnx.buildLM4LVTrainingGraph(lm, vars, model.layout(), { batch }), sessionOpts);
+      s = onnx.OrtTrainingSession.create(onnx.buildLM4LVTrainingGraph(lm, vars, model.layout(), { batch, inputNoise: opts.inputNoise }), sessionOpts);
       sessions.set(batch, s);
     }
     return s;
@@ -98,7 +104,16 @@ export async function ortLM4LVGradients(model: LM4LV, opts: { threads?: number }
       feats.set(hq[b], (2 * b + 1) * n1 * dv);
     }
     const params = Object.fromEntries(Object.entries(vars).map(([n, v]) => [n, { data: v.dataSync() as Float32Array, shape: v.shape }]));
-    return (await sessionFor(B)).run(params, { features: new ort.Tensor("float32", feats, [B, 2, n1, dv]) });
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = { features: new ort.Tensor("float32", feats, [B, 2, n1, dv]) };
+    if (opts.inputNoise) {
+      const noise = new Float32Array(B * n1 * dv);
+      pairs.forEach((p, b) => {
+        if (!p.noise || p.noise.length !== n1 * dv) throw new Error(`LM4LV input noise: pair ${b} carries no [${n1}, ${dv}] noise`);
+        noise.set(p.noise, b * n1 * dv);
+      });
+      feeds.input_noise = new ort.Tensor("float32", noise, [B, n1, dv]);
+    }
+    return (await sessionFor(B)).run(params, feeds);
   };
   const release = async () => {
     await encoder.release();
@@ -146,15 +161,25 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
     batchSize: Math.min(batchSize, o.train.length),
     seed: o.seed ?? 0,
     // pairs of an epoch are made with a per-(item, epoch) seed: reproducible and different every epoch
-    load: (idx) => Promise.all(idx.map(async (i) => {
-      const { lq, hq } = await o.train.get(i, batches.epoch);
-      return { lq: await model.fit(lq), hq: await model.fit(hq) };
-    })),
+    load: async (idx, rng) => {
+      const pairs: Pair[] = await Promise.all(idx.map(async (i) => {
+        const { lq, hq } = await o.train.get(i, batches.epoch);
+        return { lq: await model.fit(lq), hq: await model.fit(hq) };
+      }));
+      const sigma = o.inputNoise ?? 0;
+      if (sigma > 0) {
+        const n = model.numVisualTokens * model.models.vision.hiddenSize;
+        for (const p of pairs) p.noise = Float32Array.from({ length: n }, () => sigma * rng.normal());
+      }
+      return pairs;
+    },
   });
   const valCount = o.valCount ?? 4;
   let final: ValMetrics | undefined;
   const engine = o.engine ?? "tfjs";
-  const ortEngine = engine === "ort" ? await ortLM4LVGradients(model, { threads: o.threads }) : undefined;
+  const inputNoise = o.inputNoise ?? 0;
+  if (inputNoise > 0 && engine !== "ort") throw new Error("inputNoise needs the ORT engine (engine: \"ort\")");
+  const ortEngine = engine === "ort" ? await ortLM4LVGradients(model, { threads: o.threads, inputNoise: inputNoise > 0 }) : undefined;
   const result = await runTraining({
     variables: model.adapters.namedVariables(),
     ...(ortEngine
@@ -184,7 +209,7 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
         }
       : undefined,
     validateEvery: o.validateEvery ?? 0,
-    config: { task: model.task, steps: o.steps, batchSize, lr: o.lr ?? 3e-4, seed: o.seed ?? 0, engine },
+    config: { task: model.task, steps: o.steps, batchSize, lr: o.lr ?? 3e-4, seed: o.seed ?? 0, engine, inputNoise },
     progress: o.progress ?? true,
     lossPlot: join(o.outDir, "loss.png"),
     signal: o.signal,

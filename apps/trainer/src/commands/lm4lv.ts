@@ -32,6 +32,7 @@ const SPECS: OptionSpecs = {
   mode: { type: "string", default: "lm4lv", help: "lm4lv, or adapters-only (ablation: adapter → de-adapter, no LM)" },
   engine: { type: "string", help: "gradient engine: ort (default when onnxruntime-node loads) or tfjs" },
   threads: { type: "integer", help: "ONNX Runtime threads (default: the number of cores)" },
+  inputNoise: { type: "number", default: 0, help: "outside the paper's recipe: std of noise on the teacher-forced clean features (ORT engine)" },
 };
 
 const SUMMARY = "Trains the LM4LV adapters and task tokens (spec §3-§4, §7) with everything else frozen.";
@@ -93,6 +94,7 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
     resume: o.resume as boolean,
     engine,
     threads: o.threads as number | undefined,
+    inputNoise: o.inputNoise as number,
     extra: { params: params ?? null, data: o.data, seed: o.seed },
   });
   if (result.final) {
