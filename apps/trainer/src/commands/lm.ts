@@ -146,9 +146,12 @@ export async function lmCommand(argv: string[]): Promise<number> {
 
   // 4. Train.
   const evalOptions = { seqLen, batchSize, maxWindows: (o.evalWindows as number) > 0 ? (o.evalWindows as number) : undefined };
-  const validate = () => {
+  // random tokens of the induction test: not the 3 special ids, not the added "<Img>"/"</Img>" (the last ids)
+  const inductionOptions = { bosId: tokenizer.bosId ?? 1, firstToken: 3, reservedTop: LM_ADDED_TOKENS.length };
+  const validate = async () => {
     const r = evaluatePerplexity(model, valTokens, evalOptions);
-    return { metric: r.meanLoss, val_loss: r.meanLoss, val_ppl: r.perplexity };
+    const ind = await inductionTest(model, inductionOptions);
+    return { metric: r.meanLoss, val_loss: r.meanLoss, val_ppl: r.perplexity, induction_second_copy_loss: ind.secondCopyLoss, induction_best_head: ind.best.score };
   };
   const engine = (o.engine as string | undefined) ?? ((await ortAvailable()) ? "ort" : "tfjs");
   if (engine !== "ort" && engine !== "tfjs") throw new Error(`--engine should be ort or tfjs, got ${JSON.stringify(engine)}`);
@@ -194,8 +197,7 @@ export async function lmCommand(argv: string[]): Promise<number> {
   const unigramAll = unigramPerplexity(trainTokens, valTokens, tokenizer.vocabSize);
   const sample = greedySample(model, tokenizer, o.samplePrompt as string, o.sampleTokens as number);
   const tokensPerStep = batchSize * seqLen * (o.gradAccum as number);
-  // random tokens from the byte/merge ids: not the 3 special ids, not the added "<Img>"/"</Img>" (the last ids)
-  const induction = await inductionTest(model, { bosId: tokenizer.bosId ?? 1, firstToken: 3, reservedTop: LM_ADDED_TOKENS.length });
+  const induction = await inductionTest(model, inductionOptions);
   const report = {
     steps: result.step,
     tokens_seen: result.step * tokensPerStep,
