@@ -140,7 +140,19 @@ describe("repeats", () => {
       if (back + len < row.length) expect(row[back + len]).toBe(row[back - 1] + 1);
     }
     expect(() => parseRepeatOptions("p=2,len=5,gap=1")).toThrow(/field "p"/);
-    expect(() => tokenWindowBatches(corpus, { batchSize: 1, seqLen: 10, repeats })).toThrow(/does not fit/);
+    expect(() => parseRepeatOptions("p=1,len=5,gap=1,copy=2")).toThrow(/unknown field "copy"/);
+    // several consecutive copies
+    const multi = parseRepeatOptions("p=1,len=4,gap=3,copies=3");
+    const { ids: m } = tokenWindowBatches(corpus, { batchSize: 4, seqLen: 40, repeats: multi })(1, new TrainRng(5));
+    for (let b = 0; b < 4; b++) {
+      const row = Array.from(m.subarray(b * 41, (b + 1) * 41));
+      const back = row.findIndex((t, i) => i > 0 && t < row[i - 1]);
+      const span = row.slice(back, back + 4);
+      expect(row.slice(back + 4, back + 8)).toEqual(span);
+      expect(row.slice(back + 8, back + 12)).toEqual(span);
+      expect(row.indexOf(span[0])).toBe(back - 7); // the original, 3 tokens before the first copy
+    }
+    expect(() => tokenWindowBatches(corpus, { batchSize: 1, seqLen: 10, repeats })).toThrow(/do not fit/);
   });
 });
 

@@ -163,9 +163,12 @@ export interface RepeatOptions {
   /** Tokens between the end of the span and its copy (inclusive range). */
   minGap: number;
   maxGap: number;
+  /** Consecutive copies of the span (inclusive range; default 1–1). */
+  minCopies?: number;
+  maxCopies?: number;
 }
 
-/** Parses "p=0.5,len=20-70,gap=0-40" (the CLI form of RepeatOptions). */
+/** Parses "p=0.5,len=20-70,gap=0-40[,copies=1-3]" (the CLI form of RepeatOptions). */
 export function parseRepeatOptions(spec: string): RepeatOptions {
   const out: Record<string, string> = {};
   for (const part of spec.split(",")) {
@@ -182,8 +185,11 @@ export function parseRepeatOptions(spec: string): RepeatOptions {
   if (!(probability >= 0 && probability <= 1)) throw new Error(`--repeats "${spec}": field "p" should be in [0, 1]`);
   const [minLength, maxLength] = range("len");
   const [minGap, maxGap] = range("gap");
-  if (minLength < 1 || maxLength < minLength || maxGap < minGap) throw new Error(`--repeats "${spec}": empty length or gap range`);
-  return { probability, minLength, maxLength, minGap, maxGap };
+  const [minCopies, maxCopies] = out.copies === undefined ? [1, 1] : range("copies");
+  if (minLength < 1 || maxLength < minLength || maxGap < minGap || minCopies < 1 || maxCopies < minCopies) throw new Error(`--repeats "${spec}": empty length, gap or copies range`);
+  const unknown = Object.keys(out).filter((k) => !["p", "len", "gap", "copies"].includes(k));
+  if (unknown.length) throw new Error(`--repeats "${spec}": unknown field "${unknown[0]}" (expected p, len, gap, copies)`);
+  return { probability, minLength, maxLength, minGap, maxGap, ...(out.copies === undefined ? {} : { minCopies, maxCopies }) };
 }
 
 /**
@@ -198,7 +204,8 @@ export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: num
   if (!Number.isInteger(T) || T < 1) throw new RangeError(`tokenWindowBatches: seqLen must be a positive integer, got ${T}`);
   const starts = tokens.length - (T + 1) + 1;
   if (starts < 1) throw new RangeError(`tokenWindowBatches: the corpus has ${tokens.length} tokens, fewer than seqLen + 1 = ${T + 1}`);
-  if (repeats && 2 * repeats.maxLength + repeats.maxGap > T + 1) throw new RangeError(`tokenWindowBatches: a repeat of ${repeats.maxLength} tokens after a gap of ${repeats.maxGap} does not fit a window of ${T + 1}`);
+  const maxCopies = repeats?.maxCopies ?? 1;
+  if (repeats && (1 + maxCopies) * repeats.maxLength + repeats.maxGap > T + 1) throw new RangeError(`tokenWindowBatches: ${maxCopies} cop${maxCopies > 1 ? "ies" : "y"} of ${repeats.maxLength} tokens after a gap of ${repeats.maxGap} do not fit a window of ${T + 1}`);
   return (_step, rng) => {
     const ids = new Int32Array(B * (T + 1));
     for (let b = 0; b < B; b++) {
@@ -206,14 +213,15 @@ export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: num
       if (repeats && rng.uniform() < repeats.probability) {
         const len = repeats.minLength + rng.int(repeats.maxLength - repeats.minLength + 1);
         const gap = repeats.minGap + rng.int(repeats.maxGap - repeats.minGap + 1);
-        const n = T + 1 - len; // text tokens; the copy fills the rest
+        const copies = repeats.maxCopies === undefined ? 1 : (repeats.minCopies ?? 1) + rng.int(repeats.maxCopies - (repeats.minCopies ?? 1) + 1);
+        const n = T + 1 - copies * len; // text tokens; the copies fill the rest
         const s = rng.int(tokens.length - n + 1);
         const text = tokens.subarray(s, s + n);
-        const from = rng.int(n - len - gap + 1); // span [from, from + len), copy inserted at from + len + gap
+        const from = rng.int(n - len - gap + 1); // span [from, from + len), copies inserted at from + len + gap
         const at = from + len + gap;
         row.set(text.subarray(0, at), 0);
-        row.set(text.subarray(from, from + len), at);
-        row.set(text.subarray(at), at + len);
+        for (let c = 0; c < copies; c++) row.set(text.subarray(from, from + len), at + c * len);
+        row.set(text.subarray(at), at + copies * len);
       } else {
         const s = rng.int(starts);
         row.set(tokens.subarray(s, s + T + 1));
