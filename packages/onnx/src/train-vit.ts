@@ -193,6 +193,8 @@ export interface MaePretrainGraphOptions {
   normPixLoss?: boolean;
   /** HF names of the weights fed as inputs and differentiated (the others become initializers). */
   trainable: readonly string[];
+  /** No backward pass (benchmarks). */
+  forwardOnly?: boolean;
 }
 
 /** Names of the pre-training graph's batch inputs. */
@@ -253,7 +255,7 @@ export function buildMaePretrainGraph(mae: ViTMAE, opts: MaePretrainGraphOptions
   const perPatch = g.op("ReduceMean", [g.op("Mul", [diff, diff])], { axes: [-1], keepdims: 0 }); // [B, N]
   const removed = g.op("ReduceSum", [g.op("Mul", [perPatch, mask])], { keepdims: 0 }); // []
   const loss = g.op("Div", [removed, g.op("ReduceSum", [mask], { keepdims: 0 })]); // []
-  finishTrainingGraph(g, loss);
+  finishTrainingGraph(g, loss, {}, { forwardOnly: opts.forwardOnly });
   return g;
 }
 

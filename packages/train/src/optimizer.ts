@@ -133,13 +133,8 @@ export class Adam {
       if (!g) continue;
       if (g.length !== variable.size) throw new Error(`Adam: gradient for "${name}" has ${g.length} values, variable [${variable.shape}] has ${variable.size}`);
       const { m, v } = this.host![name];
-      const p = Float32Array.from(variable.dataSync() as Float32Array);
-      for (let i = 0; i < p.length; i++) {
-        const gi = l2 ? g[i] + l2 * p[i] : g[i];
-        const mi = (m[i] = beta1 * m[i] + (1 - beta1) * gi);
-        const vi = (v[i] = beta2 * v[i] + (1 - beta2) * gi * gi);
-        p[i] = p[i] * decay - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
-      }
+      const p = new Float32Array(variable.dataSync() as Float32Array);
+      adamUpdate(p, g, m, v, beta1, beta2, eps, stepSize, bc2Sqrt, decay, l2);
       const value = tf.tensor(p, variable.shape, "float32");
       variable.assign(value);
       value.dispose();
@@ -148,7 +143,7 @@ export class Adam {
 
   private toHost(): void {
     if (this.host) return;
-    this.host = Object.fromEntries(this.names.map((n) => [n, { m: Float32Array.from(this.m[n].dataSync() as Float32Array), v: Float32Array.from(this.v[n].dataSync() as Float32Array) }]));
+    this.host = Object.fromEntries(this.names.map((n) => [n, { m: new Float32Array(this.m[n].dataSync() as Float32Array), v: new Float32Array(this.v[n].dataSync() as Float32Array) }]));
   }
 
   private toDevice(): void {
@@ -167,8 +162,8 @@ export class Adam {
     const tensors: Record<string, FloatTensorData> = {};
     if (this.host) {
       for (const name of this.names) {
-        tensors[`exp_avg.${name}`] = { shape: [...this.m[name].shape], data: Float32Array.from(this.host[name].m) };
-        tensors[`exp_avg_sq.${name}`] = { shape: [...this.v[name].shape], data: Float32Array.from(this.host[name].v) };
+        tensors[`exp_avg.${name}`] = { shape: [...this.m[name].shape], data: this.host[name].m.slice() };
+        tensors[`exp_avg_sq.${name}`] = { shape: [...this.v[name].shape], data: this.host[name].v.slice() };
       }
       return { step: this.step, tensors };
     }
@@ -206,6 +201,22 @@ export class Adam {
       this.m[name].dispose();
       this.v[name].dispose();
     }
+  }
+}
+
+/** One Adam step over flat arrays, in place (a small monomorphic loop the JIT compiles well). */
+function adamUpdate(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, beta1: number, beta2: number, eps: number, stepSize: number, bc2Sqrt: number, decay: number, l2: number): void {
+  const a1 = 1 - beta1;
+  const a2 = 1 - beta2;
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const pi = p[i];
+    const gi = g[i] + l2 * pi;
+    const mi = beta1 * m[i] + a1 * gi;
+    const vi = beta2 * v[i] + a2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi * decay - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
   }
 }
 

@@ -265,7 +265,7 @@ export class Trainer<B> {
         if (!v) throw new Error(`gradient engine: gradient for unknown variable "${name}" (micro-batch ${i})`);
         if (g.length !== v.size) throw new Error(`gradient engine: gradient for "${name}" has ${g.length} values, the variable [${v.shape}] has ${v.size}`);
         const sum = sums[name];
-        if (!sum) sums[name] = micro.length > 1 ? Float32Array.from(g) : g;
+        if (!sum) sums[name] = micro.length > 1 ? new Float32Array(g) : g;
         else for (let k = 0; k < g.length; k++) sum[k] += g[k];
       }
     }

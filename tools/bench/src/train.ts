@@ -16,7 +16,7 @@ import { initBackend, readImage, type RgbImage } from "@lm4lv/core";
 import { degrade, listImages } from "@lm4lv/data";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters } from "@lm4lv/adapters";
-import { OrtTensor, OrtTrainingSession, buildLM4LVTrainingGraph, buildLlamaTextTrainingGraph, matmulFlops } from "@lm4lv/onnx";
+import { OrtTensor, OrtTrainingSession, buildLM4LVTrainingGraph, buildLlamaTextTrainingGraph, buildMaePretrainGraph, maeMaskingFeeds, matmulFlops } from "@lm4lv/onnx";
 import type { OnnxGraph } from "@lm4lv/onnx";
 import { LM4LV, loadModels, ortLM4LVGradients, ortLmGradients, lmLoss, trainableLlama, tokenWindowBatches, maePretrainTask, maeDecoderFinetuneTask, ortMaeGradients } from "@lm4lv/pipeline";
 import type { MaeBatch, TokenBatch } from "@lm4lv/pipeline";
@@ -137,7 +137,7 @@ export async function benchTrain(): Promise<void> {
     const feats = new OrtTensor("float32", Float32Array.from({ length: 4 * 2 * model.numVisualTokens * models.vision.hiddenSize }, (_, i) => Math.sin(i)), [4, 2, model.numVisualTokens, models.vision.hiddenSize]);
     const msFull = await forwardMs(full, paramValues(vars), { features: feats });
     const msFwd = await forwardMs(fwd, paramValues(vars), { features: feats });
-    flopRows.push({ graph: "lm4lv, batch 4", "fwd GFLOP": matmulFlops(fwd) / 1e9, "fwd ms": msFwd, "fwd GFLOP/s": matmulFlops(fwd) / msFwd / 1e6, "fwd+bwd GFLOP": matmulFlops(full) / 1e9, "fwd+bwd ms": msFull, "fwd+bwd GFLOP/s": matmulFlops(full) / msFull / 1e6, "share of fwd rate": `${((100 * matmulFlops(full) / msFull) / (matmulFlops(fwd) / msFwd)).toFixed(0)} %` });
+    flopRows.push(flopRow("lm4lv, batch 4", fwd, msFwd, full, msFull));
     await engine.release();
   }
 
@@ -158,13 +158,13 @@ export async function benchTrain(): Promise<void> {
     const fwd = buildLlamaTextTrainingGraph(model, { batch: 8, seqLen: 128, trainable: names, forwardOnly: true });
     const msFull = await forwardMs(full, paramValues(variables), feeds);
     const msFwd = await forwardMs(fwd, paramValues(variables), feeds);
-    flopRows.push({ graph: "lm text, 8 × 128", "fwd GFLOP": matmulFlops(fwd) / 1e9, "fwd ms": msFwd, "fwd GFLOP/s": matmulFlops(fwd) / msFwd / 1e6, "fwd+bwd GFLOP": matmulFlops(full) / 1e9, "fwd+bwd ms": msFull, "fwd+bwd GFLOP/s": matmulFlops(full) / msFull / 1e6, "share of fwd rate": `${((100 * matmulFlops(full) / msFull) / (matmulFlops(fwd) / msFwd)).toFixed(0)} %` });
+    flopRows.push(flopRow("lm text, 8 × 128", fwd, msFwd, full, msFull));
     await engine.release();
     Object.values(variables).forEach((v) => v.dispose());
   }
 
   // --- MAE pre-training and decoder fine-tuning: mae-tiny, batch 16 ------------------------------
-  await benchMaeTrain(add, pt);
+  await benchMaeTrain(add, pt, flopRows);
 
   printTable(`One trainer step on the embedded default's shapes (median; ORT ${THREADS} threads, PyTorch 1 thread)`, rows);
   printTable("ORT achieved GFLOP/s (MatMul FLOPs from the graphs' static shapes): forward+backward vs forward alone", flopRows);
@@ -178,8 +178,14 @@ export async function benchTrain(): Promise<void> {
   else console.log(`\nPyTorch ${torch.torch}, ${torch.threads} thread(s); BLAS built ${torch.blas.build_blas_info}, loaded ${torch.blas.loaded.join(", ")} (${torch.blas.openblas_config ?? "not OpenBLAS"}), 1024³ GEMM ${torch.blas.gemm_1024_gflops} GFLOP/s`);
 }
 
+/** One row of the GFLOP/s table. */
+function flopRow(graph: string, fwd: OnnxGraph, msFwd: number, full: OnnxGraph, msFull: number): Row {
+  const [f, b] = [matmulFlops(fwd), matmulFlops(full)];
+  return { graph, "fwd GFLOP": f / 1e9, "fwd ms": msFwd, "fwd GFLOP/s": f / msFwd / 1e6, "fwd+bwd GFLOP": b / 1e9, "fwd+bwd ms": msFull, "fwd+bwd GFLOP/s": b / msFull / 1e6, "share of fwd rate": `${((100 * b / msFull) / (f / msFwd)).toFixed(0)} %` };
+}
+
 /** MAE rows: masked pre-training and spec §6 decoder fine-tuning of mae-tiny, batch 16. */
-async function benchMaeTrain(add: (what: string, unit: string, items: number, msOrt: number, msTfjs: number, msTorch: number) => void, pt: (name: string) => number): Promise<void> {
+async function benchMaeTrain(add: (what: string, unit: string, items: number, msOrt: number, msTfjs: number, msTorch: number) => void, pt: (name: string) => number, flopRows: Row[]): Promise<void> {
   const B = 16;
   for (const stage of ["pretrain", "finetune"] as const) {
     const mae = ViTMAE.fromPretrained(join(ROOT, "models/mae-tiny"));
@@ -193,6 +199,16 @@ async function benchMaeTrain(add: (what: string, unit: string, items: number, ms
     };
     const engine = await ortMaeGradients(mae, task.variables, { stage, batchSize: B, threads: THREADS });
     const msOrt = await stepMs(task.variables, batch, { gradients: engine.gradients }, 5000);
+    if (stage === "pretrain") {
+      const trainable = Object.keys(task.variables);
+      const params = paramValues(task.variables);
+      const px = new OrtTensor("float32", batch.pixels01.map((v) => (v - 0.45) / 0.226), [B, 3, s, s]);
+      const feeds = { pixel_values: px, ...maeMaskingFeeds(batch.noise!, B, n, mae.config.mask_ratio) };
+      const full = buildMaePretrainGraph(mae, { batch: B, trainable });
+      const fwd = buildMaePretrainGraph(mae, { batch: B, trainable, forwardOnly: true });
+      const [msFull, msFwd] = [await forwardMs(full, params, feeds), await forwardMs(fwd, params, feeds)];
+      flopRows.push(flopRow(`mae pre-training, batch ${B}`, fwd, msFwd, full, msFull));
+    }
     const msTfjs = await stepMs(task.variables, batch, { loss: task.loss }, 15000);
     add(`mae ${stage === "pretrain" ? "pre-training (mask 0.75)" : "decoder fine-tuning (§6)"} (mae-tiny, batch ${B})`, "images", B, msOrt, msTfjs, pt(stage === "pretrain" ? "mae_pretrain" : "mae_finetune"));
     await engine.release();
