@@ -24,7 +24,7 @@ export const DEFAULT_EXAMPLES = join(REPO_ROOT, "assets", "examples");
 const USAGE = `usage: pnpm infer [--checkpoint <dir> | --task <name>] [<image|folder|pairs.json>] [options]
 
   pnpm infer                          restore the bundled degraded example (denoise) with the embedded default
-  pnpm infer --task deblur            the same for another shipped task
+  pnpm infer --task saltpepper        the same for another shipped task
   pnpm infer --task denoise my.png    restore your own image with a shipped checkpoint
   pnpm infer --checkpoint runs/x in/  restore a folder with your own checkpoint
 

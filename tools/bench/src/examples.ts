@@ -2,7 +2,7 @@
  * Writes the bundled examples of `pnpm infer` (no arguments): for each task, one held-out test photo
  * (assets/test-images) as `clean.png` and its degraded version as `degraded.png`, made with the task's
  * parameters from the shipped checkpoint and a fixed seed.
- *   node tools/bench/dist/examples.js [--image coffee.png] [--tasks denoise,deblur,...]
+ *   node tools/bench/dist/examples.js [--image coffee.png] [--tasks denoise,saltpepper,...]
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -14,7 +14,7 @@ import { degrade, getTask } from "@lm4lv/data";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const { values } = parseArgs({ options: { image: { type: "string" }, tasks: { type: "string" } } });
 const name = values.image ?? "coffee.png";
-const tasks = (values.tasks ?? "denoise,deblur,saltpepper,hflip,mask").split(",");
+const tasks = (values.tasks ?? "denoise,saltpepper,identity,hflip").split(",");
 const clean = await readImage(join(ROOT, "assets/test-images", name));
 const notes: string[] = [];
 for (const task of tasks) {
