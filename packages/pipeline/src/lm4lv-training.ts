@@ -58,6 +58,29 @@ export interface TrainLM4LVOptions {
    * Default 0.
    */
   inputNoise?: number;
+  /**
+   * Outside the paper's recipe: after every step, rescale the adapter (weight and bias together)
+   * so that the RMS of its output for unit-RMS isotropic features is at most this value (‖W‖_F ≤
+   * r·√Dl, RMS(b) ≤ r): keeps the adapted visual tokens at the scale of the LM's token embeddings
+   * instead of letting them swamp the residual stream. Default: no constraint.
+   */
+  adapterMaxRms?: number;
+}
+
+/** Rescales adapter.weight/bias so their output RMS bound is at most `r` (see adapterMaxRms). */
+export function constrainAdapterScale(model: LM4LV, r: number): number {
+  const vars = model.adapters.namedVariables();
+  const w = vars["adapter.weight"], b = vars["adapter.bias"];
+  const dl = w.shape[0];
+  const [wNorm, bRms] = tf.tidy(() => [tf.norm(w).dataSync()[0], Math.sqrt(tf.mean(tf.square(b)).dataSync()[0])]);
+  const scale = Math.min(1, (r * Math.sqrt(dl)) / wNorm, bRms > 0 ? r / bRms : 1);
+  if (scale < 1) {
+    const [w2, b2] = tf.tidy(() => [tf.mul(w, scale), tf.mul(b, scale)]);
+    w.assign(w2);
+    b.assign(b2);
+    tf.dispose([w2, b2]);
+  }
+  return scale;
 }
 
 type Pair = { lq: RgbImage; hq: RgbImage; noise?: Float32Array };
@@ -178,6 +201,7 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
   let final: ValMetrics | undefined;
   const engine = o.engine ?? "tfjs";
   const inputNoise = o.inputNoise ?? 0;
+  if (o.adapterMaxRms !== undefined) constrainAdapterScale(model, o.adapterMaxRms); // the initial adapter too
   if (inputNoise > 0 && engine !== "ort") throw new Error("inputNoise needs the ORT engine (engine: \"ort\")");
   const ortEngine = engine === "ort" ? await ortLM4LVGradients(model, { threads: o.threads, inputNoise: inputNoise > 0 }) : undefined;
   const result = await runTraining({
@@ -209,12 +233,15 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
         }
       : undefined,
     validateEvery: o.validateEvery ?? 0,
-    config: { task: model.task, steps: o.steps, batchSize, lr: o.lr ?? 3e-4, seed: o.seed ?? 0, engine, inputNoise },
+    config: { task: model.task, steps: o.steps, batchSize, lr: o.lr ?? 3e-4, seed: o.seed ?? 0, engine, inputNoise, adapterMaxRms: o.adapterMaxRms ?? null },
     progress: o.progress ?? true,
     lossPlot: join(o.outDir, "loss.png"),
     signal: o.signal,
     handleSigint: o.handleSigint ?? true,
-    onStep: o.onStep ? (entry) => o.onStep!(entry.step, entry.loss) : undefined,
+    onStep: (entry) => {
+      if (o.adapterMaxRms !== undefined) constrainAdapterScale(model, o.adapterMaxRms);
+      o.onStep?.(entry.step, entry.loss);
+    },
   }).finally(() => ortEngine?.release());
   model.save(o.outDir, result.step, { ...o.extra, status: result.status, ...(final ? { validation: final } : {}) });
   if (o.val && o.val.length > 0) {

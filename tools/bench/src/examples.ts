@@ -14,7 +14,7 @@ import { degrade, getTask } from "@lm4lv/data";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const { values } = parseArgs({ options: { image: { type: "string" }, tasks: { type: "string" } } });
 const name = values.image ?? "coffee.png";
-const tasks = (values.tasks ?? "denoise,saltpepper,identity,hflip").split(",");
+const tasks = (values.tasks ?? "denoise,saltpepper,identity").split(",");
 const clean = await readImage(join(ROOT, "assets/test-images", name));
 const notes: string[] = [];
 for (const task of tasks) {

@@ -33,6 +33,7 @@ const SPECS: OptionSpecs = {
   engine: { type: "string", help: "gradient engine: ort (default when onnxruntime-node loads) or tfjs" },
   threads: { type: "integer", help: "ONNX Runtime threads (default: the number of cores)" },
   inputNoise: { type: "number", default: 0, help: "outside the paper's recipe: std of noise on the teacher-forced clean features (ORT engine)" },
+  adapterMaxRms: { type: "number", help: "outside the paper's recipe: keep the adapter's output RMS (unit-RMS input) at most this, e.g. the LM's token-embedding RMS" },
 };
 
 const SUMMARY = "Trains the LM4LV adapters and task tokens (spec §3-§4, §7) with everything else frozen.";
@@ -95,6 +96,7 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
     engine,
     threads: o.threads as number | undefined,
     inputNoise: o.inputNoise as number,
+    adapterMaxRms: o.adapterMaxRms as number | undefined,
     extra: { params: params ?? null, data: o.data, seed: o.seed },
   });
   if (result.final) {
