@@ -7,6 +7,7 @@ export {
   unpatchify,
   randomMasking,
   lenKeep,
+  argsortRows,
   sincosPositionEmbedding,
   normalizeImageNet,
   denormalizeImageNet,

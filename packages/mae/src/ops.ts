@@ -66,8 +66,8 @@ export function lenKeep(numPatches: number, maskRatio: number): number {
   return Math.floor(numPatches * (1 - maskRatio));
 }
 
-/** Row-wise stable argsort of a `[B, L]` array. */
-function argsortRows(values: ArrayLike<number>, b: number, l: number): Int32Array {
+/** Row-wise stable argsort of a `[B, L]` array (the order random masking draws patches in). */
+export function argsortRows(values: ArrayLike<number>, b: number, l: number): Int32Array {
   const out = new Int32Array(b * l);
   const idx = new Array<number>(l);
   for (let r = 0; r < b; r++) {

@@ -28,7 +28,7 @@
 import * as ort from "onnxruntime-node";
 import type * as tf from "@tensorflow/tfjs";
 import type { ViTMAE } from "@lm4lv/mae";
-import { IMAGENET_MEAN, IMAGENET_STD, NORM_PIX_EPS, lenKeep } from "@lm4lv/mae";
+import { IMAGENET_MEAN, IMAGENET_STD, NORM_PIX_EPS, argsortRows, lenKeep } from "@lm4lv/mae";
 import { OnnxGraph } from "./graph.js";
 import { activation, layerNorm, mergeHeads, splitHeads } from "./layers.js";
 import { finishTrainingGraph } from "./training.js";
@@ -266,18 +266,6 @@ export interface MaeMaskingFeeds {
   mask: ort.Tensor;
 }
 
-/** Row-wise stable argsort of a `[B, L]` array: the comparator of `randomMasking` in @lm4lv/mae. */
-function argsortRows(values: ArrayLike<number>, b: number, l: number): Int32Array {
-  const out = new Int32Array(b * l);
-  const idx = new Array<number>(l);
-  for (let r = 0; r < b; r++) {
-    for (let i = 0; i < l; i++) idx[i] = i;
-    const off = r * l;
-    idx.sort((i, j) => values[off + i] - values[off + j] || i - j);
-    for (let i = 0; i < l; i++) out[off + i] = idx[i];
-  }
-  return out;
-}
 
 /**
  * The masking inputs of the pre-training graph from `[B, N]` sorting noise (smaller = kept
