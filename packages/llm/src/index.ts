@@ -7,3 +7,5 @@ export type { LlamaConfig, LlamaPresetName, RopeScaling, Llama3RopeScaling, Line
 export { computeInvFreq, ropeCosSin, applyRotary, rotateHalf } from "./rope.js";
 export { llamaWeightTable, checkCheckpoint, WeightLoadError, IGNORED_KEYS } from "./weights.js";
 export type { LlamaWeights, LlamaLayerWeights, Linear, WeightSpec, WeightRole } from "./weights.js";
+export { makeTrainable } from "./trainable.js";
+export type { TrainableLlama } from "./trainable.js";

@@ -6,8 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ort from "onnxruntime-node";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@lm4lv/core";
-import { LlamaForCausalLM } from "@lm4lv/llm";
-import type { LlamaWeights, Linear } from "@lm4lv/llm";
+import { LlamaForCausalLM, makeTrainable } from "@lm4lv/llm";
 import { IGNORE_INDEX, LM4LVAdapters, assembleBatchInputsEmbeds, lm4lvForwardLoss, lm4lvLoss } from "@lm4lv/adapters";
 import type { SequenceSpan, VisionTarget } from "@lm4lv/adapters";
 import { OrtTrainingSession } from "./training.js";
@@ -15,35 +14,8 @@ import { buildLlamaTextTrainingGraph, buildLM4LVTrainingGraph } from "./train-ll
 import { LLAMA_TINY } from "./test-helpers.js";
 
 let lm: LlamaForCausalLM;
-/** The same model with every weight a tf.Variable, by the trainer's names. */
+/** A second copy of the model with every weight a tf.Variable, by the trainer's names. */
 let trainable: { model: LlamaForCausalLM; vars: Record<string, tf.Variable> };
-
-function variables(model: LlamaForCausalLM): { model: LlamaForCausalLM; vars: Record<string, tf.Variable> } {
-  const vars: Record<string, tf.Variable> = {};
-  const v = <T extends tf.Tensor>(name: string, t: T): T => (vars[name] = tf.variable(t.clone(), true)) as unknown as T;
-  const lin = (name: string, w: Linear): Linear => ({ kernel: v(`${name}.kernel`, w.kernel), bias: w.bias ? v(`${name}.bias`, w.bias) : undefined });
-  const w = model.weights;
-  const weights: LlamaWeights = {
-    embedTokens: v("model.embed_tokens.weight", w.embedTokens),
-    layers: w.layers.map((L, l) => {
-      const p = `model.layers.${l}`;
-      return {
-        inputNorm: v(`${p}.input_layernorm.weight`, L.inputNorm),
-        q: lin(`${p}.self_attn.q_proj`, L.q),
-        k: lin(`${p}.self_attn.k_proj`, L.k),
-        v: lin(`${p}.self_attn.v_proj`, L.v),
-        o: lin(`${p}.self_attn.o_proj`, L.o),
-        postAttentionNorm: v(`${p}.post_attention_layernorm.weight`, L.postAttentionNorm),
-        gate: lin(`${p}.mlp.gate_proj`, L.gate),
-        up: lin(`${p}.mlp.up_proj`, L.up),
-        down: lin(`${p}.mlp.down_proj`, L.down),
-      };
-    }),
-    norm: v("model.norm.weight", w.norm),
-    lmHead: w.lmHead ? lin("lm_head", w.lmHead) : undefined,
-  };
-  return { model: new LlamaForCausalLM(model.config, weights), vars };
-}
 
 /** max |a − b| / max |b|. */
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -58,7 +30,8 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 beforeAll(async () => {
   await initBackend("cpu");
   lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
-  trainable = variables(lm);
+  const t = makeTrainable(LlamaForCausalLM.fromPretrained(LLAMA_TINY)); // takes the copy's tensors
+  trainable = { model: t.model, vars: t.variables };
 });
 afterAll(() => {
   Object.values(trainable.vars).forEach((v) => v.dispose());

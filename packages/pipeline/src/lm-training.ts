@@ -10,8 +10,8 @@
  * Notation: B batch, T window length (seq_len), V vocabulary, C hidden.
  */
 import * as tf from "@tensorflow/tfjs";
-import { LlamaForCausalLM, parseLlamaConfig } from "@lm4lv/llm";
-import type { LlamaConfig, LlamaLayerWeights, LlamaWeights, Linear } from "@lm4lv/llm";
+import { LlamaForCausalLM, makeTrainable, parseLlamaConfig } from "@lm4lv/llm";
+import type { LlamaConfig, TrainableLlama } from "@lm4lv/llm";
 import { Tokenizer, trainBpe } from "@lm4lv/tokenizer";
 import type { GradientFn, TrainRng } from "@lm4lv/train";
 
@@ -83,50 +83,8 @@ export function encodeCorpus(tokenizer: Tokenizer, documents: readonly string[])
 // ---------------------------------------------------------------------------------------------
 // Trainable model
 
-export interface TrainableLlama {
-  model: LlamaForCausalLM;
-  /**
-   * The model's weights as variables, by name: HF names, except that linear weights are stored
-   * as kernels (in, out) under `<module>.kernel` (the transposed HF `<module>.weight`).
-   */
-  variables: Record<string, tf.Variable>;
-}
-
-/** Wraps every weight of a model in a tf.Variable (the given tensors are disposed). */
-export function makeTrainable(model: LlamaForCausalLM): TrainableLlama {
-  const variables: Record<string, tf.Variable> = {};
-  const v = <T extends tf.Tensor>(name: string, t: T): T => {
-    const variable = tf.variable(t, true);
-    t.dispose();
-    variables[name] = variable;
-    return variable as unknown as T;
-  };
-  const lin = (name: string, w: Linear): Linear => ({
-    kernel: v(`${name}.kernel`, w.kernel),
-    bias: w.bias ? v(`${name}.bias`, w.bias) : undefined,
-  });
-  const w = model.weights;
-  const weights: LlamaWeights = {
-    embedTokens: v("model.embed_tokens.weight", w.embedTokens),
-    layers: w.layers.map((L, l): LlamaLayerWeights => {
-      const p = `model.layers.${l}`;
-      return {
-        inputNorm: v(`${p}.input_layernorm.weight`, L.inputNorm),
-        q: lin(`${p}.self_attn.q_proj`, L.q),
-        k: lin(`${p}.self_attn.k_proj`, L.k),
-        v: lin(`${p}.self_attn.v_proj`, L.v),
-        o: lin(`${p}.self_attn.o_proj`, L.o),
-        postAttentionNorm: v(`${p}.post_attention_layernorm.weight`, L.postAttentionNorm),
-        gate: lin(`${p}.mlp.gate_proj`, L.gate),
-        up: lin(`${p}.mlp.up_proj`, L.up),
-        down: lin(`${p}.mlp.down_proj`, L.down),
-      };
-    }),
-    norm: v("model.norm.weight", w.norm),
-    lmHead: w.lmHead ? lin("lm_head", w.lmHead) : undefined,
-  };
-  return { model: new LlamaForCausalLM(model.config, weights), variables };
-}
+export { makeTrainable } from "@lm4lv/llm";
+export type { TrainableLlama } from "@lm4lv/llm";
 
 /** A randomly initialised Llama (HF-style init, deterministic per seed) with trainable weights. */
 export function trainableLlama(config: LlamaConfig | Record<string, unknown>, seed = 0): TrainableLlama {
