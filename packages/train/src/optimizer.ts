@@ -82,16 +82,9 @@ export class Adam {
    * `lr` overrides the default learning rate for this step (the schedule's value).
    */
   applyGradients(grads: Record<string, tf.Tensor | null | undefined>, lr = this.options.lr): void {
-    for (const name of Object.keys(grads)) {
-      if (!(name in this.vars)) throw new Error(`Adam: gradient for unknown variable "${name}"`);
-    }
+    const { stepSize, bc2Sqrt } = this.beginStep(grads, lr);
     this.toDevice();
-    this.step += 1;
     const { beta1, beta2, eps, weightDecay, decoupled } = this.options;
-    const t = this.step;
-    const bc1 = 1 - beta1 ** t;
-    const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
-    const stepSize = lr / bc1;
     tf.tidy(() => {
       for (const [name, p] of Object.entries(this.vars)) {
         let g = grads[name];
@@ -117,15 +110,9 @@ export class Adam {
    * float64 per element, stored as float32.
    */
   applyHostGradients(grads: Record<string, Float32Array | null | undefined>, lr = this.options.lr): void {
-    for (const name of Object.keys(grads)) {
-      if (!(name in this.vars)) throw new Error(`Adam: gradient for unknown variable "${name}"`);
-    }
+    const { stepSize, bc2Sqrt } = this.beginStep(grads, lr);
     this.toHost();
-    this.step += 1;
     const { beta1, beta2, eps, weightDecay, decoupled } = this.options;
-    const t = this.step;
-    const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
-    const stepSize = lr / (1 - beta1 ** t);
     const decay = weightDecay !== 0 && decoupled ? 1 - lr * weightDecay : 1;
     const l2 = weightDecay !== 0 && !decoupled ? weightDecay : 0;
     for (const [name, variable] of Object.entries(this.vars)) {
@@ -139,6 +126,16 @@ export class Adam {
       variable.assign(value);
       value.dispose();
     }
+  }
+
+  /** Checks the gradient names, counts the step, returns its bias-corrected step size and √(1 − β2^t). */
+  private beginStep(grads: Record<string, unknown>, lr: number): { stepSize: number; bc2Sqrt: number } {
+    for (const name of Object.keys(grads)) {
+      if (!(name in this.vars)) throw new Error(`Adam: gradient for unknown variable "${name}"`);
+    }
+    this.step += 1;
+    const { beta1, beta2 } = this.options;
+    return { stepSize: lr / (1 - beta1 ** this.step), bc2Sqrt: Math.sqrt(1 - beta2 ** this.step) };
   }
 
   private toHost(): void {
