@@ -76,7 +76,7 @@ export async function trainAdaptersOnly(o: TrainAdaptersOnlyOptions): Promise<Tr
     checkpointEvery: 100,
     resume: o.resume ?? false,
     progress: o.progress ?? true,
-    lossPlot: join(o.outDir, "loss.png"),
+    lossPlot: join(o.outDir, "loss.svg"),
     handleSigint: o.handleSigint ?? true,
     config: { mode: "adapters-only", task: model.task, steps: o.steps },
   });

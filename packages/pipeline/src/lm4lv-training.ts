@@ -174,7 +174,7 @@ export async function evaluatePairs(model: LM4LV, data: PairSource, count: numbe
   return { psnr: p / n, ssim: s / n, psnrInput: pi / n, ssimInput: si / n, rows };
 }
 
-/** Trains the adapters of `model`; writes `<outDir>/adapters.safetensors`, `lm4lv.json`, `loss.png`, `samples.png`. */
+/** Trains the adapters of `model`; writes `<outDir>/adapters.safetensors`, `lm4lv.json`, `loss.svg`, `loss.csv`, `samples.png`. */
 export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { final?: ValMetrics }> {
   const { model } = o;
   const batchSize = o.batchSize ?? 4;
@@ -235,7 +235,7 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
     validateEvery: o.validateEvery ?? 0,
     config: { task: model.task, steps: o.steps, batchSize, lr: o.lr ?? 3e-4, seed: o.seed ?? 0, engine, inputNoise, adapterMaxRms: o.adapterMaxRms ?? null },
     progress: o.progress ?? true,
-    lossPlot: join(o.outDir, "loss.png"),
+    lossPlot: join(o.outDir, "loss.svg"),
     signal: o.signal,
     handleSigint: o.handleSigint ?? true,
     onStep: (entry) => {

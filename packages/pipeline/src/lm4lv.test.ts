@@ -115,7 +115,7 @@ describe("LM4LV pipeline", () => {
     const first = (losses[0] + losses[1]) / 2, last = (losses[10] + losses[11]) / 2;
     expect(last).toBeLessThan(first);
     expect(existsSync(join(full, "samples.png"))).toBe(true);
-    expect(existsSync(join(full, "loss.png"))).toBe(true);
+    expect(existsSync(join(full, "loss.svg")) && existsSync(join(full, "loss.csv"))).toBe(true);
     const info = JSON.parse(readFileSync(join(full, "lm4lv.json"), "utf8"));
     expect(info.task).toBe("denoise");
     expect(info.step).toBe(12);

@@ -136,7 +136,7 @@ describe("ImageSet", () => {
 });
 
 describe("trainMae", () => {
-  it("pre-training lowers the masked loss and writes the HF folder, loss.png and samples.png", async () => {
+  it("pre-training lowers the masked loss and writes the HF folder, loss.svg, loss.csv and samples.png", async () => {
     const set = await ImageSet.load(dataDir, 16);
     const before = ViTMAE.fromConfig(CONFIG, 1); // trainMae starts from the same seeded init
     const l0 = fixedPretrainLoss(before, set);
@@ -150,7 +150,7 @@ describe("trainMae", () => {
     expect(r.score?.count).toBe(8);
     expect(Number.isFinite(r.score?.psnr)).toBe(true);
     r.model.dispose();
-    for (const f of ["config.json", "model.safetensors", "loss.png", "samples.png", "checkpoints/last.safetensors"]) expect(existsSync(join(pretrainedDir, f))).toBe(true);
+    for (const f of ["config.json", "model.safetensors", "loss.svg", "loss.csv", "samples.png", "checkpoints/last.safetensors"]) expect(existsSync(join(pretrainedDir, f))).toBe(true);
     expect(JSON.parse(readFileSync(join(pretrainedDir, "config.json"), "utf8")).image_size).toBe(16);
   });
 

@@ -19,7 +19,7 @@ import { readImage, writeFileAtomic, writeImage, writeSafetensors } from "@lm4lv
 import type { RgbImage, TensorToWrite } from "@lm4lv/core";
 import { ViTMAE, IMAGENET_MEAN, IMAGENET_STD, decoderFinetuneLoss, normalizeImageNet, denormalizeImageNet, patchify, unpatchify, tensorToImages, parseViTMAEConfig, vitMAEPreset, VIT_MAE_PRESETS } from "@lm4lv/mae";
 import type { ViTMAEConfig } from "@lm4lv/mae";
-import { ShuffledBatches, TrainRng, Trainer, imageGrid, lossSeries, writeLossPlot } from "@lm4lv/train";
+import { ShuffledBatches, TrainRng, Trainer, imageGrid, writeLossPlot } from "@lm4lv/train";
 import type { GradientFn, HistoryEntry, JsonValue, ProgressOptions, ScheduleKind, TrainResult, ValidationEntry } from "@lm4lv/train";
 import { listImages } from "@lm4lv/data";
 import { psnr, ssim } from "@lm4lv/metrics";
@@ -419,7 +419,7 @@ export interface MaeTrainOptions {
   data: string;
   /** Folder of validation images (PSNR/SSIM of the unmasked reconstruction). */
   val?: string;
-  /** Output folder: the HF model, loss.png, samples.png (and checkpoints/ unless `checkpointDir`). */
+  /** Output folder: the HF model, loss.svg + loss.csv, samples.png (and checkpoints/ unless `checkpointDir`). */
   out: string;
   /** Checkpoint folder. Default `<out>/checkpoints`. */
   checkpointDir?: string;
@@ -482,7 +482,7 @@ export interface MaeTrainResult {
   modelDir?: string;
 }
 
-/** Loads data and model, trains one stage, writes the HF folder, loss.png and samples.png to `out`. */
+/** Loads data and model, trains one stage, writes the HF folder, loss.svg, loss.csv and samples.png to `out`. */
 export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
   const log = o.log ?? ((m: string) => console.error(m));
   if (o.stage !== "pretrain" && o.stage !== "finetune" && o.stage !== "autoencode") throw new Error(`stage must be "pretrain", "finetune" or "autoencode", got "${o.stage}"`);
@@ -551,7 +551,7 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
       validateEvery: o.valEvery ?? 0,
       config: runConfig,
       progress: o.progress,
-      lossPlot: join(o.out, "loss.png"),
+      lossPlot: join(o.out, "loss.svg"),
       signal: o.signal,
       handleSigint: o.handleSigint,
       onStep: (entry, t) => {
@@ -584,7 +584,7 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
       return base;
     }
     saveMaeModel(mae, o.out, { dtype: o.dtype });
-    if (result.history.length > 1) await writeLossPlot(join(o.out, "loss.png"), lossSeries(result.history), { logY: true });
+    if (result.history.length > 1) writeLossPlot(join(o.out, "loss.svg"), result.history, result.validation);
     const shown = o.samplesFrom ? await ImageSet.load(o.samplesFrom, size, { limit: o.samples ?? 8 }) : (val ?? train);
     const rows = Math.min(o.samples ?? 8, shown.length);
     if (rows > 0) {

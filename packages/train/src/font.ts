@@ -1,7 +1,7 @@
 /**
- * A 3×5 pixel bitmap font (digits, A–Z, a few signs) for tick labels and
- * captions, so plots need no font library. Lower case is drawn as upper case;
- * unknown characters are drawn as blanks.
+ * A 3×5 pixel bitmap font (digits, A–Z, a few signs) for the captions of
+ * image grids: sample sheets are PNGs, so their text is drawn into the pixels.
+ * Lower case is drawn as upper case; unknown characters are drawn as blanks.
  */
 
 // Each glyph: five rows of three pixels, "#" = ink.
@@ -23,11 +23,6 @@ const GLYPHS: Record<string, string> = {
 
 export const GLYPH_WIDTH = 3;
 export const GLYPH_HEIGHT = 5;
-
-/** Width in pixels of `text` drawn at `scale` (one blank column between glyphs). */
-export function textWidth(text: string, scale = 1): number {
-  return text.length === 0 ? 0 : (text.length * (GLYPH_WIDTH + 1) - 1) * scale;
-}
 
 /**
  * Draws text into an HWC float RGB buffer of the given width/height with its

@@ -4,9 +4,10 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { initBackend, readImage, readSafetensors } from "@lm4lv/core";
+import { initBackend, readSafetensors } from "@lm4lv/core";
 import { ShuffledBatches } from "./data.js";
 import { loadCheckpoint } from "./checkpoint.js";
+import { parseLossCsv } from "./loss-csv.js";
 import { NonFiniteLossError, runTraining, Trainer } from "./trainer.js";
 import type { TrainOptions } from "./trainer.js";
 import type { TrainRng } from "./rng.js";
@@ -185,9 +186,12 @@ describe("Trainer", () => {
     expect(best.config).toEqual({ task: "linreg" });
     expect(best.history.validation.map((v) => v.values.psnr)).toEqual([31, 32]);
     expect(loadCheckpoint(join(dir, "last.safetensors")).history.train).toHaveLength(20);
-    expect(readdirSync(dir).sort()).toEqual(["best.safetensors", "last.safetensors", "loss.png"]);
-    const png = await readImage(join(dir, "loss.png"));
-    expect([png.width, png.height]).toEqual([640, 400]);
+    // lossPlot ".../loss.png" writes loss.svg and loss.csv instead.
+    expect(readdirSync(dir).sort()).toEqual(["best.safetensors", "last.safetensors", "loss.csv", "loss.svg"]);
+    expect(readFileSync(join(dir, "loss.svg"), "utf8")).toMatch(/^<\?xml[^]*<svg [^]*<\/svg>\n$/);
+    const csv = parseLossCsv(readFileSync(join(dir, "loss.csv"), "utf8"));
+    expect(csv.history).toEqual(res.history);
+    expect(csv.validation).toEqual(res.validation);
   });
 
   it("SIGINT finishes the current step, saves and returns; the handler is removed afterwards", async () => {

@@ -26,7 +26,7 @@ import { loadCheckpoint, restoreVariables, saveCheckpoint, snapshotVariables } f
 import type { HistoryEntry, TrainState, ValidationEntry } from "./checkpoint.js";
 import { Progress } from "./progress.js";
 import type { ProgressOptions } from "./progress.js";
-import { lossSeries, writeLossPlot } from "./plot.js";
+import { writeLossPlot } from "./loss-plot.js";
 
 /** What a validation callback returns: a number (lower is better) or named values with a `metric`. */
 export type ValidationResult = number | ({ metric: number } & Record<string, number>);
@@ -86,7 +86,10 @@ export interface TrainOptions<B> {
   config?: JsonValue;
   /** Progress display; false for none. Default: on stderr. */
   progress?: boolean | ProgressOptions;
-  /** Write a loss-curve PNG here whenever `last` is saved. */
+  /**
+   * Whenever `last` is saved, write the loss chart and the history here: `<base>.svg` and `<base>.csv`,
+   * base being this path without its extension (".../loss.png" or ".../loss.svg" → loss.svg + loss.csv).
+   */
   lossPlot?: string;
   /** Stop (after the current step, with a save) when this aborts. */
   signal?: AbortSignal;
@@ -205,7 +208,7 @@ export class Trainer<B> {
     const path = this.lastPath;
     if (!path) return;
     this.save(path);
-    if (this.options.lossPlot && this.history.length > 1) await writeLossPlot(this.options.lossPlot, lossSeries(this.history), { logY: true });
+    if (this.options.lossPlot && this.history.length > 1) writeLossPlot(this.options.lossPlot, this.history, this.validation);
   }
 
   private async nextBatch(step: number, micro: number): Promise<B> {

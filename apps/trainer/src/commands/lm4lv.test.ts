@@ -25,7 +25,7 @@ describe("pnpm train lm4lv (end to end on tiny models)", () => {
     const out = join(root, "run");
     const code = await lm4lvCommand(["--config", yaml, "--mae", dirs.maeDir, "--llm", dirs.llmDir, "--data", join(root, "train"), "--val", join(root, "val"), "--val-count", "1", "--out", out]);
     expect(code).toBe(0);
-    for (const f of ["adapters.safetensors", "lm4lv.json", "loss.png", "samples.png", "checkpoints/last.safetensors"]) expect(existsSync(join(out, f))).toBe(true);
+    for (const f of ["adapters.safetensors", "lm4lv.json", "loss.svg", "loss.csv", "samples.png", "checkpoints/last.safetensors"]) expect(existsSync(join(out, f))).toBe(true);
     const info = JSON.parse(readFileSync(join(out, "lm4lv.json"), "utf8"));
     expect([info.task, info.step]).toEqual(["saltpepper", 8]);
     const model = await LM4LV.fromCheckpoint(out);

@@ -19,7 +19,7 @@ const SPECS: OptionSpecs = {
   data: { type: "string", default: "assets/train-images", help: "folder of clean images (pairs made on the fly) or a pairs JSON" },
   val: { type: "string", default: "assets/test-images", help: "clean validation images (or a pairs JSON)" },
   valCount: { type: "integer", default: 4, help: "validation images restored at each validation" },
-  out: { type: "string", default: "runs/lm4lv-denoise", help: "output folder (checkpoint, loss.png, samples.png)" },
+  out: { type: "string", default: "runs/lm4lv-denoise", help: "output folder (checkpoint, loss.svg, loss.csv, samples.png)" },
   steps: { type: "integer", default: 100, help: "optimiser steps" },
   batchSize: { type: "integer", default: 4, help: "pairs per micro-batch" },
   gradAccum: { type: "integer", default: 1, help: "micro-batches per step" },
@@ -104,6 +104,6 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
     console.log(`validation (${Math.min(o.valCount as number, val?.length ?? 0)} images): input ${f.psnrInput.toFixed(2)} dB / ${f.ssimInput.toFixed(4)} → restored ${f.psnr.toFixed(2)} dB / ${f.ssim.toFixed(4)}`);
   }
   console.log(`${result.status} at step ${result.step}; checkpoint → ${out} (pnpm infer --checkpoint ${out} <image>)`);
-  console.log(`loss curve → ${join(out, "loss.png")}${val ? `, samples → ${join(out, "samples.png")}` : ""}`);
+  console.log(`loss curve → ${join(out, "loss.svg")} (history: loss.csv)${val ? `, samples → ${join(out, "samples.png")}` : ""}`);
   return 0;
 }

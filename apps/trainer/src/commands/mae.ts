@@ -11,7 +11,7 @@ const SPECS: OptionSpecs = {
   stage: { type: "string", default: "pretrain", help: "pretrain (masked, all weights) | finetune (spec §6: decoder only, encoder frozen, no masking) | autoencode (no masking, L1, encoder and decoder)" },
   data: { type: "string", help: "folder of training images (resized to the model's image size)" },
   val: { type: "string", help: "folder of validation images: reconstruction PSNR/SSIM (unmasked)" },
-  out: { type: "string", help: "output folder: config.json, model.safetensors, loss.png, samples.png, checkpoints/" },
+  out: { type: "string", help: "output folder: config.json, model.safetensors, loss.svg, loss.csv, samples.png, checkpoints/" },
   init: { type: "string", help: "HF MAE folder to start from (required for finetune)" },
   preset: { type: "string", default: "tiny", help: `architecture for a random start: ${MAE_PRESET_NAMES.join(" | ")}` },
   imageSize: { type: "integer", help: "override of the preset's image_size" },
