@@ -3,6 +3,7 @@ import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import onnxProto from "onnx-proto";
+import { f32ToF16 } from "@lm4lv/core";
 import { OnnxGraph } from "./graph.js";
 import { OrtSession } from "./session.js";
 import { maxAbsDiff, tempDir } from "./test-helpers.js";
@@ -91,5 +92,43 @@ describe("OnnxGraph", () => {
     expect(() => s.run({})).toThrow(/missing input "x"/);
     s.dispose();
     expect(() => new OrtSession(join(dir, "nope.onnx"))).toThrow(/nope\.onnx/);
+  });
+
+  it("produces lazy initializers only when writing, one at a time, and keeps float16 / uint8 types", () => {
+    const w = Float32Array.from({ length: 64 }, (_, i) => (i % 7) - 3); // [8, 8], exact in float16
+    const half = f32ToF16(w);
+    const calls: string[] = [];
+    const g = new OnnxGraph("lazy");
+    const x = g.input("x", "float32", ["batch", 8]);
+    const k16 = g.lazyInitializer("k16", "float16", [8, 8], () => (calls.push("k16"), half));
+    const k32 = g.lazyInitializer("k32", "float32", [8, 8], () => (calls.push("k32"), w));
+    const mask = g.initializer("mask", Uint8Array.from({ length: 8 }, (_, i) => i % 2), [8], "uint8");
+    const y = g.op("Add", [g.op("MatMul", [x, g.op("Cast", [k16], { to: 1 })]), g.op("MatMul", [x, k32])]);
+    g.output(g.op("Mul", [y, g.op("Cast", [mask], { to: 1 })]), "float32", ["batch", 8], "y");
+    expect(calls).toEqual([]);
+    expect(g.initializerBytes).toBe(128 + 256 + 8);
+    const saved = g.save(join(dir, "lazy.onnx"), { externalAbove: 100 });
+    expect(calls).toEqual(["k16", "k32"]); // in declaration order, once each
+    const model = onnxProto.onnx.ModelProto.decode(readFileSync(saved.path));
+    const T = onnxProto.onnx.TensorProto.DataType;
+    expect(model.graph!.initializer!.map((t) => [t.name, t.dataType])).toEqual([["k16", T.FLOAT16], ["k32", T.FLOAT], ["mask", T.UINT8]]);
+    const s = new OrtSession(saved.path, { intraOpThreads: 1 });
+    const xv = Float32Array.from({ length: 8 }, (_, i) => i - 2);
+    const out = s.run({ x: new ort.Tensor("float32", xv, [1, 8]) }).y.data as Float32Array;
+    for (let j = 0; j < 8; j++) {
+      let a = 0;
+      for (let i = 0; i < 8; i++) a += 2 * xv[i] * w[i * 8 + j];
+      expect(out[j]).toBeCloseTo(a * (j % 2), 5);
+    }
+    s.dispose();
+    // a producer that breaks its declaration is named
+    const bad = new OnnxGraph("bad_lazy");
+    bad.lazyInitializer("short", "float32", [4], () => new Float32Array(3));
+    bad.lazyInitializer("typed", "uint8", [2], () => new Float32Array(2));
+    expect(() => bad.toBytes()).toThrow(/lazy initializer "short" produced 3 values, shape \[4\] needs 4/);
+    const bad2 = new OnnxGraph("bad_type");
+    bad2.lazyInitializer("typed", "uint8", [2], () => new Float32Array(2));
+    expect(() => bad2.toBytes()).toThrow(/"typed" is declared uint8 but produced a Float32Array/);
+    expect(() => new OnnxGraph("t").initializer("u", new Float32Array(2), [2], "uint8")).toThrow(/"u" is declared uint8 but its data is a Float32Array/);
   });
 });

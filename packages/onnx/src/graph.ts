@@ -9,7 +9,12 @@
  *   g.save("demo.onnx", { externalAbove: 1024 }); // big initializers in demo.onnx.data
  *
  * Default opset: ai.onnx 17 (LayerNormalization exists; ReduceMean still takes `axes` as an
- * attribute). Initializers are float32 / int64 raw little-endian data.
+ * attribute). Initializers are raw little-endian data: float32 / float64 / int64 / int32 / bool by
+ * the array's class, and float16 (Uint16Array bits), uint8 or int8 when the type is given.
+ *
+ * Lazy initializers (`lazyInitializer`) are produced only when the model is written: a streaming
+ * export declares every weight first, and `save()` reads, converts and writes them one at a time,
+ * so no more than one weight is in memory at once (see SaveOptions for when data goes external).
  *
  * External data (ONNX's mechanism for models over the 2 GB protobuf limit): an initializer
  * whose byte size is above the threshold is written to a side file and the TensorProto only
@@ -25,13 +30,15 @@ import { inferNode } from "./shapes.js";
 
 const { onnx } = onnxProto;
 
-export type ElemType = "float32" | "float64" | "int64" | "int32" | "bool";
+export type ElemType = "float32" | "float64" | "float16" | "int64" | "int32" | "int8" | "uint8" | "bool";
 /** Floating-point element type of a graph (float64 graphs are for gradient checks). */
 export type FloatType = "float32" | "float64";
 /** A dimension: a fixed size or a symbolic name ("batch", "past_sequence_length", ...). */
 export type Dim = number | string;
 export type AttrValue = number | string | number[] | { float: number } | { floats: number[] } | { tensor: { data: Float32Array | Float64Array | BigInt64Array; dims: number[] } };
-type Data = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+type Data = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int8Array | Uint16Array;
+/** Raw initializer data: float16 values travel as their IEEE bits in a Uint16Array. */
+export type InitializerData = Data;
 
 /** A node as the graph holds it (read-only view for passes such as autodiff). */
 export interface GraphNode {
@@ -45,10 +52,16 @@ export interface GraphNode {
 const ELEM: Record<ElemType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   float64: onnx.TensorProto.DataType.DOUBLE,
+  float16: onnx.TensorProto.DataType.FLOAT16,
   int32: onnx.TensorProto.DataType.INT32,
   int64: onnx.TensorProto.DataType.INT64,
+  int8: onnx.TensorProto.DataType.INT8,
+  uint8: onnx.TensorProto.DataType.UINT8,
   bool: onnx.TensorProto.DataType.BOOL,
 };
+
+/** Bytes of one element. */
+const ELEM_BYTES: Record<ElemType, number> = { float32: 4, float64: 8, float16: 2, int32: 4, int64: 8, int8: 1, uint8: 1, bool: 1 };
 
 /** Protobuf messages cannot exceed 2 GiB; "auto" externalizes above this total (with headroom). */
 export const PROTOBUF_LIMIT = 2 ** 31 - 1;
@@ -59,7 +72,10 @@ interface Initializer {
   name: string;
   dims: number[];
   dataType: number;
-  bytes: Uint8Array;
+  byteLength: number;
+  /** The data, or undefined for a lazy initializer (produced by `produce` when written). */
+  bytes?: Uint8Array;
+  produce?: () => Uint8Array;
 }
 
 export interface SaveOptions {
@@ -84,12 +100,30 @@ function bytesOf(data: Data): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+/** The element type an array holds by default (Uint8Array: bool, Uint16Array: float16 bits). */
+function defaultElemType(data: Data): ElemType {
+  if (data instanceof Float32Array) return "float32";
+  if (data instanceof Float64Array) return "float64";
+  if (data instanceof BigInt64Array) return "int64";
+  if (data instanceof Int32Array) return "int32";
+  if (data instanceof Int8Array) return "int8";
+  if (data instanceof Uint16Array) return "float16";
+  return "bool";
+}
+
+/** The array classes that may carry each element type. */
+function fitsType(data: Data, type: ElemType): boolean {
+  switch (type) {
+    case "uint8":
+    case "bool":
+      return data instanceof Uint8Array;
+    default:
+      return defaultElemType(data) === type;
+  }
+}
+
 function elemTypeOf(data: Data): number {
-  if (data instanceof Float32Array) return ELEM.float32;
-  if (data instanceof Float64Array) return ELEM.float64;
-  if (data instanceof BigInt64Array) return ELEM.int64;
-  if (data instanceof Int32Array) return ELEM.int32;
-  return ELEM.bool;
+  return ELEM[defaultElemType(data)];
 }
 
 export interface OnnxGraphOptions {
@@ -158,12 +192,16 @@ export class OnnxGraph {
    * A model weight: an initializer, or a graph input of the graph's float type when `name` is one
    * of the trainable names given to the constructor. Data is converted to the float type.
    */
-  param(name: string, data: Float32Array | Float64Array, dims: number[]): string {
+  param(name: string, data: Float32Array | Float64Array | (() => Float32Array), dims: number[]): string {
     if (this.trainable.has(name)) {
       const size = dims.reduce((a, b) => a * b, 1);
-      if (size !== data.length) throw new Error(`OnnxGraph ${this.name}: parameter "${name}" has ${data.length} values, shape [${dims}] needs ${size}`);
+      if (typeof data !== "function" && size !== data.length) throw new Error(`OnnxGraph ${this.name}: parameter "${name}" has ${data.length} values, shape [${dims}] needs ${size}`);
       this.trainableParams.push(name);
       return this.input(name, this.floatType, dims);
+    }
+    if (typeof data === "function") {
+      const f64 = this.floatType === "float64";
+      return this.lazyInitializer(name, this.floatType, dims, () => (f64 ? Float64Array.from(data()) : data()));
     }
     return this.initializer(name, this.floatType === "float64" ? Float64Array.from(data) : data instanceof Float32Array ? data : Float32Array.from(data), dims);
   }
@@ -213,15 +251,46 @@ export class OnnxGraph {
     return name;
   }
 
-  /** A constant tensor (float32 / int64 / int32 / bool as Uint8Array) stored as raw data. */
-  initializer(name: string, data: Data, dims: number[]): string {
-    return this.addInit(this.claim(name), data, dims);
+  /**
+   * A constant tensor stored as raw data. The element type follows the array (Float32Array
+   * float32, Int32Array int32, Uint8Array bool, Uint16Array float16 bits, ...) unless `type`
+   * names another one the array can carry ("uint8" for a Uint8Array).
+   */
+  initializer(name: string, data: Data, dims: number[], type?: ElemType): string {
+    return this.addInit(this.claim(name), data, dims, type);
   }
 
-  private addInit(name: string, data: Data, dims: number[]): string {
+  /**
+   * A constant whose data is produced by `produce` when the model is written (once per write),
+   * then dropped: how a streaming export keeps one weight in memory at a time. `produce` must
+   * return exactly `dims` values of `type` (checked when it runs).
+   */
+  lazyInitializer(name: string, type: ElemType, dims: number[], produce: () => Data): string {
+    this.claim(name);
+    const size = dims.reduce((a, b) => a * b, 1);
+    const label = `OnnxGraph ${this.name}: lazy initializer "${name}"`;
+    this.inits.push({
+      name,
+      dims: [...dims],
+      dataType: ELEM[type],
+      byteLength: size * ELEM_BYTES[type],
+      produce: () => {
+        const data = produce();
+        if (!fitsType(data, type)) throw new Error(`${label} is declared ${type} but produced a ${data.constructor.name}`);
+        if (data.length !== size) throw new Error(`${label} produced ${data.length} values, shape [${dims}] needs ${size}`);
+        return bytesOf(data);
+      },
+    });
+    this.shapes.set(name, [...dims]);
+    return name;
+  }
+
+  private addInit(name: string, data: Data, dims: number[], type?: ElemType): string {
     const size = dims.reduce((a, b) => a * b, 1);
     if (size !== data.length) throw new Error(`OnnxGraph ${this.name}: initializer "${name}" has ${data.length} values, shape [${dims}] needs ${size}`);
-    this.inits.push({ name, dims: [...dims], dataType: elemTypeOf(data), bytes: bytesOf(data) });
+    if (type && !fitsType(data, type)) throw new Error(`OnnxGraph ${this.name}: initializer "${name}" is declared ${type} but its data is a ${data.constructor.name}`);
+    const bytes = bytesOf(data);
+    this.inits.push({ name, dims: [...dims], dataType: type ? ELEM[type] : elemTypeOf(data), byteLength: bytes.byteLength, bytes });
     this.shapes.set(name, [...dims]);
     if (data instanceof BigInt64Array && data.length <= 64) this.intValues.set(name, Array.from(data, Number));
     return name;
@@ -280,13 +349,13 @@ export class OnnxGraph {
 
   /** Bytes held by all initializers. */
   get initializerBytes(): number {
-    return this.inits.reduce((s, i) => s + i.bytes.byteLength, 0);
+    return this.inits.reduce((s, i) => s + i.byteLength, 0);
   }
 
   private modelProto(external?: Map<string, { location: string; offset: number; length: number }>): proto.ModelProto {
     const initializer = this.inits.map((i): proto.ITensorProto => {
       const ext = external?.get(i.name);
-      if (!ext) return { name: i.name, dims: i.dims, dataType: i.dataType, rawData: i.bytes };
+      if (!ext) return { name: i.name, dims: i.dims, dataType: i.dataType, rawData: i.bytes ?? i.produce!() };
       return {
         name: i.name,
         dims: i.dims,
@@ -323,7 +392,7 @@ export class OnnxGraph {
     mkdirSync(dirname(path), { recursive: true });
     const threshold = opts.externalAbove ?? (this.initializerBytes > AUTO_TOTAL_LIMIT ? 1024 : Infinity);
     const location = opts.externalFile ?? `${basename(path)}.data`;
-    const big = this.inits.filter((i) => i.bytes.byteLength > threshold);
+    const big = this.inits.filter((i) => i.byteLength > threshold);
     if (!big.length) {
       writeFileAtomic(path, this.toBytes());
       return { path, externalCount: 0 };
@@ -339,9 +408,12 @@ export class OnnxGraph {
         const pad = (EXTERNAL_ALIGN - (offset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
         if (pad) writeSync(fd, new Uint8Array(pad));
         offset += pad;
-        writeSync(fd, init.bytes);
-        external.set(init.name, { location, offset, length: init.bytes.byteLength });
-        offset += init.bytes.byteLength;
+        // A lazy initializer is produced here and dropped after the write.
+        const bytes = init.bytes ?? init.produce!();
+        if (bytes.byteLength !== init.byteLength) throw new Error(`OnnxGraph ${this.name}: initializer "${init.name}" produced ${bytes.byteLength} bytes, expected ${init.byteLength}`);
+        writeAll(fd, bytes);
+        external.set(init.name, { location, offset, length: bytes.byteLength });
+        offset += bytes.byteLength;
       }
     } finally {
       closeSync(fd);
@@ -351,6 +423,12 @@ export class OnnxGraph {
     writeFileAtomic(path, bytes);
     return { path, externalPath: dataPath, externalCount: big.length };
   }
+}
+
+/** writeSync may write less than asked (large buffers): loop until every byte is out. */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
 }
 
 function valueInfo(name: string, type: ElemType, dims: Dim[]): proto.IValueInfoProto {

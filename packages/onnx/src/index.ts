@@ -1,8 +1,14 @@
 export { OnnxGraph, PROTOBUF_LIMIT } from "./graph.js";
-export type { ElemType, Dim, AttrValue, SaveOptions, SavedModel } from "./graph.js";
+export type { ElemType, Dim, AttrValue, SaveOptions, SavedModel, InitializerData } from "./graph.js";
 export { buildViTEncoder, buildViTDecoder } from "./vit-export.js";
-export { buildLlamaStep, buildEmbed, buildVisualStep } from "./llama-export.js";
-export type { AdapterWeights } from "./llama-export.js";
+export { buildLlamaStep, buildEmbed, buildVisualStep, headFormat } from "./llama-export.js";
+export type { AdapterWeights, LlamaExportOptions } from "./llama-export.js";
+export { sourceFromModel, openLlamaSource } from "./llama-source.js";
+export type { LlamaWeightSource } from "./llama-source.js";
+export { weightLinear, WEIGHT_FORMATS, INT4_BLOCK_SIZE, DEFAULT_ACCURACY_LEVEL } from "./layers.js";
+export type { WeightFormat, WeightLinear } from "./layers.js";
+export { quantizeInt8PerChannel, quantizeInt4Blocks, packNBits, packZeroPoints4, int8MatMulNBits, int4MatMulNBits, int8BlockSize, blockCount } from "./quantize.js";
+export type { Int8Channels, Int4Blocks, MatMulNBitsWeights } from "./quantize.js";
 export { OrtSession, sessionOptions, createAsyncSession } from "./session.js";
 /** onnxruntime-node's tensor class, for feeding `OrtSession.run` directly. */
 export { Tensor as OrtTensor } from "onnxruntime-node";

@@ -4,7 +4,10 @@
  * The patterns are the plain-op forms that ONNX Runtime's optimizer fuses (LayerNormalization,
  * Gelu from Erf, SimplifiedLayerNormalization from the RMSNorm chain, MatMul + Add).
  */
+import { f32ToF16 } from "@lm4lv/core";
 import type { OnnxGraph } from "./graph.js";
+import { blockCount, int4MatMulNBits, int8BlockSize, int8MatMulNBits } from "./quantize.js";
+import type { MatMulNBitsWeights } from "./quantize.js";
 
 /** A linear layer's constants: kernel `[in, out]` (PyTorch weight transposed), optional bias `[out]`. */
 export interface LinearInit {
@@ -16,6 +19,100 @@ export interface LinearInit {
 export function linearInit(g: OnnxGraph, name: string, kernel: Float32Array, inDim: number, outDim: number, bias?: Float32Array): LinearInit {
   const k = g.param(`${name}.kernel`, kernel, [inDim, outDim]);
   return bias ? { kernel: k, bias: g.param(`${name}.bias`, bias, [outDim]) } : { kernel: k };
+}
+
+/**
+ * How the weights of a linear layer are stored in the graph:
+ *   fp32  MatMul with a float32 kernel `[K, N]`
+ *   fp16  float16 kernel + Cast (half the file; ONNX Runtime's CPU provider folds the Cast at
+ *         load, so in memory and speed it is fp32)
+ *   int8  MatMulNBits, 8 bits, symmetric per output channel (see quantize.ts)
+ *   int4  MatMulNBits, 4 bits, asymmetric blocks of 32 along K
+ */
+export type WeightFormat = "fp32" | "fp16" | "int8" | "int4";
+export const WEIGHT_FORMATS: readonly WeightFormat[] = ["fp32", "fp16", "int8", "int4"];
+
+/** Block size of int4 weights. */
+export const INT4_BLOCK_SIZE = 32;
+
+/**
+ * MatMulNBits `accuracy_level`: 4 lets ONNX Runtime quantize the activations to int8 per block
+ * and run an integer kernel (several times faster on CPU; its 8-bit kernel has no fast float
+ * path); 0 keeps the activations in float32 (slower; what the packing tests use).
+ */
+export const DEFAULT_ACCURACY_LEVEL = 4;
+
+/** A linear layer to emit: its weights are read only when the graph is written. */
+export interface WeightLinear {
+  /** Initializer name prefix (e.g. `model.layers.0.mlp.up_proj`). */
+  name: string;
+  /** Input features K. */
+  inDim: number;
+  /** Output features N. */
+  outDim: number;
+  /** The weight in PyTorch layout `[N, K]`. */
+  weight: () => Float32Array;
+  /** The weight as a MatMul kernel `[K, N]`. */
+  kernel: () => Float32Array;
+  /** Bias `[N]`, if any (kept float32). */
+  bias?: () => Float32Array;
+}
+
+/**
+ * Several lazy initializers produced by one computation (codes, scales and zero points of one
+ * quantization): computed when the first is written; each part is released once handed out, the
+ * whole result when every registered part was.
+ */
+function sharedParts<T extends object>(compute: () => T): <K extends keyof T>(key: K) => () => T[K] {
+  const registered = new Set<keyof T>();
+  let parts: Map<keyof T, unknown> | undefined;
+  return (key) => {
+    registered.add(key);
+    return () => {
+      if (!parts || !parts.has(key)) {
+        const all = compute();
+        parts = new Map([...registered].map((k) => [k, all[k]]));
+      }
+      const v = parts.get(key) as T[typeof key];
+      parts.delete(key);
+      if (parts.size === 0) parts = undefined;
+      return v;
+    };
+  };
+}
+
+/** x `[..., K]` → `[..., N]` with the weight stored in `format` (see WeightFormat). */
+export function weightLinear(g: OnnxGraph, x: string, w: WeightLinear, format: WeightFormat, accuracyLevel = DEFAULT_ACCURACY_LEVEL): string {
+  const { name, inDim: K, outDim: N } = w;
+  let y: string;
+  switch (format) {
+    case "fp32":
+      y = g.op("MatMul", [x, g.param(`${name}.kernel`, w.kernel, [K, N])]);
+      break;
+    case "fp16": {
+      const k16 = g.lazyInitializer(`${name}.kernel_fp16`, "float16", [K, N], () => f32ToF16(w.kernel()));
+      y = g.op("MatMul", [x, g.op("Cast", [k16], { to: 1 })]);
+      break;
+    }
+    case "int8":
+    case "int4": {
+      const bits = format === "int8" ? 8 : 4;
+      const q = sharedParts<MatMulNBitsWeights>(() => (bits === 8 ? int8MatMulNBits(w.weight(), N, K) : int4MatMulNBits(w.weight(), N, K, INT4_BLOCK_SIZE)));
+      const blockSize = bits === 8 ? int8BlockSize(K) : INT4_BLOCK_SIZE;
+      const nb = blockCount(K, blockSize);
+      const inputs = [
+        x,
+        g.lazyInitializer(`${name}.qweight`, "uint8", [N, nb, (blockSize * bits) / 8], q("b")),
+        g.lazyInitializer(`${name}.scales`, "float32", [N, nb], q("scales")),
+      ];
+      if (bits === 4) inputs.push(g.lazyInitializer(`${name}.zero_points`, "uint8", [N, Math.ceil(nb / 2)], q("zeroPoints") as () => Uint8Array));
+      y = g.node("MatMulNBits", inputs, { K, N, bits, block_size: blockSize, accuracy_level: accuracyLevel }, 1, "com.microsoft")[0];
+      break;
+    }
+    default:
+      throw new Error(`weight format "${format}" is not one of ${WEIGHT_FORMATS.join(", ")}`);
+  }
+  return w.bias ? g.op("Add", [y, g.param(`${name}.bias`, w.bias, [N])]) : y;
 }
 
 /** x `[..., in]` → `[..., out]`. */

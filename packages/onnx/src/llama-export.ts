@@ -16,13 +16,34 @@
  *   The sequence fed to the LM is concat(inputs_embeds, adapt(features)) along T.
  *
  * RoPE is computed in the graph from position_ids and inv_freq (an initializer).
+ *
+ * Weights come from a `LlamaWeightSource` (a loaded model or safetensors read lazily) and are
+ * read when the graph is written. `weights` picks how the linear layers are stored
+ * (fp32 | fp16 | int8 | int4, see WeightFormat); norms stay float32. With a quantized format the
+ * LM head is int8 for int8 and int4 (fp16 for fp16) and the embedding table is float16.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { LlamaForCausalLM, Linear } from "@lm4lv/llm";
+import type { LlamaForCausalLM } from "@lm4lv/llm";
 import { MASK_VALUE } from "@lm4lv/llm";
+import { f32ToF16 } from "@lm4lv/core";
 import { OnnxGraph } from "./graph.js";
-import { dim, linear, linearInit, mergeHeads, rmsNorm, splitHeads } from "./layers.js";
-import type { LinearInit } from "./layers.js";
+import { dim, linear, linearInit, mergeHeads, rmsNorm, splitHeads, weightLinear } from "./layers.js";
+import type { LinearInit, WeightFormat } from "./layers.js";
+import { asWeightSource } from "./llama-source.js";
+import type { LlamaWeightSource } from "./llama-source.js";
+
+/** How an exported LM stores its weights. */
+export interface LlamaExportOptions {
+  /** Linear layers of the decoder (default fp32). */
+  weights?: WeightFormat;
+  /** MatMulNBits accuracy_level for int8 / int4 (default 4: int8 activations inside the kernel). */
+  accuracyLevel?: number;
+}
+
+/** The LM head's format for a decoder format: int4 keeps an int8 head. */
+export function headFormat(format: WeightFormat): WeightFormat {
+  return format === "int4" ? "int8" : format;
+}
 
 /** Adapter weights in PyTorch layout (`[out, in]`), e.g. from `LM4LVAdapters`. */
 export interface AdapterWeights {
@@ -36,9 +57,17 @@ function data(t: tf.Tensor): Float32Array {
   return Float32Array.from(t.dataSync() as Float32Array);
 }
 
-function linearFrom(g: OnnxGraph, name: string, w: Linear): LinearInit {
-  const [inDim, outDim] = w.kernel.shape;
-  return linearInit(g, name, data(w.kernel), inDim, outDim, w.bias ? data(w.bias) : undefined);
+/** x → x · Wᵀ (+ b) for the HF linear `name` (weight `[outDim, inDim]`) read from `src`. */
+function hfLinear(g: OnnxGraph, x: string, src: LlamaWeightSource, name: string, inDim: number, outDim: number, bias: boolean, opts: LlamaExportOptions, format = opts.weights ?? "fp32"): string {
+  const weight = `${name}.weight`;
+  return weightLinear(g, x, {
+    name,
+    inDim,
+    outDim,
+    weight: () => src.tensor(weight),
+    kernel: () => src.kernel(weight),
+    bias: bias ? () => src.tensor(`${name}.bias`) : undefined,
+  }, format, opts.accuracyLevel);
 }
 
 /** A PyTorch-layout `[out, in]` weight as an `[in, out]` kernel initializer. */
@@ -70,9 +99,16 @@ export interface DecoderContext {
   attention?: (layer: number, probs: string) => void;
 }
 
-/** The decoder stack on `x` [B, T, C] → final-norm hidden state [B, T, C]. Weights via `g.param`. */
-export function llamaDecoder(g: OnnxGraph, lm: LlamaForCausalLM, x: string, ctx: DecoderContext): string {
-  const c = lm.config;
+/**
+ * The decoder stack on `x` [B, T, C] → final-norm hidden state [B, T, C]. fp32 weights go
+ * through `g.param` (so a training graph may declare them trainable), read when written.
+ */
+export function llamaDecoder(g: OnnxGraph, lm: LlamaForCausalLM | LlamaWeightSource, x: string, ctx: DecoderContext, opts: LlamaExportOptions = {}): string {
+  const src = asWeightSource(lm);
+  const c = src.config;
+  const { hidden_size: C, intermediate_size: I } = c;
+  const attnBias = c.attention_bias;
+  const mlpBias = c.mlp_bias;
   const { num_attention_heads: nh, num_key_value_heads: kv, head_dim: hs } = c;
   const { cos, sin, bias } = ctx;
   const half = g.i64([hs / 2, hs / 2]);
@@ -84,13 +120,15 @@ export function llamaDecoder(g: OnnxGraph, lm: LlamaForCausalLM, x: string, ctx:
 
   const eps = c.rms_norm_eps;
   let h = x; // [B, T, C]
-  lm.weights.layers.forEach((w, l) => {
+  const norm = (name: string) => g.param(name, () => src.tensor(name), [C]);
+  for (let l = 0; l < c.num_hidden_layers; l++) {
     const p = `model.layers.${l}`;
+    const proj = (x: string, name: string, inDim: number, outDim: number, b: boolean) => hfLinear(g, x, src, `${p}.${name}`, inDim, outDim, b, opts);
     // attention
-    const normed = rmsNorm(g, h, g.param(`${p}.input_layernorm.weight`, data(w.inputNorm), [c.hidden_size]), eps);
-    const q = rope(splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.q_proj`, w.q)), nh, hs)); // [B, nh, T, hs]
-    const k = rope(splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.k_proj`, w.k)), kv, hs)); // [B, kv, T, hs]
-    const v = splitHeads(g, linear(g, normed, linearFrom(g, `${p}.self_attn.v_proj`, w.v)), kv, hs); // [B, kv, T, hs]
+    const normed = rmsNorm(g, h, norm(`${p}.input_layernorm.weight`), eps);
+    const q = rope(splitHeads(g, proj(normed, "self_attn.q_proj", C, nh * hs, attnBias), nh, hs)); // [B, nh, T, hs]
+    const k = rope(splitHeads(g, proj(normed, "self_attn.k_proj", C, kv * hs, attnBias), kv, hs)); // [B, kv, T, hs]
+    const v = splitHeads(g, proj(normed, "self_attn.v_proj", C, kv * hs, attnBias), kv, hs); // [B, kv, T, hs]
     const past = ctx.past?.(l);
     const keys = past ? g.op("Concat", [past.key, k], { axis: 2 }) : k; // [B, kv, S, hs]
     const values = past ? g.op("Concat", [past.value, v], { axis: 2 }) : v; // [B, kv, S, hs]
@@ -104,25 +142,25 @@ export function llamaDecoder(g: OnnxGraph, lm: LlamaForCausalLM, x: string, ctx:
     ctx.attention?.(l, softmax);
     const probs = g.op("Reshape", [softmax, g.i64([0, kv, -1, 0])]); // [B, kv, nRep·T, S]
     const ctxv = g.op("Reshape", [g.op("MatMul", [probs, values]), g.i64([0, nh, -1, hs])]); // [B, nh, T, hs]
-    const attnOut = linear(g, mergeHeads(g, ctxv, nh, hs), linearFrom(g, `${p}.self_attn.o_proj`, w.o)); // [B, T, C]
+    const attnOut = proj(mergeHeads(g, ctxv, nh, hs), "self_attn.o_proj", nh * hs, C, attnBias); // [B, T, C]
     h = g.op("Add", [h, attnOut]);
 
     // SwiGLU MLP: down(silu(gate(x)) · up(x))
-    const normed2 = rmsNorm(g, h, g.param(`${p}.post_attention_layernorm.weight`, data(w.postAttentionNorm), [c.hidden_size]), eps);
-    const gate = linear(g, normed2, linearFrom(g, `${p}.mlp.gate_proj`, w.gate)); // [B, T, I]
-    const up = linear(g, normed2, linearFrom(g, `${p}.mlp.up_proj`, w.up)); // [B, T, I]
+    const normed2 = rmsNorm(g, h, norm(`${p}.post_attention_layernorm.weight`), eps);
+    const gate = proj(normed2, "mlp.gate_proj", C, I, mlpBias); // [B, T, I]
+    const up = proj(normed2, "mlp.up_proj", C, I, mlpBias); // [B, T, I]
     const act = g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up]);
-    h = g.op("Add", [h, linear(g, act, linearFrom(g, `${p}.mlp.down_proj`, w.down))]); // [B, T, C]
-  });
-  return rmsNorm(g, h, g.param("model.norm.weight", data(lm.weights.norm), [c.hidden_size]), eps); // [B, T, C]
+    h = g.op("Add", [h, proj(act, "mlp.down_proj", I, C, mlpBias)]); // [B, T, C]
+  }
+  return rmsNorm(g, h, norm("model.norm.weight"), eps); // [B, T, C]
 }
 
 /**
  * The decoder stack on `x` [B, T, C] with a KV cache: declares mask/position/past inputs and
  * present outputs, returns the final-norm hidden state [B, T, C].
  */
-function llamaCore(g: OnnxGraph, lm: LlamaForCausalLM, x: string): string {
-  const c = lm.config;
+function llamaCore(g: OnnxGraph, src: LlamaWeightSource, x: string, opts: LlamaExportOptions): string {
+  const c = src.config;
   const { num_key_value_heads: kv, head_dim: hs } = c;
   const mask = g.input("attention_mask", "int64", ["batch", "total_sequence_length"]);
   const positions = g.input("position_ids", "int64", ["batch", "sequence_length"]);
@@ -142,10 +180,10 @@ function llamaCore(g: OnnxGraph, lm: LlamaForCausalLM, x: string): string {
   const bias = g.op("Where", [allowed, g.f32([0]), g.f32([MASK_VALUE])]); // [B, 1, T, S]
 
   // RoPE tables from positions: angle = position · inv_freq, duplicated over both halves.
-  const invFreq = g.initializer("rotary_emb.inv_freq", Float32Array.from(lm.invFreq), [1, 1, hs / 2]);
+  const invFreq = g.initializer("rotary_emb.inv_freq", Float32Array.from(src.invFreq), [1, 1, hs / 2]);
   const freqs = g.op("Mul", [g.op("Unsqueeze", [g.op("Cast", [positions], { to: 1 }), g.i64([2])]), invFreq]); // [B, T, hs/2]
   const emb = g.op("Unsqueeze", [g.op("Concat", [freqs, freqs], { axis: -1 }), g.i64([1])]); // [B, 1, T, hs]
-  return llamaDecoder(g, lm, x, {
+  return llamaDecoder(g, src, x, {
     bias,
     cos: g.op("Cos", [emb]),
     sin: g.op("Sin", [emb]),
@@ -157,41 +195,56 @@ function llamaCore(g: OnnxGraph, lm: LlamaForCausalLM, x: string): string {
       g.output(keys, "float32", ["batch", kv, "total_sequence_length", hs], presentKeyName(l));
       g.output(values, "float32", ["batch", kv, "total_sequence_length", hs], presentValueName(l));
     },
-  });
+  }, opts);
 }
 
 /** The LM step graph (see the file comment). */
-export function buildLlamaStep(lm: LlamaForCausalLM): OnnxGraph {
-  const c = lm.config;
+export function buildLlamaStep(lm: LlamaForCausalLM | LlamaWeightSource, opts: LlamaExportOptions = {}): OnnxGraph {
+  const src = asWeightSource(lm);
+  const c = src.config;
   const g = new OnnxGraph("llama_step");
   const x = g.input("inputs_embeds", "float32", ["batch", "sequence_length", c.hidden_size]);
-  const hidden = llamaCore(g, lm, x);
+  const hidden = llamaCore(g, src, x, opts);
   g.output(hidden, "float32", ["batch", "sequence_length", c.hidden_size], "last_hidden_state");
-  // lm_head: its own kernel, or the embedding table transposed when tied.
-  let head: LinearInit;
-  if (lm.weights.lmHead) head = linearFrom(g, "lm_head", lm.weights.lmHead);
-  else {
-    const k = tf.tidy(() => tf.transpose(lm.weights.embedTokens));
-    head = linearInit(g, "lm_head", data(k), c.hidden_size, c.vocab_size);
-    k.dispose();
-  }
-  g.output(linear(g, hidden, head), "float32", ["batch", "sequence_length", c.vocab_size], "logits");
+  // lm_head: its own weight, or the embedding table (the same [vocab, C] layout) when tied.
+  const headWeight = c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  const logits = weightLinear(g, hidden, {
+    name: "lm_head",
+    inDim: c.hidden_size,
+    outDim: c.vocab_size,
+    weight: () => src.tensor(headWeight),
+    kernel: () => src.kernel(headWeight),
+  }, headFormat(opts.weights ?? "fp32"), opts.accuracyLevel);
+  g.output(logits, "float32", ["batch", "sequence_length", c.vocab_size], "logits");
   return g;
 }
 
-/** input_ids [B, T] int64 → inputs_embeds [B, T, C] through the embedding table. */
-export function buildEmbed(lm: LlamaForCausalLM): OnnxGraph {
-  const c = lm.config;
+/**
+ * input_ids [B, T] int64 → inputs_embeds [B, T, C] through the embedding table (float32, or
+ * float16 + Cast when `weights` is not fp32: the gather reads half the bytes).
+ */
+export function buildEmbed(lm: LlamaForCausalLM | LlamaWeightSource, opts: LlamaExportOptions = {}): OnnxGraph {
+  const src = asWeightSource(lm);
+  const c = src.config;
   const g = new OnnxGraph("llama_embed");
   const ids = g.input("input_ids", "int64", ["batch", "sequence_length"]);
-  const table = g.initializer("model.embed_tokens.weight", data(lm.weights.embedTokens), [c.vocab_size, c.hidden_size]);
-  g.output(g.op("Gather", [table, ids], { axis: 0 }), "float32", ["batch", "sequence_length", c.hidden_size], "inputs_embeds");
+  const name = "model.embed_tokens.weight";
+  const dims = [c.vocab_size, c.hidden_size];
+  let embeds: string;
+  if ((opts.weights ?? "fp32") === "fp32") {
+    embeds = g.op("Gather", [g.lazyInitializer(name, "float32", dims, () => src.tensor(name)), ids], { axis: 0 });
+  } else {
+    const table = g.lazyInitializer(`${name}_fp16`, "float16", dims, () => f32ToF16(src.tensor(name)));
+    embeds = g.op("Cast", [g.op("Gather", [table, ids], { axis: 0 })], { to: 1 });
+  }
+  g.output(embeds, "float32", ["batch", "sequence_length", c.hidden_size], "inputs_embeds");
   return g;
 }
 
-/** The folded LM4LV visual step graph (see the file comment). */
-export function buildVisualStep(lm: LlamaForCausalLM, adapters: AdapterWeights): OnnxGraph {
-  const c = lm.config;
+/** The folded LM4LV visual step graph (see the file comment); the adapters stay float32. */
+export function buildVisualStep(lm: LlamaForCausalLM | LlamaWeightSource, adapters: AdapterWeights, opts: LlamaExportOptions = {}): OnnxGraph {
+  const src = asWeightSource(lm);
+  const c = src.config;
   const [dl, dv] = adapters.adapterWeight.shape;
   if (dl !== c.hidden_size) throw new Error(`visual step export: adapter.weight has shape [${adapters.adapterWeight.shape}], expected [${c.hidden_size}, Dv] for this LM`);
   if (adapters.deAdapterWeight.shape[0] !== dv || adapters.deAdapterWeight.shape[1] !== dl) {
@@ -202,7 +255,7 @@ export function buildVisualStep(lm: LlamaForCausalLM, adapters: AdapterWeights):
   const feats = g.input("features", "float32", ["batch", "feature_length", dv]);
   const adapted = linear(g, feats, torchLinear(g, "adapter", adapters.adapterWeight, adapters.adapterBias)); // [B, T2, Dl]
   const x = g.op("Concat", [text, adapted], { axis: 1 }); // [B, T1+T2, Dl]
-  const hidden = llamaCore(g, lm, x); // [B, T, Dl]
+  const hidden = llamaCore(g, src, x, opts); // [B, T, Dl]
   const last = g.op("Slice", [hidden, g.i64([-1]), g.i64([2 ** 62]), g.i64([1])]); // [B, 1, Dl]
   const next = linear(g, last, torchLinear(g, "de_adapter", adapters.deAdapterWeight, adapters.deAdapterBias)); // [B, 1, Dv]
   g.output(next, "float32", ["batch", 1, dv], "next_feature");
