@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@lm4lv/core";
@@ -82,5 +82,32 @@ describe("exportOnnx / ensureExported", () => {
     expect(m.vision).toMatchObject({ imageSize: 32, patchSize: 4, hiddenSize: 48, numTokens: 65 });
     expect(() => exportOnnx(join(dir, "none"), join(dir, "y"))).toThrow(/none: neither a model folder/);
     expect(() => readManifest(join(dir, "none"))).toThrow(/manifest\.json/);
+  });
+
+  it("caches each --quantize setting in its own folder next to the fp32 export", () => {
+    const base = join(dir, "formats");
+    const sizes: Record<string, number> = {};
+    for (const quantize of ["fp32", "fp16", "int8", "int4"] as const) {
+      const r = ensureExported({ llm: LLAMA_TINY }, base, { quantize });
+      expect(r.exported, quantize).toBe(true);
+      expect(r.dir).toBe(quantize === "fp32" ? base : join(base, quantize));
+      expect(r.manifest.weights).toMatchObject({ format: quantize, lmHead: quantize === "int4" ? "int8" : quantize, embedding: quantize === "fp32" ? "float32" : "float16" });
+      sizes[quantize] = statSync(r.paths.llmStep!).size;
+    }
+    // every setting is still cached: nothing is exported again, whatever the order
+    for (const quantize of ["int4", "fp32", "int8", "fp16"] as const) expect(ensureExported({ llm: LLAMA_TINY }, base, { quantize }).exported, quantize).toBe(false);
+    expect(sizes.fp16).toBeLessThan(sizes.fp32 * 0.55);
+    expect(sizes.int8).toBeLessThan(sizes.fp32 * 0.35);
+    expect(sizes.int4).toBeLessThan(sizes.int8);
+    expect(sourceHash({ llm: LLAMA_TINY }, { quantize: "int4" })).not.toBe(sourceHash({ llm: LLAMA_TINY }));
+    expect(sourceHash({ llm: LLAMA_TINY }, { quantize: "fp32" })).toBe(sourceHash({ llm: LLAMA_TINY })); // older fp32 exports stay valid
+    expect(() => ensureExported({ llm: LLAMA_TINY }, base, { quantize: "int3" as never })).toThrow(/quantize: expected one of fp32, fp16, int8, int4, got "int3"/);
+    // the int4 folder loads and runs
+    const models = loadOrtModels(join(base, "int4"), { intraOpThreads: 1 });
+    const ids = tf.tensor2d([[1, 2, 3]], [1, 3], "int32");
+    const out = models.lm!.forward({ inputIds: ids });
+    expect(out.logits.shape).toEqual([1, 3, 256]);
+    models.dispose();
+    tf.dispose([ids, out.logits, out.lastHiddenState]);
   });
 });

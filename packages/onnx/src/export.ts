@@ -6,11 +6,16 @@
  *     llama_step.onnx   llama_embed.onnx          (llm given)
  *     visual_step.onnx                            (llm + adapters given)
  *     *.onnx.data                                 (external data, when big)
- *     manifest.json                               {format, version, sourceHash, files, shapes}
+ *     manifest.json                               {format, version, sourceHash, files, shapes, weights}
+ *     fp16/  int8/  int4/                         the same, per weight format (ensureExported)
  *
  * `ensureExported` returns the cached folder when the manifest's hash equals the hash of the
  * current sources (weights, configs, export settings) and every listed file exists; else it
- * exports again.
+ * exports again. Each weight format (`quantize`) has its own folder: fp32 (the default) in
+ * `outDir` itself, the others in `outDir/<format>`, so switching formats never overwrites another.
+ *
+ * An LM given as a folder is streamed: its safetensors (single or sharded; F32/F16/BF16) are
+ * read tensor by tensor while the graphs are written, never as a whole model in float32.
  */
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
@@ -18,11 +23,16 @@ import { isAbsolute, join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { readJsonFile, writeFileAtomic } from "@lm4lv/core";
 import { ViTMAE } from "@lm4lv/mae";
-import { LlamaForCausalLM } from "@lm4lv/llm";
+import type { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters, loadAdapters, readCheckpointInfo } from "@lm4lv/adapters";
 import type { OnnxGraph } from "./graph.js";
 import { buildViTDecoder, buildViTEncoder } from "./vit-export.js";
-import { buildEmbed, buildLlamaStep, buildVisualStep } from "./llama-export.js";
+import { buildEmbed, buildLlamaStep, buildVisualStep, headFormat } from "./llama-export.js";
+import type { LlamaExportOptions } from "./llama-export.js";
+import { DEFAULT_ACCURACY_LEVEL, INT4_BLOCK_SIZE, WEIGHT_FORMATS } from "./layers.js";
+import type { WeightFormat } from "./layers.js";
+import { openLlamaSource, sourceFromModel } from "./llama-source.js";
+import type { LlamaWeightSource } from "./llama-source.js";
 import { OrtCausalLM, OrtVisionModel, OrtVisualStep } from "./runtime.js";
 import type { OrtLMInfo, OrtVisionInfo } from "./runtime.js";
 import type { OrtSessionOptions } from "./session.js";
@@ -43,6 +53,24 @@ export interface ExportSource {
 export interface ExportOptions {
   /** Initializers above this many bytes go to `<file>.data` (default: only when a model is over ~1.8 GiB). */
   externalAbove?: number;
+  /**
+   * Storage of the LM's linear layers (default fp32; see WeightFormat): fp16 halves the files,
+   * int8 / int4 run MatMulNBits. The MAE and the adapters stay float32.
+   */
+  quantize?: WeightFormat;
+  /** MatMulNBits accuracy_level for int8 / int4 (default 4). */
+  accuracyLevel?: number;
+}
+
+/** How the exported LM stores its weights (manifest field `weights`). */
+export interface ManifestWeights {
+  format: WeightFormat;
+  /** Format of the LM head (int4 keeps an int8 head). */
+  lmHead: WeightFormat;
+  /** Embedding table element type. */
+  embedding: "float32" | "float16";
+  int4BlockSize?: number;
+  accuracyLevel?: number;
 }
 
 export interface OnnxManifest {
@@ -56,6 +84,25 @@ export interface OnnxManifest {
   vision?: OrtVisionInfo & { numTokens: number; config: Record<string, unknown> };
   llm?: OrtLMInfo & { config: Record<string, unknown> };
   visualStep?: { visionHidden: number };
+  /** How the LM's weights are stored (absent in exports older than the option: fp32). */
+  weights?: ManifestWeights;
+}
+
+/** Checks a `quantize` value (e.g. from a command line); throws naming the accepted ones. */
+export function parseWeightFormat(value: string, what = "quantize"): WeightFormat {
+  if (!(WEIGHT_FORMATS as readonly string[]).includes(value)) throw new Error(`${what}: expected one of ${WEIGHT_FORMATS.join(", ")}, got "${value}"`);
+  return value as WeightFormat;
+}
+
+/** The folder `ensureExported` uses for a weight format: `base` for fp32, else `base/<format>`. */
+export function exportDirFor(base: string, quantize: WeightFormat = "fp32"): string {
+  parseWeightFormat(quantize);
+  return quantize === "fp32" ? base : join(base, quantize);
+}
+
+function llamaOptions(opts: ExportOptions): LlamaExportOptions {
+  const weights = parseWeightFormat(opts.quantize ?? "fp32");
+  return { weights, accuracyLevel: opts.accuracyLevel };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -139,6 +186,9 @@ function llamaTensors(lm: LlamaForCausalLM): [string, tf.Tensor][] {
 export function sourceHash(src: ExportSource, opts: ExportOptions = {}): string {
   const h = createHash("sha256");
   h.update(JSON.stringify({ exporter: EXPORTER_VERSION, externalAbove: opts.externalAbove ?? null }));
+  // fp32 hashes as before the option existed, so older fp32 exports stay valid
+  const format = parseWeightFormat(opts.quantize ?? "fp32");
+  if (format !== "fp32") h.update(JSON.stringify({ quantize: format, int4BlockSize: INT4_BLOCK_SIZE, accuracyLevel: opts.accuracyLevel ?? DEFAULT_ACCURACY_LEVEL }));
   const part = (tag: string, v: unknown, tensors: () => [string, tf.Tensor][], config: () => unknown) => {
     if (v === undefined) return;
     h.update(`\n[${tag}]\n`);
@@ -162,21 +212,25 @@ function save(g: OnnxGraph, outDir: string, file: string, opts: ExportOptions): 
   return file;
 }
 
-/** Builds and writes every graph the source allows, then the manifest. Loads folders as needed. */
+/**
+ * Builds and writes every graph the source allows, then the manifest. An MAE or adapters folder
+ * is loaded (tfjs); an LM folder is read lazily, tensor by tensor, as the graphs are written.
+ */
 export function exportOnnx(source: ExportSource | string, outDir: string, opts: ExportOptions = {}): OnnxManifest {
   const src = typeof source === "string" ? sourceFromDir(source) : source;
   if (src.adapters && (!src.mae || !src.llm)) throw new Error("exportOnnx: adapters need both mae and llm (the visual step graph is built from all three)");
+  const llamaOpts = llamaOptions(opts);
   const hash = sourceHash(src, opts);
   const owned: { dispose(): void }[] = [];
+  let llm: LlamaWeightSource | undefined;
   try {
     const mae = typeof src.mae === "string" ? ViTMAE.fromPretrained(src.mae) : src.mae;
     if (typeof src.mae === "string") owned.push(mae!);
-    const llm = typeof src.llm === "string" ? LlamaForCausalLM.fromPretrained(src.llm) : src.llm;
-    if (typeof src.llm === "string") owned.push(llm!);
+    if (src.llm !== undefined) llm = typeof src.llm === "string" ? openLlamaSource(src.llm) : sourceFromModel(src.llm);
     let adapters: LM4LVAdapters | undefined;
     if (typeof src.adapters === "string") {
       if (readCheckpointInfo(src.adapters).lora) throw new Error(`${src.adapters}: the checkpoint holds LoRA matrices, which the ONNX export does not support yet`);
-      adapters = loadAdapters(src.adapters, { visionHidden: mae!.hiddenSize, llmHidden: llm!.hiddenSize }).adapters;
+      adapters = loadAdapters(src.adapters, { visionHidden: mae!.hiddenSize, llmHidden: llm!.config.hidden_size }).adapters;
       owned.push(adapters);
     } else adapters = src.adapters;
 
@@ -187,18 +241,23 @@ export function exportOnnx(source: ExportSource | string, outDir: string, opts: 
       manifest.vision = { imageSize: mae.imageSize, patchSize: mae.patchSize, hiddenSize: mae.hiddenSize, numTokens: mae.numTokens, config: { ...mae.config } };
     }
     if (llm) {
-      manifest.files.llmStep = save(buildLlamaStep(llm), outDir, "llama_step.onnx", opts);
-      manifest.files.embed = save(buildEmbed(llm), outDir, "llama_embed.onnx", opts);
+      manifest.files.llmStep = save(buildLlamaStep(llm, llamaOpts), outDir, "llama_step.onnx", opts);
+      manifest.files.embed = save(buildEmbed(llm, llamaOpts), outDir, "llama_embed.onnx", opts);
       const c = llm.config;
       manifest.llm = { hiddenSize: c.hidden_size, vocabSize: c.vocab_size, numLayers: c.num_hidden_layers, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim, config: { ...c } };
+      const format = llamaOpts.weights!;
+      manifest.weights = { format, lmHead: headFormat(format), embedding: format === "fp32" ? "float32" : "float16" };
+      if (format === "int4") manifest.weights.int4BlockSize = INT4_BLOCK_SIZE;
+      if (format === "int8" || format === "int4") manifest.weights.accuracyLevel = opts.accuracyLevel ?? DEFAULT_ACCURACY_LEVEL;
     }
     if (adapters && llm) {
-      manifest.files.visualStep = save(buildVisualStep(llm, adapters), outDir, "visual_step.onnx", opts);
+      manifest.files.visualStep = save(buildVisualStep(llm, adapters, llamaOpts), outDir, "visual_step.onnx", opts);
       manifest.visualStep = { visionHidden: adapters.visionHidden };
     }
     writeFileAtomic(join(outDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
     return manifest;
   } finally {
+    llm?.close();
     for (const o of owned) o.dispose();
   }
 }
@@ -212,6 +271,8 @@ export function readManifest(outDir: string): OnnxManifest {
 }
 
 export interface EnsureResult {
+  /** The export folder: `outDir` for fp32, `outDir/<format>` for another weight format. */
+  dir: string;
   manifest: OnnxManifest;
   /** Absolute paths of the model files, by role. */
   paths: OnnxManifest["files"];
@@ -223,22 +284,26 @@ function absolute(outDir: string, files: OnnxManifest["files"]): OnnxManifest["f
   return Object.fromEntries(Object.entries(files).map(([k, f]) => [k, join(outDir, f as string)]));
 }
 
-/** The cached export in `outDir` when its hash matches the sources, else a fresh export. */
-export function ensureExported(source: ExportSource | string, outDir: string, opts: ExportOptions = {}): EnsureResult {
+/**
+ * The cached export when its hash matches the sources, else a fresh export; in `outDir` for fp32
+ * weights and in `outDir/<format>` for the others (see `exportDirFor`).
+ */
+export function ensureExported(source: ExportSource | string, baseDir: string, opts: ExportOptions = {}): EnsureResult {
   const src = typeof source === "string" ? sourceFromDir(source) : source;
+  const outDir = exportDirFor(baseDir, opts.quantize);
   if (existsSync(join(outDir, MANIFEST_FILE))) {
     try {
       const m = readManifest(outDir);
       const complete = Object.values(m.files).every((f) => existsSync(join(outDir, f as string)));
       if (complete && m.exporterVersion === EXPORTER_VERSION && m.sourceHash === sourceHash(src, opts)) {
-        return { manifest: m, paths: absolute(outDir, m.files), exported: false };
+        return { dir: outDir, manifest: m, paths: absolute(outDir, m.files), exported: false };
       }
     } catch {
       // unreadable manifest: export again
     }
   }
   const manifest = exportOnnx(src, outDir, opts);
-  return { manifest, paths: absolute(outDir, manifest.files), exported: true };
+  return { dir: outDir, manifest, paths: absolute(outDir, manifest.files), exported: true };
 }
 
 export interface OrtModels {
