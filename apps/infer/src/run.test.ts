@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from "node:fs";
+import { cpSync, mkdtempSync, mkdirSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { initBackend, readImage, writeImage } from "@lm4lv/core";
 import { LM4LV, loadModels } from "@lm4lv/pipeline";
 import { writeTinyModels, syntheticPhoto } from "@lm4lv/pipeline/testing";
@@ -9,6 +9,7 @@ import { runInfer } from "./run.js";
 
 const root = mkdtempSync(join(tmpdir(), "lm4lv-infer-"));
 const ckpt = join(root, "ckpt");
+let dirs: { maeDir: string; llmDir: string };
 
 function capture() {
   const out: string[] = [], err: string[] = [];
@@ -17,7 +18,7 @@ function capture() {
 
 beforeAll(async () => {
   await initBackend(process.env.LM4LV_BACKEND ?? "wasm");
-  const dirs = writeTinyModels(join(root, "models"));
+  dirs = writeTinyModels(join(root, "models"));
   const model = LM4LV.create(await loadModels({ mae: dirs.maeDir, llm: dirs.llmDir }), { task: "denoise", seed: 2 });
   model.save(ckpt, 0);
   mkdirSync(join(root, "in"));
@@ -93,5 +94,29 @@ describe("pnpm infer", () => {
     c = capture();
     expect(await runInfer(["--checkpoint", join(root, "bad-ckpt"), join(root, "in", "img0.png")], c.io)).toBe(1);
     expect(c.err.join("\n")).toMatch(/adapter\.weight: expected shape \[48, 24\]|llmHidden|48/);
+  });
+
+  it("restores a copied checkpoint with --mae/--llm, and names the lm4lv.json field it cannot resolve without them", async () => {
+    const copy = join(mkdtempSync(join(tmpdir(), "lm4lv-infer-copy-")), "ckpt");
+    mkdirSync(copy);
+    for (const f of ["adapters.safetensors", "lm4lv.json"]) cpSync(join(ckpt, f), join(copy, f));
+    const img = join(root, "in", "img0.png");
+    let c = capture();
+    expect(await runInfer(["--checkpoint", copy, img, "--out", join(root, "out5"), "--engine", "tfjs"], c.io)).toBe(1);
+    const err = c.err.join("\n");
+    expect(err).toContain(`${join(copy, "lm4lv.json")}: field "visionModel" = "../models/mae" is not a folder with config.json; tried:`);
+    expect(err).toContain(`${resolve(copy, "../models/mae")} (relative to the checkpoint)`);
+    expect(err).toContain("--mae on the command line");
+
+    c = capture();
+    expect(await runInfer(["--checkpoint", copy, "--mae", dirs.maeDir, "--llm", dirs.llmDir, img, "--out", join(root, "out5"), "--engine", "tfjs"], c.io)).toBe(0);
+    expect(await runInfer(["--checkpoint", ckpt, img, "--out", join(root, "out6"), "--engine", "tfjs"], capture().io)).toBe(0);
+    const [a, b] = [await readImage(join(root, "out5", "img0.png")), await readImage(join(root, "out6", "img0.png"))];
+    expect(Array.from(a.data)).toEqual(Array.from(b.data));
+
+    // a given folder wins over a reference that resolves
+    c = capture();
+    expect(await runInfer(["--checkpoint", ckpt, "--mae", join(root, "in"), img, "--engine", "tfjs"], c.io)).toBe(1);
+    expect(c.err.join("\n")).toMatch(/mae folder .*in: no config\.json there \(given instead of .*lm4lv\.json field "visionModel"\)/);
   });
 });

@@ -1,5 +1,6 @@
 /**
  * pnpm infer [--checkpoint <dir> | --task <name>] [<image|folder|pairs.json>] [--clean <file|folder>] [--out dir] [--json]
+ *            [--mae <dir>] [--llm <dir>] [--tokenizer <dir>]
  *
  * With no input: restores the bundled degraded example of the task (default: denoise) with the
  * embedded default checkpoint and prints PSNR/SSIM of input and output against the clean image.
@@ -31,6 +32,11 @@ const USAGE = `usage: pnpm infer [--checkpoint <dir> | --task <name>] [<image|fo
 options:
   --checkpoint <dir>   LM4LV checkpoint folder (adapters.safetensors + lm4lv.json)
   --task <name>        a shipped checkpoint under models/lm4lv-tiny/<name> (default denoise)
+  --mae <dir>          MAE folder to use instead of the one named in lm4lv.json
+  --llm <dir>          LLM folder to use instead of the one named in lm4lv.json (with its tokenizer)
+  --tokenizer <dir>    tokenizer folder, when it is not the LLM's
+                       (without these: lm4lv.json's folders relative to the checkpoint, else by name
+                       under the repository's models/, so a copied checkpoint folder still loads)
   --clean <file|dir>   clean target(s) for PSNR/SSIM (a pairs.json carries its own)
   --out <dir>          output folder (default out/infer)
   --engine <ort|tfjs>  inference engine (default: ort when onnxruntime-node loads, else tfjs);
@@ -64,6 +70,9 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
       options: {
         checkpoint: { type: "string" },
         task: { type: "string" },
+        mae: { type: "string" },
+        llm: { type: "string" },
+        tokenizer: { type: "string" },
         clean: { type: "string" },
         out: { type: "string" },
         json: { type: "boolean" },
@@ -104,7 +113,11 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
   const backend = await initBackend();
   let model: LM4LV;
   try {
-    model = await LM4LV.fromCheckpoint(checkpointDir(ckptArg));
+    model = await LM4LV.fromCheckpoint(checkpointDir(ckptArg), {
+      mae: values.mae as string | undefined,
+      llm: values.llm as string | undefined,
+      tokenizer: values.tokenizer as string | undefined,
+    });
   } catch (e) {
     io.err(`error: cannot load checkpoint ${ckptArg}: ${(e as Error).message}`);
     return 1;

@@ -16,5 +16,7 @@ export {
   CHECKPOINT_VERSION,
 } from "./checkpoint.js";
 export type { RunInfo, CheckpointInfo, LoadAdaptersOptions } from "./checkpoint.js";
+export { resolveModelReferences, embeddedModelDirs, modelName, ModelReferenceError } from "./model-refs.js";
+export type { ModelOverrides, ModelReferenceField, ResolveModelsOptions, ResolvedModels } from "./model-refs.js";
 export { LlamaLora, LORA_TARGETS, loraParamName, loraParamShapes } from "./lora.js";
 export type { LoraConfig, LoraTarget, LlamaLike } from "./lora.js";

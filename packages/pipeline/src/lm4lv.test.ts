@@ -1,14 +1,16 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
-import { mkdtempSync, readFileSync, existsSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { initBackend } from "@lm4lv/core";
 import { FolderPairDataset } from "@lm4lv/data";
 import { LM4LV, loadModels } from "./lm4lv.js";
 import { trainLM4LV } from "./lm4lv-training.js";
 import { writeTinyModels, writeSyntheticPhotos, syntheticPhoto } from "./testing.js";
 
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const root = mkdtempSync(join(tmpdir(), "lm4lv-pipe-"));
 let models: Awaited<ReturnType<typeof loadModels>>;
 let photos: string;
@@ -167,5 +169,63 @@ describe("LM4LV pipeline", () => {
       expect(Array.from(mr.adapters.namedVariables()[name].dataSync())).toEqual(Array.from(mo.adapters.namedVariables()[name].dataSync()));
     }
     expect(readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).step)).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe("portable checkpoints", () => {
+  const adapterValues = (m: LM4LV) => Object.fromEntries(Object.entries(m.adapters.namedVariables()).map(([n, v]) => [n, Array.from(v.dataSync())]));
+  /** Copies the two checkpoint files to a fresh folder `name` under a new temporary directory. */
+  const copyCheckpoint = (src: string, name: string) => {
+    const dst = join(mkdtempSync(join(tmpdir(), "lm4lv-copied-")), name);
+    mkdirSync(dst);
+    for (const f of ["adapters.safetensors", "lm4lv.json"]) cpSync(join(src, f), join(dst, f));
+    return dst;
+  };
+  let ckpt: string;
+  let saved: LM4LV;
+  beforeAll(() => {
+    ckpt = join(root, "runs", "portable");
+    saved = LM4LV.create(models, { task: "denoise", seed: 11 });
+    saved.save(ckpt, 3);
+  });
+
+  it("a checkpoint copied to another folder restores (its models found by name) with the same adapters and output", async () => {
+    expect(JSON.parse(readFileSync(join(ckpt, "lm4lv.json"), "utf8"))).toMatchObject({ visionModel: "../../mae", llm: "../../llm", extra: { tokenizer: "../../llm" } });
+    const copy = copyCheckpoint(ckpt, "portable");
+    const re = await LM4LV.fromCheckpoint(copy, { modelDirs: [join(root, "elsewhere"), root] });
+    expect([re.models.visionDir, re.models.llmDir, re.models.tokenizerDir]).toEqual([join(root, "mae"), join(root, "llm"), join(root, "llm")]);
+    expect(adapterValues(re)).toEqual(adapterValues(saved));
+    const a = await saved.restore(syntheticPhoto(16, 4));
+    const b = await re.restore(syntheticPhoto(16, 4));
+    expect(Array.from(b.features.dataSync())).toEqual(Array.from(a.features.dataSync()));
+    tf.dispose([a.features, b.features]);
+  });
+
+  it("a copy of a shipped checkpoint restores with the repository's embedded models", async () => {
+    const shipped = join(REPO, "models", "lm4lv-tiny", "identity");
+    const copy = copyCheckpoint(shipped, "identity");
+    const original = await LM4LV.fromCheckpoint(shipped);
+    const re = await LM4LV.fromCheckpoint(copy);
+    expect([re.models.visionDir, re.models.llmDir]).toEqual([join(REPO, "models", "mae-tiny"), join(REPO, "models", "lm-tiny")]);
+    expect(re.task).toBe("identity");
+    expect(adapterValues(re)).toEqual(adapterValues(original));
+  });
+
+  it("names lm4lv.json, the field and the places tried when a model is not found; given folders win", async () => {
+    const copy = copyCheckpoint(ckpt, "portable");
+    const err = await LM4LV.fromCheckpoint(copy, { modelDirs: [join(root, "elsewhere")] }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    const msg = (err as Error).message;
+    expect(msg).toContain(`${join(copy, "lm4lv.json")}: field "visionModel" = "../../mae" is not a folder with config.json; tried:`);
+    expect(msg).toContain(`${resolve(copy, "../../mae")} (relative to the checkpoint)`);
+    expect(msg).toContain(`${join(root, "elsewhere", "mae")} (model "mae" in ${join(root, "elsewhere")})`);
+
+    const other = writeTinyModels(join(root, "other-models"), { seed: 7 });
+    const re = await LM4LV.fromCheckpoint(copy, { mae: other.maeDir, llm: other.llmDir, modelDirs: [] });
+    expect([re.models.visionDir, re.models.llmDir, re.models.tokenizerDir]).toEqual([other.maeDir, other.llmDir, other.llmDir].map((d) => resolve(d)));
+    expect(adapterValues(re)).toEqual(adapterValues(saved));
+    // a given folder also wins over a reference that resolves
+    const mixed = await LM4LV.fromCheckpoint(ckpt, { mae: other.maeDir });
+    expect([mixed.models.visionDir, mixed.models.llmDir]).toEqual([resolve(other.maeDir), join(root, "llm")]);
   });
 });

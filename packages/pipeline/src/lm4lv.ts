@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { existsSync } from "node:fs";
-import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { dirname, relative, resolve } from "node:path";
 import { resizeImage, type CausalLM, type RgbImage, type VisionModel } from "@lm4lv/core";
 import { ViTMAE, preprocessImages, postprocess } from "@lm4lv/mae";
 import { LlamaForCausalLM } from "@lm4lv/llm";
@@ -21,8 +21,10 @@ import {
   lm4lvForwardLoss,
   loadAdapters,
   readCheckpointInfo,
+  resolveModelReferences,
   saveAdapters,
   type CheckpointInfo,
+  type ResolveModelsOptions,
   type LossValues,
   type TrainingSample,
 } from "@lm4lv/adapters";
@@ -116,17 +118,14 @@ export class LM4LV {
   }
 
   /**
-   * Loads a trained checkpoint folder (adapters.safetensors + lm4lv.json). The model folders come
-   * from lm4lv.json (relative paths are relative to the checkpoint) unless given.
+   * Loads a trained checkpoint folder (adapters.safetensors + lm4lv.json). The model folders are the
+   * ones given (`mae`, `llm`, `tokenizer`), else lm4lv.json's references resolved relative to the
+   * checkpoint, else found by name in `modelDirs` (default: the repository's embedded models), so a
+   * copied checkpoint folder still loads; see @lm4lv/adapters' resolveModelReferences.
    */
-  static async fromCheckpoint(dir: string, override: Partial<LoadModelsOptions> = {}): Promise<LM4LV> {
+  static async fromCheckpoint(dir: string, opts: ResolveModelsOptions = {}): Promise<LM4LV> {
     const info = readCheckpointInfo(dir);
-    const at = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
-    const models = await loadModels({
-      mae: override.mae ?? at(info.visionModel),
-      llm: override.llm ?? at(info.llm),
-      tokenizer: override.tokenizer ?? (typeof info.extra.tokenizer === "string" ? at(info.extra.tokenizer) : undefined),
-    });
+    const models = await loadModels(resolveModelReferences(dir, info, opts));
     return LM4LV.fromCheckpointWithModels(dir, models, info);
   }
 
