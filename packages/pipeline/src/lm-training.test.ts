@@ -154,6 +154,28 @@ describe("repeats", () => {
     }
     expect(() => tokenWindowBatches(corpus, { batchSize: 1, seqLen: 10, repeats })).toThrow(/do not fit/);
   });
+
+  it("random=1 replaces the span and its copy by the same random ids from [lo, hi); the text around stays", () => {
+    const corpus = Int32Array.from({ length: 5000 }, (_, i) => i);
+    const repeats = parseRepeatOptions("p=1,len=6,gap=3,random=1");
+    expect(repeats.random).toBe(1);
+    const { ids } = tokenWindowBatches(corpus, { batchSize: 6, seqLen: 40, repeats, randomTokens: [10000, 10050] })(1, new TrainRng(7));
+    for (let b = 0; b < 6; b++) {
+      const row = Array.from(ids.subarray(b * 41, (b + 1) * 41));
+      const synthetic = row.map((t, i) => (t >= 10000 ? i : -1)).filter((i) => i >= 0);
+      expect(synthetic).toHaveLength(12); // the span (6) and its copy (6), nothing else
+      const [from, at] = [synthetic[0], synthetic[6]];
+      expect(synthetic).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((i) => (i < 6 ? from + i : at + i - 6)));
+      expect(at - from).toBe(9); // len + gap
+      expect(row.slice(at, at + 6)).toEqual(row.slice(from, from + 6));
+      for (const t of row.slice(from, from + 6)) expect(t).toBeLessThan(10050);
+      // the text is contiguous corpus around the synthetic tokens (span text replaced in place)
+      const text = row.filter((t) => t < 10000);
+      for (let i = 1; i < text.length; i++) if (i !== from) expect(text[i]).toBe(text[i - 1] + 1);
+    }
+    expect(() => tokenWindowBatches(corpus, { batchSize: 1, seqLen: 40, repeats })).toThrow(/randomTokens/);
+    expect(() => parseRepeatOptions("p=1,len=5,gap=1,random=2")).toThrow(/field "random"/);
+  });
 });
 
 describe("inductionTest", () => {

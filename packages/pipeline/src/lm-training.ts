@@ -124,9 +124,15 @@ export interface RepeatOptions {
   /** Consecutive copies of the span (inclusive range; default 1–1). */
   minCopies?: number;
   maxCopies?: number;
+  /**
+   * Fraction of the repeated spans whose content is replaced (in the original and every copy)
+   * by uniform random token ids from `randomTokens` — synthetic token strings, no image data;
+   * it trains copying of arbitrary tokens, not only of the corpus' frequent ones. Default 0.
+   */
+  random?: number;
 }
 
-/** Parses "p=0.5,len=20-70,gap=0-40[,copies=1-3]" (the CLI form of RepeatOptions). */
+/** Parses "p=0.5,len=20-70,gap=0-40[,copies=1-3][,random=0.5]" (the CLI form of RepeatOptions). */
 export function parseRepeatOptions(spec: string): RepeatOptions {
   const out: Record<string, string> = {};
   for (const part of spec.split(",")) {
@@ -145,9 +151,11 @@ export function parseRepeatOptions(spec: string): RepeatOptions {
   const [minGap, maxGap] = range("gap");
   const [minCopies, maxCopies] = out.copies === undefined ? [1, 1] : range("copies");
   if (minLength < 1 || maxLength < minLength || maxGap < minGap || minCopies < 1 || maxCopies < minCopies) throw new Error(`--repeats "${spec}": empty length, gap or copies range`);
-  const unknown = Object.keys(out).filter((k) => !["p", "len", "gap", "copies"].includes(k));
-  if (unknown.length) throw new Error(`--repeats "${spec}": unknown field "${unknown[0]}" (expected p, len, gap, copies)`);
-  return { probability, minLength, maxLength, minGap, maxGap, ...(out.copies === undefined ? {} : { minCopies, maxCopies }) };
+  const random = out.random === undefined ? 0 : Number(out.random);
+  if (!(random >= 0 && random <= 1)) throw new Error(`--repeats "${spec}": field "random" should be in [0, 1]`);
+  const unknown = Object.keys(out).filter((k) => !["p", "len", "gap", "copies", "random"].includes(k));
+  if (unknown.length) throw new Error(`--repeats "${spec}": unknown field "${unknown[0]}" (expected p, len, gap, copies, random)`);
+  return { probability, minLength, maxLength, minGap, maxGap, ...(out.copies === undefined ? {} : { minCopies, maxCopies }), ...(random > 0 ? { random } : {}) };
 }
 
 /**
@@ -156,8 +164,9 @@ export function parseRepeatOptions(spec: string): RepeatOptions {
  * resumed run draws the same windows). With `repeats`, a window may be built from fewer text
  * tokens with one span inserted again after a gap (see RepeatOptions).
  */
-export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: number; seqLen: number; repeats?: RepeatOptions }): (step: number, rng: TrainRng) => TokenBatch {
-  const { batchSize: B, seqLen: T, repeats } = options;
+export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: number; seqLen: number; repeats?: RepeatOptions; /** ids [lo, hi) drawn by `repeats.random` */ randomTokens?: [number, number] }): (step: number, rng: TrainRng) => TokenBatch {
+  const { batchSize: B, seqLen: T, repeats, randomTokens } = options;
+  if (repeats?.random && !(randomTokens && Number.isInteger(randomTokens[0]) && randomTokens[1] > randomTokens[0])) throw new RangeError(`tokenWindowBatches: repeats.random needs randomTokens [lo, hi) with hi > lo, got ${JSON.stringify(randomTokens)}`);
   if (!Number.isInteger(B) || B < 1) throw new RangeError(`tokenWindowBatches: batchSize must be a positive integer, got ${B}`);
   if (!Number.isInteger(T) || T < 1) throw new RangeError(`tokenWindowBatches: seqLen must be a positive integer, got ${T}`);
   const starts = tokens.length - (T + 1) + 1;
@@ -178,7 +187,13 @@ export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: num
         const from = rng.int(n - len - gap + 1); // span [from, from + len), copies inserted at from + len + gap
         const at = from + len + gap;
         row.set(text.subarray(0, at), 0);
-        for (let c = 0; c < copies; c++) row.set(text.subarray(from, from + len), at + c * len);
+        let span = text.subarray(from, from + len);
+        if (repeats.random && rng.uniform() < repeats.random) {
+          const [lo, hi] = randomTokens!;
+          span = Int32Array.from({ length: len }, () => lo + rng.int(hi - lo));
+          row.set(span, from);
+        }
+        for (let c = 0; c < copies; c++) row.set(span, at + c * len);
         row.set(text.subarray(at), at + copies * len);
       } else {
         const s = rng.int(starts);

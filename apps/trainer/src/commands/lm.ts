@@ -3,7 +3,7 @@
  *
  * tokenizer (trained with BPE unless --tokenizer is given) → encode train/val → Llama with
  * trainable weights → runTraining (Adam, §7 schedule, clipping, checkpoints, resume) →
- * HF folder (config.json, model.safetensors F16, tokenizer files), loss.png, report.json.
+ * HF folder (config.json, model.safetensors F16, tokenizer files), loss.svg + loss.csv, report.json.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -35,7 +35,7 @@ import type { OptionSpecs } from "../options.js";
 const SPECS: OptionSpecs = {
   text: { type: "string", help: "training text (documents separated by blank lines)" },
   valText: { type: "string", help: "held-out text for perplexity" },
-  out: { type: "string", help: "output folder (HF model folder, loss.png, report.json)" },
+  out: { type: "string", help: "output folder (HF model folder, loss.svg, loss.csv, report.json)" },
   tokenizer: { type: "string", help: "tokenizer.json (or its folder) to use instead of training one" },
   vocabSize: { type: "integer", default: 4096, help: "BPE vocabulary when training the tokenizer" },
   templateCopies: { type: "integer", default: 200, help: "copies of the ### Human/Assistant template mixed into the BPE corpus" },
@@ -62,7 +62,7 @@ const SPECS: OptionSpecs = {
   sampleTokens: { type: "integer", default: 48, help: "new tokens of the greedy sample" },
   resume: { type: "boolean", default: false, help: "continue from <checkpoint-dir>/last.safetensors" },
   backend: { type: "string", help: "tfjs backend (wasm, cpu, tensorflow)" },
-  repeats: { type: "string", help: "insert verbatim repeats of earlier spans into windows, e.g. \"p=0.5,len=20-70,gap=0-40\"" },
+  repeats: { type: "string", help: "insert verbatim repeats of earlier spans into windows, e.g. \"p=0.5,len=20-70,gap=0-40\" (copies=A-B: consecutive copies; random=F: that fraction of spans made of random token ids)" },
   engine: { type: "string", help: "gradient engine: ort (default when onnxruntime-node loads) or tfjs" },
   threads: { type: "integer", help: "ONNX Runtime threads (default: the number of cores)" },
 };
@@ -163,7 +163,7 @@ export async function lmCommand(argv: string[]): Promise<number> {
     variables,
     ...(ort ? { gradients: ort.gradients } : { loss: (batch: TokenBatch) => lmLoss(model, batch) }),
     metricsFile: join(out, "metrics.jsonl"),
-    data: tokenWindowBatches(trainTokens, { batchSize, seqLen, repeats: typeof o.repeats === "string" ? parseRepeatOptions(o.repeats) : undefined }),
+    data: tokenWindowBatches(trainTokens, { batchSize, seqLen, repeats: typeof o.repeats === "string" ? parseRepeatOptions(o.repeats) : undefined, randomTokens: [inductionOptions.firstToken, tokenizer.vocabSize - inductionOptions.reservedTop] }),
     totalSteps: o.steps as number,
     seed: o.seed as number,
     optimizer: { lr: o.lr as number, weightDecay: o.weightDecay as number },
@@ -175,7 +175,7 @@ export async function lmCommand(argv: string[]): Promise<number> {
     resume: o.resume as boolean,
     validate,
     validateEvery: o.validateEvery as number,
-    lossPlot: join(out, "loss.png"),
+    lossPlot: join(out, "loss.svg"),
     onStep: (entry) => {
       startStep ??= entry.step - 1;
     },
@@ -220,7 +220,7 @@ export async function lmCommand(argv: string[]): Promise<number> {
   console.log(`val perplexity ${lm.perplexity.toFixed(1)} (unigram ${unigram.perplexity.toFixed(1)}) over ${lm.tokens} tokens`);
   console.log(`sample: ${JSON.stringify(o.samplePrompt)} → ${JSON.stringify(sample)}`);
   console.log(`induction ([BOS] + R + R, |R| = ${induction.length}): loss ${induction.firstCopyLoss.toFixed(2)} → ${induction.secondCopyLoss.toFixed(2)} nats on the second copy (ln V = ${induction.uniformLoss.toFixed(2)}); best head L${induction.best.layer}H${induction.best.head} ${induction.best.score.toFixed(3)}`);
-  console.log(`wrote ${out} (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, loss.png, report.json)`);
+  console.log(`wrote ${out} (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, loss.svg, loss.csv, report.json)`);
   model.dispose();
   return 0;
 }
