@@ -66,6 +66,8 @@ const ELEM_BYTES: Record<ElemType, number> = { float32: 4, float64: 8, float16: 
 /** Protobuf messages cannot exceed 2 GiB; "auto" externalizes above this total (with headroom). */
 export const PROTOBUF_LIMIT = 2 ** 31 - 1;
 const AUTO_TOTAL_LIMIT = 1.8 * 2 ** 30;
+/** Lazy (streamed) weights above this total also go external by default, so a write holds one at a time. */
+const AUTO_LAZY_LIMIT = 2 ** 30;
 const EXTERNAL_ALIGN = 4096;
 
 interface Initializer {
@@ -81,7 +83,7 @@ interface Initializer {
 export interface SaveOptions {
   /**
    * Initializers with more bytes than this go to the side file. Default: none when the total
-   * is below ~1.8 GiB, else every initializer above 1 KiB.
+   * is below ~1.8 GiB and the lazy initializers' below 1 GiB, else every initializer above 1 KiB.
    */
   externalAbove?: number;
   /** Side file name (in the model's folder). Default `<model file name>.data`. */
@@ -390,7 +392,8 @@ export class OnnxGraph {
   /** Writes the model to `path`; initializers above the threshold go to a side file (see SaveOptions). */
   save(path: string, opts: SaveOptions = {}): SavedModel {
     mkdirSync(dirname(path), { recursive: true });
-    const threshold = opts.externalAbove ?? (this.initializerBytes > AUTO_TOTAL_LIMIT ? 1024 : Infinity);
+    const lazyBytes = this.inits.reduce((n, i) => n + (i.bytes ? 0 : i.byteLength), 0);
+    const threshold = opts.externalAbove ?? (this.initializerBytes > AUTO_TOTAL_LIMIT || lazyBytes > AUTO_LAZY_LIMIT ? 1024 : Infinity);
     const location = opts.externalFile ?? `${basename(path)}.data`;
     const big = this.inits.filter((i) => i.byteLength > threshold);
     if (!big.length) {

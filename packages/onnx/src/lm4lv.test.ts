@@ -93,4 +93,39 @@ describe("LM4LV visual generation: tfjs vs ONNX Runtime", () => {
     expect(maxAbsDiff(images(ortModels.vision!.decode(gOrt)), images(mae.decode(gTf)))).toBeLessThanOrEqual(1 / 255);
     tf.dispose([pixels, fOrt, fTf, promptOrt, promptTf, gOrt, gTf]);
   });
+
+  it("with int8 / int4 LM weights the folded step equals the sampler over the same export, and the image moves little", () => {
+    const n = mae.numTokens;
+    const refImg = images(mae.decode(generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: n }))); // fp32, tfjs
+    const report: Record<string, number | string>[] = [];
+    const minPsnr = { int8: 40, int4: 25 };
+    for (const quantize of ["int8", "int4"] as const) {
+      // float activations (accuracy level 0): the two loops over the same weights agree to float rounding;
+      // with the default level 4, activations rounded to int8 make 1e-7 differences flip a step now and then
+      const exact = `${dir}-${quantize}-acc0`;
+      exportOnnx({ mae, llm: lm, adapters }, exact, { quantize, accuracyLevel: 0 });
+      const m0 = loadOrtModels(exact, { intraOpThreads: 1 });
+      const folded = generateVisualTokensOrt({ step: m0.visualStep!, promptEmbeds: prompt, numTokens: n });
+      const unfolded = generateVisualTokens({ lm: m0.lm!, adapters, promptEmbeds: prompt, numTokens: n });
+      expect(maxAbsDiff(folded.dataSync(), unfolded.dataSync()), quantize).toBeLessThan(1e-4);
+      m0.dispose();
+      tf.dispose([folded, unfolded]);
+      rmSync(exact, { recursive: true, force: true });
+
+      const out = `${dir}-${quantize}`;
+      exportOnnx({ mae, llm: lm, adapters }, out, { quantize });
+      const m = loadOrtModels(out, { intraOpThreads: 1 });
+      const feats = generateVisualTokensOrt({ step: m.visualStep!, promptEmbeds: prompt, numTokens: n });
+      const img = images(m.vision!.decode(feats));
+      let se = 0;
+      for (let i = 0; i < img.length; i++) se += (img[i] - refImg[i]) ** 2;
+      const psnr = 10 * Math.log10(1 / (se / img.length));
+      report.push({ quantize, psnrVsFp32: +psnr.toFixed(2), maxAbsPixel: +maxAbsDiff(img, refImg).toFixed(4) });
+      expect(psnr, quantize).toBeGreaterThan(minPsnr[quantize]);
+      m.dispose();
+      feats.dispose();
+      rmSync(out, { recursive: true, force: true });
+    }
+    console.log(JSON.stringify(report)); // random adapters and LM: how far the decoded image moves, not a restoration score
+  });
 });
