@@ -14,7 +14,9 @@ import type { LM4LVAdapters } from "./adapters.js";
 import { assembleBatchInputsEmbeds, imageFeatureRows } from "./assemble.js";
 import type { ImageFeatures, SequenceLayout } from "./assemble.js";
 
-export const IGNORE_INDEX = -100;
+import { IGNORE_INDEX } from "@lm4lv/tokenizer";
+
+export { IGNORE_INDEX };
 
 /** The final-norm hidden state at `position` regresses MAE token `tokenIndex` of image `imageIndex`. */
 export interface VisionTarget {

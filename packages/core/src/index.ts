@@ -17,6 +17,7 @@ export type { SafetensorsDtype, TensorEntry, LoadedTensor, TensorToWrite } from 
 export { ConfigError, readJsonFile, readConfig, validateConfig, positive } from "./config.js";
 export type { ConfigSchema, FieldSpec, FieldType } from "./config.js";
 export { writeFileAtomic } from "./fsutil.js";
+export { WeightLoadError } from "./errors.js";
 export {
   readImage,
   decodeImage,

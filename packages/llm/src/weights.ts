@@ -8,7 +8,7 @@
  * When `tie_word_embeddings` is set the output projection reuses `model.embed_tokens.weight`.
  */
 import * as tf from "@tensorflow/tfjs";
-import { SafetensorsCheckpoint, SafetensorsError, writeSafetensors } from "@lm4lv/core";
+import { SafetensorsCheckpoint, SafetensorsError, WeightLoadError, writeSafetensors } from "@lm4lv/core";
 import type { SafetensorsDtype, TensorToWrite } from "@lm4lv/core";
 import type { LlamaConfig } from "./config.js";
 
@@ -141,7 +141,7 @@ export function namedWeights(config: LlamaConfig, w: LlamaWeights): { spec: Weig
   });
 }
 
-export class WeightLoadError extends Error {}
+export { WeightLoadError };
 
 const FLOAT_DTYPES = new Set<SafetensorsDtype>(["F32", "F16", "BF16", "F64"]);
 

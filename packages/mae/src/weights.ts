@@ -5,7 +5,7 @@
  * All tensors keep PyTorch layout (linear weights `[out, in]`, the patch conv `[D, C, p, p]`);
  * none needs transposing on load.
  */
-import { SafetensorsCheckpoint } from "@lm4lv/core";
+import { SafetensorsCheckpoint, WeightLoadError } from "@lm4lv/core";
 import type { ViTMAEConfig } from "./config.js";
 import { sincosPositionEmbedding } from "./ops.js";
 
@@ -70,7 +70,7 @@ export function expectedWeights(config: ViTMAEConfig): WeightSpec[] {
   return specs;
 }
 
-export class WeightLoadError extends Error {}
+export { WeightLoadError };
 
 export interface RawWeight {
   shape: number[];

@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { CausalLM, KVCache } from "@lm4lv/core";
+import { DEFAULT_NUM_VISUAL_TOKENS } from "@lm4lv/tokenizer";
 
 /**
  * The two linear maps between the vision feature space and the LM's embedding space. Any object
@@ -33,7 +34,7 @@ export interface GenerateVisualOptions {
   useCache?: boolean;
 }
 
-export const DEFAULT_NUM_VISUAL_TOKENS = 197;
+export { DEFAULT_NUM_VISUAL_TOKENS };
 
 /** `[B, T, D]` → its last position `[B, 1, D]`. */
 export function lastPosition(x: tf.Tensor3D): tf.Tensor3D {

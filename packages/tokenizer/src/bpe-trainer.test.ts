@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { BpeTrainerError, trainBpe } from "./bpe-trainer.js";
 import { Tokenizer } from "./tokenizer.js";
 import { byteToUnicode } from "./testing/byte-level.js";
+import { Mulberry32 } from "@lm4lv/core";
 
 /** A small English corpus written for this test. */
 const CORPUS = [
@@ -21,14 +22,8 @@ const TEMPLATE = "### Human: <Img></Img> restore this\n### Assistant: <Img></Img
 const corpus = (): string[] => [...CORPUS, ...CORPUS.map((s) => s.toUpperCase()), ...Array(40).fill(TEMPLATE)];
 
 function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Mulberry32(seed);
+  return () => rng.next();
 }
 
 /**
