@@ -3,8 +3,9 @@
  *
  *   outDir/
  *     vit_encoder.onnx  vit_decoder.onnx          (mae given)
- *     llama_step.onnx   llama_embed.onnx          (llm given)
- *     visual_step.onnx                            (llm + adapters given)
+ *     llama_step.onnx   llama_embed.onnx          (llm given; with adapters the step graph is the
+ *                                                  folded LM4LV one: one graph, one copy of the LM
+ *                                                  weights, for prefill, decode and the visual loop)
  *     *.onnx.data                                 (external data, when big)
  *     manifest.json                               {format, version, sourceHash, files, shapes, weights}
  *     fp16/  int8/  int4/                         the same, per weight format (ensureExported)
@@ -27,7 +28,7 @@ import type { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters, loadAdapters, readCheckpointInfo } from "@lm4lv/adapters";
 import type { OnnxGraph } from "./graph.js";
 import { buildViTDecoder, buildViTEncoder } from "./vit-export.js";
-import { buildEmbed, buildLlamaStep, buildVisualStep, headFormat } from "./llama-export.js";
+import { buildEmbed, buildLlamaStep, headFormat } from "./llama-export.js";
 import type { LlamaExportOptions } from "./llama-export.js";
 import { DEFAULT_ACCURACY_LEVEL, INT4_BLOCK_SIZE, WEIGHT_FORMATS } from "./layers.js";
 import type { WeightFormat } from "./layers.js";
@@ -35,18 +36,19 @@ import { openLlamaSource, sourceFromModel } from "./llama-source.js";
 import type { LlamaWeightSource } from "./llama-source.js";
 import { OrtCausalLM, OrtVisionModel, OrtVisualStep } from "./runtime.js";
 import type { OrtLMInfo, OrtVisionInfo } from "./runtime.js";
+import { OrtSession } from "./session.js";
 import type { OrtSessionOptions } from "./session.js";
 
 export const MANIFEST_FILE = "manifest.json";
 export const MANIFEST_FORMAT = "lm4lv-onnx";
 /** Bumped whenever the graphs change, so old exports are rebuilt. */
-export const EXPORTER_VERSION = 1;
+export const EXPORTER_VERSION = 2;
 
 /** What to export: loaded models, or folders (HF model folders; an adapter checkpoint folder). */
 export interface ExportSource {
   mae?: ViTMAE | string;
   llm?: LlamaForCausalLM | string;
-  /** Needs `mae` and `llm` (for the sizes): the folded visual step graph is exported. */
+  /** Needs `mae` and `llm` (for the sizes): the step graph is exported with the adapters folded in. */
   adapters?: LM4LVAdapters | string;
 }
 
@@ -80,9 +82,11 @@ export interface OnnxManifest {
   /** sha256 over the source weights, configs and export options. */
   sourceHash: string;
   createdAt: string;
+  /** `visualStep`: a separate visual step graph, in exports of version 1 only (since 2 `llmStep` serves both). */
   files: { encoder?: string; decoder?: string; llmStep?: string; embed?: string; visualStep?: string };
   vision?: OrtVisionInfo & { numTokens: number; config: Record<string, unknown> };
   llm?: OrtLMInfo & { config: Record<string, unknown> };
+  /** Present when `llmStep` is the folded LM4LV step graph (features in, next_feature out). */
   visualStep?: { visionHidden: number };
   /** How the LM's weights are stored (absent in exports older than the option: fp32). */
   weights?: ManifestWeights;
@@ -241,7 +245,9 @@ export function exportOnnx(source: ExportSource | string, outDir: string, opts: 
       manifest.vision = { imageSize: mae.imageSize, patchSize: mae.patchSize, hiddenSize: mae.hiddenSize, numTokens: mae.numTokens, config: { ...mae.config } };
     }
     if (llm) {
-      manifest.files.llmStep = save(buildLlamaStep(llm, llamaOpts), outDir, "llama_step.onnx", opts);
+      // with adapters, one folded graph serves the LM and the visual loop (one copy of the weights)
+      manifest.files.llmStep = save(buildLlamaStep(llm, llamaOpts, adapters), outDir, "llama_step.onnx", opts);
+      if (adapters) manifest.visualStep = { visionHidden: adapters.visionHidden };
       manifest.files.embed = save(buildEmbed(llm, llamaOpts), outDir, "llama_embed.onnx", opts);
       const c = llm.config;
       manifest.llm = { hiddenSize: c.hidden_size, vocabSize: c.vocab_size, numLayers: c.num_hidden_layers, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim, config: { ...c } };
@@ -249,10 +255,6 @@ export function exportOnnx(source: ExportSource | string, outDir: string, opts: 
       manifest.weights = { format, lmHead: headFormat(format), embedding: format === "fp32" ? "float32" : "float16" };
       if (format === "int4") manifest.weights.int4BlockSize = INT4_BLOCK_SIZE;
       if (format === "int8" || format === "int4") manifest.weights.accuracyLevel = opts.accuracyLevel ?? DEFAULT_ACCURACY_LEVEL;
-    }
-    if (adapters && llm) {
-      manifest.files.visualStep = save(buildVisualStep(llm, adapters, llamaOpts), outDir, "visual_step.onnx", opts);
-      manifest.visualStep = { visionHidden: adapters.visionHidden };
     }
     writeFileAtomic(join(outDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
     return manifest;
@@ -314,20 +316,37 @@ export interface OrtModels {
   dispose(): void;
 }
 
-/** Opens every model of an export folder in ONNX Runtime. */
+/**
+ * Opens every model of an export folder in ONNX Runtime. The LM and the visual step share one
+ * session of the step graph (one copy of the LM weights); the embedding graph opens at the first
+ * `lm.embed`. `dispose()` closes everything.
+ */
 export function loadOrtModels(outDir: string, opts: OrtSessionOptions = {}): OrtModels {
   const m = readManifest(outDir);
   const p = absolute(outDir, m.files);
+  const sessions: OrtSession[] = [];
   const models: OrtModels = {
     manifest: m,
     dispose() {
       models.vision?.dispose();
       models.lm?.dispose();
       models.visualStep?.dispose();
+      for (const s of sessions) s.dispose();
     },
   };
-  if (m.vision && p.encoder && p.decoder) models.vision = new OrtVisionModel(p.encoder, p.decoder, m.vision, opts);
-  if (m.llm && p.llmStep && p.embed) models.lm = new OrtCausalLM(p.llmStep, p.embed, m.llm, opts);
-  if (m.llm && m.visualStep && p.visualStep) models.visualStep = new OrtVisualStep(p.visualStep, { ...m.llm, visionHidden: m.visualStep.visionHidden }, opts);
+  try {
+    if (m.vision && p.encoder && p.decoder) models.vision = new OrtVisionModel(p.encoder, p.decoder, m.vision, opts);
+    if (m.llm && p.llmStep && p.embed) {
+      const step = new OrtSession(p.llmStep, opts);
+      sessions.push(step);
+      const folded = m.visualStep && !p.visualStep; // version ≥ 2: the step graph is the folded one
+      models.lm = new OrtCausalLM(step, p.embed, { ...m.llm, visionHidden: folded ? m.visualStep!.visionHidden : undefined }, opts);
+      if (folded) models.visualStep = new OrtVisualStep(step, { ...m.llm, visionHidden: m.visualStep!.visionHidden }, opts);
+    }
+    if (m.llm && m.visualStep && p.visualStep) models.visualStep = new OrtVisualStep(p.visualStep, { ...m.llm, visionHidden: m.visualStep.visionHidden }, opts);
+  } catch (e) {
+    models.dispose();
+    throw e;
+  }
   return models;
 }

@@ -1,7 +1,7 @@
 export { OnnxGraph, PROTOBUF_LIMIT } from "./graph.js";
 export type { ElemType, Dim, AttrValue, SaveOptions, SavedModel, InitializerData } from "./graph.js";
 export { buildViTEncoder, buildViTDecoder } from "./vit-export.js";
-export { buildLlamaStep, buildEmbed, buildVisualStep, headFormat } from "./llama-export.js";
+export { buildLlamaStep, buildEmbed, buildVisualStep, headFormat, NUM_LOGITS } from "./llama-export.js";
 export type { AdapterWeights, LlamaExportOptions } from "./llama-export.js";
 export { sourceFromModel, openLlamaSource } from "./llama-source.js";
 export type { LlamaWeightSource } from "./llama-source.js";

@@ -1,19 +1,21 @@
 /**
  * Llama (HF `LlamaForCausalLM`) → ONNX step graphs with a KV cache, plus the folded LM4LV
  * visual step. Notation: B batch, T new positions, P past positions, S = P + T,
- * C hidden, nh query heads, kv key/value heads, hs head width.
+ * C hidden, nh query heads, kv key/value heads, hs head width, L = num_logits.
  *
  * Step graph (prefill and single-token decode; P may be 0):
  *   inputs_embeds [B, T, C], attention_mask [B, S] int64, position_ids [B, T] int64,
+ *   num_logits [1] int64 (0 ≤ L ≤ T: logits for the last L positions only),
  *   past_key_i / past_value_i [B, kv, P, hs]
- *   → last_hidden_state [B, T, C] (after the final norm), logits [B, T, vocab],
+ *   → last_hidden_state [B, T, C] (after the final norm), logits [B, L, vocab],
  *     present_key_i / present_value_i [B, kv, S, hs] (K after RoPE, as @lm4lv/llm's cache)
  *
- * Visual step graph (spec §5, one call per generated visual token):
- *   inputs_embeds [B, T1, C] (text prompt; T1 = 0 while generating), features [B, T2, Dv]
- *   (previous visual features; T2 = 0 for the prompt), mask, positions, past
- *   → next_feature [B, 1, Dv] = deAdapt(final-norm hidden state of the last position), present KV
- *   The sequence fed to the LM is concat(inputs_embeds, adapt(features)) along T.
+ * Step graph with the LM4LV adapters folded in (`buildVisualStep`): the same graph, so one
+ * session (one copy of the LM weights) serves prefill, decode and the visual loop, plus
+ *   features [B, T2, Dv] (previous visual features; T2 = 0 for text) → the LM reads
+ *   concat(inputs_embeds [B, T1, C], adapt(features)) along T (T = T1 + T2), and
+ *   next_feature [B, 1, Dv] = deAdapt(final-norm hidden state of the last position).
+ *   The visual loop runs it with num_logits 0 (no vocabulary projection), one call per token.
  *
  * RoPE is computed in the graph from position_ids and inv_freq (an initializer).
  *
@@ -198,25 +200,58 @@ function llamaCore(g: OnnxGraph, src: LlamaWeightSource, x: string, opts: LlamaE
   }, opts);
 }
 
-/** The LM step graph (see the file comment). */
-export function buildLlamaStep(lm: LlamaForCausalLM | LlamaWeightSource, opts: LlamaExportOptions = {}): OnnxGraph {
+/** Name of the step graph input that says how many trailing positions get logits. */
+export const NUM_LOGITS = "num_logits";
+
+/**
+ * The LM step graph (see the file comment); with `adapters`, the LM4LV step that also reads
+ * visual features and writes the next one (one graph for the LM and the visual loop).
+ */
+export function buildLlamaStep(lm: LlamaForCausalLM | LlamaWeightSource, opts: LlamaExportOptions = {}, adapters?: AdapterWeights): OnnxGraph {
   const src = asWeightSource(lm);
   const c = src.config;
-  const g = new OnnxGraph("llama_step");
-  const x = g.input("inputs_embeds", "float32", ["batch", "sequence_length", c.hidden_size]);
-  const hidden = llamaCore(g, src, x, opts);
-  g.output(hidden, "float32", ["batch", "sequence_length", c.hidden_size], "last_hidden_state");
-  // lm_head: its own weight, or the embedding table (the same [vocab, C] layout) when tied.
+  const C = c.hidden_size;
+  const g = new OnnxGraph(adapters ? "lm4lv_step" : "llama_step");
+  const text = g.input("inputs_embeds", "float32", ["batch", adapters ? "text_length" : "sequence_length", C]);
+  let x = text; // [B, T, C]
+  let dv = 0;
+  if (adapters) {
+    dv = checkAdapters(adapters, C);
+    const feats = g.input("features", "float32", ["batch", "feature_length", dv]);
+    const adapted = linear(g, feats, torchLinear(g, "adapter", adapters.adapterWeight, adapters.adapterBias)); // [B, T2, C]
+    x = g.op("Concat", [text, adapted], { axis: 1 }); // [B, T1+T2, C]
+  }
+  const numLogits = g.input(NUM_LOGITS, "int64", [1]);
+  const hidden = llamaCore(g, src, x, opts); // [B, T, C]
+  g.output(hidden, "float32", ["batch", "sequence_length", C], "last_hidden_state");
+  // lm_head on the last L positions: its own weight, or the embedding table (the same [vocab, C] layout) when tied.
+  const T = dim(g, hidden, 1); // [1]
+  const tail = g.op("Slice", [hidden, g.op("Sub", [T, numLogits]), g.i64([2 ** 62]), g.i64([1])]); // [B, L, C]
   const headWeight = c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-  const logits = weightLinear(g, hidden, {
+  const logits = weightLinear(g, tail, {
     name: "lm_head",
-    inDim: c.hidden_size,
+    inDim: C,
     outDim: c.vocab_size,
     weight: () => src.tensor(headWeight),
     kernel: () => src.kernel(headWeight),
   }, headFormat(opts.weights ?? "fp32"), opts.accuracyLevel);
-  g.output(logits, "float32", ["batch", "sequence_length", c.vocab_size], "logits");
+  g.output(logits, "float32", ["batch", "num_logits", c.vocab_size], "logits");
+  if (adapters) {
+    const last = g.op("Slice", [hidden, g.i64([-1]), g.i64([2 ** 62]), g.i64([1])]); // [B, 1, C]
+    const next = linear(g, last, torchLinear(g, "de_adapter", adapters.deAdapterWeight, adapters.deAdapterBias)); // [B, 1, Dv]
+    g.output(next, "float32", ["batch", 1, dv], "next_feature");
+  }
   return g;
+}
+
+/** Checks the adapters' shapes against the LM width; returns Dv. */
+function checkAdapters(adapters: AdapterWeights, C: number): number {
+  const [dl, dv] = adapters.adapterWeight.shape;
+  if (dl !== C) throw new Error(`visual step export: adapter.weight has shape [${adapters.adapterWeight.shape}], expected [${C}, Dv] for this LM`);
+  if (adapters.deAdapterWeight.shape[0] !== dv || adapters.deAdapterWeight.shape[1] !== dl) {
+    throw new Error(`visual step export: de_adapter.weight has shape [${adapters.deAdapterWeight.shape}], expected [${dv}, ${dl}]`);
+  }
+  return dv;
 }
 
 /**
@@ -241,23 +276,10 @@ export function buildEmbed(lm: LlamaForCausalLM | LlamaWeightSource, opts: Llama
   return g;
 }
 
-/** The folded LM4LV visual step graph (see the file comment); the adapters stay float32. */
+/**
+ * The folded LM4LV step graph (see the file comment): the LM step graph with the adapters
+ * (kept float32) around it, serving the LM and the visual loop from one set of weights.
+ */
 export function buildVisualStep(lm: LlamaForCausalLM | LlamaWeightSource, adapters: AdapterWeights, opts: LlamaExportOptions = {}): OnnxGraph {
-  const src = asWeightSource(lm);
-  const c = src.config;
-  const [dl, dv] = adapters.adapterWeight.shape;
-  if (dl !== c.hidden_size) throw new Error(`visual step export: adapter.weight has shape [${adapters.adapterWeight.shape}], expected [${c.hidden_size}, Dv] for this LM`);
-  if (adapters.deAdapterWeight.shape[0] !== dv || adapters.deAdapterWeight.shape[1] !== dl) {
-    throw new Error(`visual step export: de_adapter.weight has shape [${adapters.deAdapterWeight.shape}], expected [${dv}, ${dl}]`);
-  }
-  const g = new OnnxGraph("lm4lv_visual_step");
-  const text = g.input("inputs_embeds", "float32", ["batch", "text_length", dl]);
-  const feats = g.input("features", "float32", ["batch", "feature_length", dv]);
-  const adapted = linear(g, feats, torchLinear(g, "adapter", adapters.adapterWeight, adapters.adapterBias)); // [B, T2, Dl]
-  const x = g.op("Concat", [text, adapted], { axis: 1 }); // [B, T1+T2, Dl]
-  const hidden = llamaCore(g, src, x, opts); // [B, T, Dl]
-  const last = g.op("Slice", [hidden, g.i64([-1]), g.i64([2 ** 62]), g.i64([1])]); // [B, 1, Dl]
-  const next = linear(g, last, torchLinear(g, "de_adapter", adapters.deAdapterWeight, adapters.deAdapterBias)); // [B, 1, Dv]
-  g.output(next, "float32", ["batch", 1, dv], "next_feature");
-  return g;
+  return buildLlamaStep(lm, opts, adapters);
 }

@@ -68,6 +68,22 @@ describe("LM4LV visual generation: tfjs vs ONNX Runtime", () => {
     tf.dispose([ref, unfolded, folded]);
   });
 
+  it("one session of the folded step graph serves the LM (logits for the last num_logits positions) and the visual loop", () => {
+    const { lm: ortLm, visualStep } = ortModels;
+    const ids = tf.tensor2d([PROMPT], [1, PROMPT.length], "int32");
+    const before = generateVisualTokensOrt({ step: visualStep!, promptEmbeds: prompt, numTokens: 5 });
+    // the LM over the same session: every position's logits, as tfjs
+    const a = ortLm!.forward({ inputIds: ids });
+    const b = lm.forward({ inputIds: ids });
+    expect(a.logits.shape).toEqual([1, PROMPT.length, 256]);
+    expect(maxAbsDiff(a.logits.dataSync(), b.logits.dataSync())).toBeLessThan(1e-4);
+    expect(maxAbsDiff(a.lastHiddenState.dataSync(), b.lastHiddenState.dataSync())).toBeLessThan(1e-4);
+    // runs interleave freely: the visual loop after the LM gives the same tokens
+    const after = generateVisualTokensOrt({ step: visualStep!, promptEmbeds: prompt, numTokens: 5 });
+    expect(maxAbsDiff(after.dataSync(), before.dataSync())).toBe(0);
+    tf.dispose([ids, before, after, a.logits, a.lastHiddenState, b.logits, b.lastHiddenState]);
+  });
+
   it("the folded graph follows the definition for a batch of two identical prompts", () => {
     const two = tf.concat([prompt, prompt], 0) as tf.Tensor3D;
     const a = generateVisualTokensOrt({ step: ortModels.visualStep!, promptEmbeds: two, numTokens: 4 });

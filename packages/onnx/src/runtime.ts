@@ -6,6 +6,11 @@
  *   OrtCausalLM      CausalLM     (step graph + embedding graph), cache = OrtKVCache
  *   OrtVisualStep    the folded LM4LV step: one run per generated visual token
  *
+ * `OrtCausalLM` and `OrtVisualStep` may share one `OrtSession` of the folded step graph (see
+ * `buildVisualStep`), so prefill, decode and the visual loop read one copy of the LM weights; a
+ * model given a session does not dispose it (its owner does), one given a path owns its session.
+ * The embedding session opens at the first `embed`.
+ *
  * Tensors cross the boundary by copy (tf `dataSync()` → ort.Tensor, ort output → `tf.tensor`).
  * The KV cache stays in ORT tensors between steps.
  */
@@ -14,7 +19,7 @@ import * as ort from "onnxruntime-node";
 import type { CausalLM, CausalLMInput, CausalLMOutput, KVCache, VisionModel } from "@lm4lv/core";
 import { OrtSession } from "./session.js";
 import type { OrtSessionOptions } from "./session.js";
-import { pastKeyName, pastValueName, presentKeyName, presentValueName } from "./llama-export.js";
+import { NUM_LOGITS, pastKeyName, pastValueName, presentKeyName, presentValueName } from "./llama-export.js";
 
 /** A float32 tf tensor as an ORT tensor (copied). */
 export function toOrt(t: tf.Tensor): ort.Tensor {
@@ -94,6 +99,13 @@ export interface OrtLMInfo {
   numLayers: number;
   numKeyValueHeads: number;
   headDim: number;
+  /** Width of a visual feature, when the step graph is the folded LM4LV one (it has a `features` input). */
+  visionHidden?: number;
+}
+
+/** A session given (shared, not disposed here) or a model path (opened and owned). */
+function openSession(model: string | OrtSession, opts: OrtSessionOptions): { session: OrtSession; owned: boolean } {
+  return typeof model === "string" ? { session: new OrtSession(model, opts), owned: true } : { session: model, owned: false };
 }
 
 /** Per-layer K (after RoPE) and V as ORT tensors `[B, kv, P, hs]`. */
@@ -171,16 +183,31 @@ export class OrtCausalLM implements CausalLM {
   readonly numKeyValueHeads: number;
   readonly headDim: number;
   private readonly step: OrtSession;
-  private readonly embedding: OrtSession;
+  private readonly ownsStep: boolean;
+  private embedding?: OrtSession;
+  /** Feeds of the folded step graph's visual input when it serves as the LM (no features). */
+  private readonly featureWidth?: number;
 
-  constructor(stepPath: string, embedPath: string, info: OrtLMInfo, opts: OrtSessionOptions = {}) {
+  /**
+   * `step`: the step graph's path, or an open session to share (e.g. the folded visual step's);
+   * `embedPath`: the embedding graph, opened at the first `embed`.
+   */
+  constructor(step: string | OrtSession, private readonly embedPath: string, info: OrtLMInfo, private readonly opts: OrtSessionOptions = {}) {
     this.hiddenSize = info.hiddenSize;
     this.vocabSize = info.vocabSize;
     this.numLayers = info.numLayers;
     this.numKeyValueHeads = info.numKeyValueHeads;
     this.headDim = info.headDim;
-    this.step = new OrtSession(stepPath, opts);
-    this.embedding = new OrtSession(embedPath, opts);
+    const { session, owned } = openSession(step, opts);
+    this.step = session;
+    this.ownsStep = owned;
+    if (session.inputNames.includes("features")) {
+      if (info.visionHidden === undefined) {
+        if (owned) session.dispose();
+        throw new Error(`${session.path}: the step graph reads visual features; OrtLMInfo.visionHidden (their width) is needed to feed an empty "features"`);
+      }
+      this.featureWidth = info.visionHidden;
+    }
   }
 
   newCache(): OrtKVCache {
@@ -192,6 +219,7 @@ export class OrtCausalLM implements CausalLM {
     if (inputIds.rank !== 2) throw new Error(`OrtCausalLM.embed: ids shape [${inputIds.shape}], expected [B, T]`);
     const ids = inputIds.dataSync();
     for (const id of ids) if (id < 0 || id >= this.vocabSize || !Number.isInteger(id)) throw new RangeError(`OrtCausalLM.embed: token id ${id} outside [0, ${this.vocabSize})`);
+    this.embedding ??= new OrtSession(this.embedPath, this.opts);
     const out = this.embedding.run({ input_ids: int64(ids, [...inputIds.shape]) });
     return fromOrt(out.inputs_embeds);
   }
@@ -221,12 +249,15 @@ export class OrtCausalLM implements CausalLM {
       const mask = attentionMask ? Int32Array.from(attentionMask.dataSync(), (v) => (v > 0 ? 1 : 0)) : undefined;
       const positions = positionIds ? Array.from(positionIds.dataSync()) : defaultPositions(B, T, P, mask);
       const past = (cache ?? this.newCache()).feeds(B, this.numKeyValueHeads, this.headDim);
-      const out = this.step.run({
+      const feeds: Record<string, ort.Tensor> = {
         inputs_embeds: toOrt(embeds),
         attention_mask: int64(mask ?? new Int32Array(B * S).fill(1), [B, S]),
         position_ids: int64(positions, [B, T]),
         ...past,
-      });
+      };
+      if (this.featureWidth !== undefined) feeds.features = emptyFloat([B, 0, this.featureWidth]);
+      if (this.step.inputNames.includes(NUM_LOGITS)) feeds[NUM_LOGITS] = int64([T], [1]); // logits for every position
+      const out = this.step.run(feeds);
       const result: CausalLMOutput = { lastHiddenState: fromOrt(out.last_hidden_state), logits: fromOrt(out.logits) };
       if (useCache) {
         const next = cache ?? this.newCache();
@@ -240,8 +271,8 @@ export class OrtCausalLM implements CausalLM {
   }
 
   dispose(): void {
-    this.step.dispose();
-    this.embedding.dispose();
+    if (this.ownsStep) this.step.dispose();
+    this.embedding?.dispose();
   }
 }
 
@@ -256,10 +287,12 @@ export interface OrtVisualStepInfo extends OrtLMInfo {
 export class OrtVisualStep {
   readonly info: OrtVisualStepInfo;
   private readonly session: OrtSession;
+  private readonly owned: boolean;
 
-  constructor(path: string, info: OrtVisualStepInfo, opts: OrtSessionOptions = {}) {
+  /** `step`: the folded step graph's path, or its open session (shared, e.g. with an OrtCausalLM). */
+  constructor(step: string | OrtSession, info: OrtVisualStepInfo, opts: OrtSessionOptions = {}) {
     this.info = info;
-    this.session = new OrtSession(path, opts);
+    ({ session: this.session, owned: this.owned } = openSession(step, opts));
   }
 
   /**
@@ -273,19 +306,21 @@ export class OrtVisualStep {
     const P = cache.length;
     const positions = new Array<number>(B * T);
     for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = P + t;
-    const out = this.session.run({
+    const feeds: Record<string, ort.Tensor> = {
       inputs_embeds: text,
       features,
       attention_mask: int64(new Int32Array(B * (P + T)).fill(1), [B, P + T]),
       position_ids: int64(positions, [B, T]),
       ...cache.feeds(B, kv, hs),
-    });
+    };
+    if (this.session.inputNames.includes(NUM_LOGITS)) feeds[NUM_LOGITS] = int64([0], [1]); // no vocabulary projection
+    const out = this.session.run(feeds);
     cache.update(out);
     return out.next_feature;
   }
 
   dispose(): void {
-    this.session.dispose();
+    if (this.owned) this.session.dispose();
   }
 }
 
