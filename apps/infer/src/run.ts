@@ -1,6 +1,6 @@
 /**
  * pnpm infer [--checkpoint <dir> | --task <name>] [<image|folder|pairs.json>] [--clean <file|folder>] [--out dir] [--json]
- *            [--mae <dir>] [--llm <dir>] [--tokenizer <dir>]
+ *            [--mae <dir>] [--llm <dir>] [--tokenizer <dir>] [--engine ort|tfjs] [--quantize fp32|fp16|int8|int4] [--cache <dir>]
  *
  * With no input: restores the bundled degraded example of the task (default: denoise) with the
  * embedded default checkpoint and prints PSNR/SSIM of input and output against the clean image.
@@ -10,7 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { initBackend } from "@lm4lv/core";
-import { LM4LV, checkpointDir, listInferenceItems, meanScores, ortAvailable, restoreFiles, withOrtEngine, type ItemResult, type InferenceItem } from "@lm4lv/pipeline";
+import { LM4LV, ORT_WEIGHT_FORMATS, checkpointDir, listInferenceItems, loadOrtLM4LV, meanScores, ortAvailable, restoreFiles, type ItemResult, type InferenceItem, type OrtWeightFormat } from "@lm4lv/pipeline";
 
 export interface Io {
   out: (s: string) => void;
@@ -41,6 +41,9 @@ options:
   --out <dir>          output folder (default out/infer)
   --engine <ort|tfjs>  inference engine (default: ort when onnxruntime-node loads, else tfjs);
                        the ONNX export is cached in <checkpoint>/onnx and rebuilt when weights change
+  --quantize <format>  LM weights on ONNX Runtime: fp32 (default), fp16, int8 (per output channel)
+                       or int4 (blocks of 32); each format is exported once, to <cache>/<format>
+  --cache <dir>        ONNX export folder (default <checkpoint>/onnx)
   --threads <n>        ONNX Runtime threads (default: all cores)
   --json               print the results as JSON
   --no-mae-baseline    skip the MAE-reconstruction baseline score`;
@@ -78,6 +81,8 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
         json: { type: "boolean" },
         engine: { type: "string" },
         threads: { type: "string" },
+        quantize: { type: "string" },
+        cache: { type: "string" },
         "no-mae-baseline": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -110,38 +115,56 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
     io.err(`error: ${(e as Error).message}`);
     return 1;
   }
-  const backend = await initBackend();
-  let model: LM4LV;
-  try {
-    model = await LM4LV.fromCheckpoint(checkpointDir(ckptArg), {
-      mae: values.mae as string | undefined,
-      llm: values.llm as string | undefined,
-      tokenizer: values.tokenizer as string | undefined,
-    });
-  } catch (e) {
-    io.err(`error: cannot load checkpoint ${ckptArg}: ${(e as Error).message}`);
-    return 1;
-  }
   const engineArg = (values.engine as string | undefined) ?? (process.env.LM4LV_ENGINE || undefined);
   if (engineArg && engineArg !== "ort" && engineArg !== "tfjs") { io.err(`--engine: expected ort or tfjs, got "${engineArg}"`); return 1; }
   const threads = values.threads === undefined ? undefined : Number(values.threads);
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) { io.err(`--threads: expected a positive integer, got "${values.threads}"`); return 1; }
-  const useOrt = engineArg === "ort" || (engineArg === undefined && (await ortAvailable()));
-  if (engineArg === "ort" && !useOrt) { io.err("--engine ort: onnxruntime-node does not load on this machine"); return 1; }
+  const quantize = values.quantize as string | undefined;
+  if (quantize !== undefined && !(ORT_WEIGHT_FORMATS as readonly string[]).includes(quantize)) {
+    io.err(`--quantize: expected one of ${ORT_WEIGHT_FORMATS.join(", ")}, got "${quantize}"`);
+    return 1;
+  }
+  if (quantize !== undefined && quantize !== "fp32" && engineArg === "tfjs") { io.err(`--quantize ${quantize}: needs the ONNX Runtime engine (--engine ort); tfjs runs fp32 weights`); return 1; }
+  const backend = await initBackend();
+  let ckpt: string;
+  try {
+    ckpt = checkpointDir(ckptArg);
+  } catch (e) {
+    io.err(`error: cannot load checkpoint ${ckptArg}: ${(e as Error).message}`);
+    return 1;
+  }
+  const overrides = { mae: values.mae as string | undefined, llm: values.llm as string | undefined, tokenizer: values.tokenizer as string | undefined };
+  // --quantize asks for ORT as --engine ort does: no silent fallback to tfjs
+  const ortRequired = engineArg === "ort" || (quantize !== undefined && quantize !== "fp32");
+  const useOrt = ortRequired || (engineArg === undefined && (await ortAvailable()));
+  if (ortRequired && !(await ortAvailable())) { io.err(`${engineArg === "ort" ? "--engine ort" : `--quantize ${quantize}`}: onnxruntime-node does not load on this machine`); return 1; }
+  let model: LM4LV | undefined;
+  let ortError: string | undefined;
   if (useOrt) {
     try {
+      // ORT only: the MAE and the LM are exported from their folders and never loaded in tfjs
       const tE = performance.now();
-      const r = await withOrtEngine(model, checkpointDir(ckptArg), { threads });
+      const r = await loadOrtLM4LV(ckpt, { ...overrides, threads, quantize: quantize as OrtWeightFormat | undefined, cacheDir: values.cache as string | undefined });
       model = r.model;
-      if (r.exported && !values.json) io.err(`exported ONNX models to ${r.cacheDir} in ${((performance.now() - tE) / 1000).toFixed(1)} s (cached for next time)`);
+      if (r.exported && !values.json) io.err(`exported ONNX models to ${r.dir} in ${((performance.now() - tE) / 1000).toFixed(1)} s (cached for next time)`);
     } catch (e) {
-      if (engineArg === "ort") { io.err(`error: ONNX Runtime engine: ${(e as Error).message}`); return 1; }
-      io.err(`note: ONNX Runtime unavailable (${(e as Error).message}); using tfjs`);
+      if (ortRequired) { io.err(`error: ONNX Runtime engine: ${(e as Error).message}`); return 1; }
+      ortError = (e as Error).message;
     }
   }
+  if (!model) {
+    try {
+      model = await LM4LV.fromCheckpoint(ckpt, overrides);
+    } catch (e) {
+      io.err(`error: cannot load checkpoint ${ckptArg}: ${(e as Error).message}`);
+      return 1;
+    }
+    if (ortError !== undefined) io.err(`note: ONNX Runtime unavailable (${ortError}); using tfjs`);
+  }
   const outDir = resolve((values.out as string | undefined) ?? join("out", "infer"));
+  const weights = model.engineName === "tfjs" ? "fp32" : (quantize ?? "fp32");
   const engineLabel = model.engineName === "tfjs" ? `tfjs-${backend}` : model.engineName;
-  if (!values.json) io.err(`lm4lv: task ${model.task}, ${items.length} image(s), ${model.imageSize}px, ${model.numVisualTokens} visual tokens, ${engineLabel}`);
+  if (!values.json) io.err(`lm4lv: task ${model.task}, ${items.length} image(s), ${model.imageSize}px, ${model.numVisualTokens} visual tokens, ${engineLabel}${weights === "fp32" ? "" : ` (${weights} LM weights)`}`);
   const results = await restoreFiles(model, items, {
     outDir,
     maeBaseline: !values["no-mae-baseline"],
@@ -149,7 +172,7 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
   });
   const seconds = (performance.now() - t0) / 1000;
   if (values.json) {
-    io.out(JSON.stringify({ task: model.task, checkpoint: resolve(ckptArg), engine: engineLabel, outDir, seconds, images: results, mean: meanScores(results) ?? null }, null, 2));
+    io.out(JSON.stringify({ task: model.task, checkpoint: resolve(ckptArg), engine: engineLabel, weights, outDir, seconds, images: results, mean: meanScores(results) ?? null }, null, 2));
   } else {
     io.out(table(results));
     const ok = results.filter((r) => !r.error);

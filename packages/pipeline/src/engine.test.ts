@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initBackend } from "@lm4lv/core";
 import { LM4LV, loadModels } from "./lm4lv.js";
-import { withOrtEngine } from "./engine.js";
+import { WEIGHT_FORMATS, OrtCausalLM, OrtVisionModel } from "@lm4lv/onnx";
+import { ORT_WEIGHT_FORMATS, loadOrtLM4LV, withOrtEngine } from "./engine.js";
 import { writeTinyModels, syntheticPhoto } from "./testing.js";
 
 const root = mkdtempSync(join(tmpdir(), "lm4lv-engine-"));
@@ -38,5 +39,37 @@ describe("ONNX Runtime engine", () => {
     b.features.dispose();
     // cached: a second call reuses the export
     expect((await withOrtEngine(model, ckpt, { loop, cacheDir })).exported).toBe(false);
+  });
+
+  it("loads a checkpoint straight into ORT (no tfjs LM or MAE) and restores the same image as tfjs", async () => {
+    const { model: ort, exported, dir } = await loadOrtLM4LV(ckpt, { cacheDir: join(root, "onnx-only") });
+    expect(exported).toBe(true);
+    expect(dir).toBe(join(root, "onnx-only"));
+    // the frozen models are ONNX Runtime's: the process holds one copy of the LM weights
+    expect(ort.models.lm).toBeInstanceOf(OrtCausalLM);
+    expect(ort.models.vision).toBeInstanceOf(OrtVisionModel);
+    const lq = syntheticPhoto(16, 6);
+    const a = await model.restore(lq);
+    const b = await ort.restore(lq);
+    let maxPx = 0;
+    for (let i = 0; i < a.image.data.length; i++) maxPx = Math.max(maxPx, Math.abs(Math.round(a.image.data[i] * 255) - Math.round(b.image.data[i] * 255)));
+    expect(maxPx).toBeLessThanOrEqual(1);
+    a.features.dispose();
+    b.features.dispose();
+  });
+
+  it("exports and loads the quantize setting asked for, each in its own folder, and names a bad one", async () => {
+    expect([...ORT_WEIGHT_FORMATS]).toEqual([...WEIGHT_FORMATS]);
+    const cacheDir = join(root, "onnx-q");
+    const r = await loadOrtLM4LV(ckpt, { cacheDir, quantize: "int8" });
+    expect(r.dir).toBe(join(cacheDir, "int8"));
+    expect(existsSync(join(cacheDir, "int8", "manifest.json"))).toBe(true);
+    expect(existsSync(join(cacheDir, "manifest.json"))).toBe(false); // fp32 not exported
+    const out = await r.model.restore(syntheticPhoto(16, 3));
+    expect([out.image.width, out.image.height]).toEqual([16, 16]);
+    out.features.dispose();
+    const w = await withOrtEngine(model, ckpt, { cacheDir, quantize: "int8" });
+    expect([w.dir, w.exported]).toEqual([join(cacheDir, "int8"), false]); // the same cached export
+    await expect(loadOrtLM4LV(ckpt, { cacheDir, quantize: "int2" as never })).rejects.toThrow(/quantize: expected one of fp32, fp16, int8, int4, got "int2"/);
   });
 });

@@ -1,18 +1,45 @@
 /**
  * ONNX Runtime as the inference engine of an LM4LV checkpoint: the MAE encoder/decoder and the
- * folded visual step (adapter → LLM step → final norm → de-adapter) are exported once from the
- * loaded weights into `<checkpoint>/onnx/` (rebuilt when the weights change), then run in ORT.
+ * folded LM step (adapter → LLM step → final norm → de-adapter; the same graph and session serve
+ * the LM's prefill and decode) are exported once into `<checkpoint>/onnx/` (rebuilt when the
+ * weights change; each `quantize` setting in its own sub-folder), then run in ORT.
+ *
+ *   withOrtEngine(model, ckpt)   a loaded (tfjs) LM4LV → a copy that infers in ORT
+ *   loadOrtLM4LV(ckpt)           straight from the checkpoint's folders: the LM and the MAE are
+ *                                never loaded in tfjs (exported by streaming their safetensors),
+ *                                so the process holds one copy of the LM weights, in ORT's format
  */
-import { join } from "node:path";
-import type { LM4LV } from "./lm4lv.js";
+import { join, resolve } from "node:path";
+import { readCheckpointInfo, resolveModelReferences, type ResolveModelsOptions } from "@lm4lv/adapters";
+import { Tokenizer } from "@lm4lv/tokenizer";
+import { LM4LV, type LM4LVModels } from "./lm4lv.js";
+
+/**
+ * How the LM's weights are stored in the export: @lm4lv/onnx's WEIGHT_FORMATS, listed here so
+ * that checking an option does not load onnxruntime-node.
+ */
+export const ORT_WEIGHT_FORMATS = ["fp32", "fp16", "int8", "int4"] as const;
+export type OrtWeightFormat = (typeof ORT_WEIGHT_FORMATS)[number];
 
 export interface OrtEngineOptions {
-  /** Export folder (default `<checkpoint>/onnx`). */
+  /** Export folder (default `<checkpoint>/onnx`; a `quantize` other than fp32 uses `<cacheDir>/<format>`). */
   cacheDir?: string;
   /** ORT intra-op threads (default: the number of cores). */
   threads?: number;
   /** "folded" (one ORT call per visual token, default) or "step" (the sampler over ORT's causal LM). */
   loop?: "folded" | "step";
+  /** The LM's linear layers: fp32 (default), fp16, int8 (per channel) or int4 (blocks of 32). */
+  quantize?: OrtWeightFormat;
+}
+
+export interface OrtEngineResult {
+  model: LM4LV;
+  /** True when the export was (re)built now. */
+  exported: boolean;
+  /** The export's base folder (`cacheDir`). */
+  cacheDir: string;
+  /** The folder the models were loaded from (`cacheDir` for fp32, else `cacheDir/<format>`). */
+  dir: string;
 }
 
 /** True when onnxruntime-node loads on this machine. */
@@ -25,24 +52,67 @@ export async function ortAvailable(): Promise<boolean> {
   }
 }
 
-/** Returns a copy of `model` that runs inference in ONNX Runtime; `exported` tells whether the export was (re)built. */
-export async function withOrtEngine(model: LM4LV, checkpoint: string, opts: OrtEngineOptions = {}): Promise<{ model: LM4LV; exported: boolean; cacheDir: string }> {
+type Onnx = typeof import("@lm4lv/onnx");
+type OrtModels = ReturnType<Onnx["loadOrtModels"]>;
+
+/** Exports (or reuses) the checkpoint's models at `opts.quantize` and opens them in ORT. */
+async function openExport(folders: { mae: string; llm: string }, checkpoint: string, opts: OrtEngineOptions) {
   const onnx = await import("@lm4lv/onnx");
+  const quantize = onnx.parseWeightFormat(opts.quantize ?? "fp32", "quantize");
   const cacheDir = opts.cacheDir ?? join(checkpoint, "onnx");
-  const { models } = model;
-  const { exported } = onnx.ensureExported({ mae: models.visionDir, llm: models.llmDir, adapters: checkpoint }, cacheDir);
-  const ort = onnx.loadOrtModels(cacheDir, { intraOpThreads: opts.threads });
+  const { exported, dir } = onnx.ensureExported({ mae: folders.mae, llm: folders.llm, adapters: checkpoint }, cacheDir, { quantize });
+  const ort = onnx.loadOrtModels(dir, { intraOpThreads: opts.threads });
   if (!ort.vision || !ort.lm || !ort.visualStep) {
     ort.dispose();
-    throw new Error(`${cacheDir}: the ONNX export lacks the vision, LM or visual-step graph`);
+    throw new Error(`${dir}: the ONNX export lacks the vision, LM or visual-step graph`);
   }
+  return { onnx, ort: ort as Required<OrtModels>, exported, cacheDir, dir };
+}
+
+function engineFor(onnx: Onnx, ort: Required<OrtModels>, loop: OrtEngineOptions["loop"], dispose: () => void) {
   const step = ort.visualStep;
-  const engine = model.withGenerationEngine({
+  return {
     name: "onnxruntime",
     vision: ort.vision,
     lm: ort.lm,
-    generate: (opts.loop ?? "folded") === "folded" ? (promptEmbeds, numTokens) => onnx.generateVisualTokensOrt({ step, promptEmbeds, numTokens }) : undefined,
-    dispose: () => ort.dispose(),
-  });
-  return { model: engine, exported, cacheDir };
+    generate: (loop ?? "folded") === "folded" ? (promptEmbeds: Parameters<Onnx["generateVisualTokensOrt"]>[0]["promptEmbeds"], numTokens: number) => onnx.generateVisualTokensOrt({ step, promptEmbeds, numTokens }) : undefined,
+    dispose,
+  };
+}
+
+/** Returns a copy of `model` that runs inference in ONNX Runtime; `exported` tells whether the export was (re)built. */
+export async function withOrtEngine(model: LM4LV, checkpoint: string, opts: OrtEngineOptions = {}): Promise<OrtEngineResult> {
+  const { models } = model;
+  const { onnx, ort, exported, cacheDir, dir } = await openExport({ mae: models.visionDir, llm: models.llmDir }, checkpoint, opts);
+  const engine = model.withGenerationEngine(engineFor(onnx, ort, opts.loop, () => ort.dispose()));
+  return { model: engine, exported, cacheDir, dir };
+}
+
+/**
+ * Loads a checkpoint for inference in ONNX Runtime only: the model folders are resolved as
+ * `LM4LV.fromCheckpoint` does (`mae`, `llm`, `tokenizer` overrides, then lm4lv.json), exported at
+ * `quantize` (cached) and opened in ORT; the MAE, the LM (prompt embedding included) and the
+ * visual loop run there, and only the adapters and the tokenizer are loaded in tfjs / JS.
+ */
+export async function loadOrtLM4LV(checkpoint: string, opts: OrtEngineOptions & ResolveModelsOptions = {}): Promise<OrtEngineResult> {
+  const info = readCheckpointInfo(checkpoint);
+  const folders = resolveModelReferences(checkpoint, info, opts);
+  const tokenizerDir = folders.tokenizer ?? folders.llm;
+  const tokenizer = await Tokenizer.fromPretrained(tokenizerDir);
+  const { onnx, ort, exported, cacheDir, dir } = await openExport(folders, checkpoint, opts);
+  try {
+    if (tokenizer.vocabSize > ort.lm.vocabSize) {
+      throw new Error(`tokenizer in ${tokenizerDir} has ${tokenizer.vocabSize} tokens but the LLM in ${folders.llm} only ${ort.lm.vocabSize} embeddings`);
+    }
+    const models: LM4LVModels = { vision: ort.vision, lm: ort.lm, tokenizer, visionDir: resolve(folders.mae), llmDir: resolve(folders.llm), tokenizerDir: resolve(tokenizerDir) };
+    const base = LM4LV.fromCheckpointWithModels(checkpoint, models, info);
+    const model = base.withGenerationEngine(engineFor(onnx, ort, opts.loop, () => {
+      ort.dispose();
+      base.adapters.dispose();
+    }));
+    return { model, exported, cacheDir, dir };
+  } catch (e) {
+    ort.dispose();
+    throw e;
+  }
 }

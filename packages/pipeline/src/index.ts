@@ -8,8 +8,8 @@ export { listInferenceItems, restoreFiles, meanScores, defaultCropBorder } from 
 export type { InferenceItem, ItemResult, ItemScores, RestoreFilesOptions } from "./inference.js";
 export { adaptersOnlyLoss, restoreAdaptersOnly, trainAdaptersOnly } from "./adapters-only.js";
 export type { TrainAdaptersOnlyOptions } from "./adapters-only.js";
-export { withOrtEngine, ortAvailable } from "./engine.js";
-export type { OrtEngineOptions } from "./engine.js";
+export { withOrtEngine, loadOrtLM4LV, ortAvailable, ORT_WEIGHT_FORMATS } from "./engine.js";
+export type { OrtEngineOptions, OrtEngineResult, OrtWeightFormat } from "./engine.js";
 export type { GenerationEngine } from "./lm4lv.js";
 export {
   trainLmTokenizer,
