@@ -66,8 +66,12 @@ const ELEM_BYTES: Record<ElemType, number> = { float32: 4, float64: 8, float16: 
 /** Protobuf messages cannot exceed 2 GiB; "auto" externalizes above this total (with headroom). */
 export const PROTOBUF_LIMIT = 2 ** 31 - 1;
 const AUTO_TOTAL_LIMIT = 1.8 * 2 ** 30;
-/** Lazy (streamed) weights above this total also go external by default, so a write holds one at a time. */
-const AUTO_LAZY_LIMIT = 2 ** 30;
+/**
+ * Lazy (streamed) weights above this total also go external by default, so a write holds one at
+ * a time, and ONNX Runtime loads them without parsing a model-sized protobuf (measured at the
+ * TinyLlama-1.1B shape, int8: export peak RSS 2.7 → 1.2 GiB, load peak 2.1–2.7 → 1.95 GiB).
+ */
+const AUTO_LAZY_LIMIT = 2 ** 28;
 const EXTERNAL_ALIGN = 4096;
 
 interface Initializer {
@@ -83,7 +87,7 @@ interface Initializer {
 export interface SaveOptions {
   /**
    * Initializers with more bytes than this go to the side file. Default: none when the total
-   * is below ~1.8 GiB and the lazy initializers' below 1 GiB, else every initializer above 1 KiB.
+   * is below ~1.8 GiB and the lazy initializers' below 256 MiB, else every initializer above 1 KiB.
    */
   externalAbove?: number;
   /** Side file name (in the model's folder). Default `<model file name>.data`. */
