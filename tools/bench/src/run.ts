@@ -1,5 +1,6 @@
 /**
- * pnpm bench [suite...]   suites: core, mae, llm, lm4lv, onnx, train (default: all)
+ * pnpm bench [suite...]   suites: core, mae, llm, lm4lv, onnx, train (default: all of these),
+ *                          scale (only when named: LM4LV at real shapes, see scale.ts)
  * Speed and memory are measured here, never in tests. Figures are side by side in one run.
  */
 import { benchMatMul, benchSafetensors } from "./core.js";
@@ -8,6 +9,7 @@ import { benchOnnx } from "./onnx.js";
 import { benchMae } from "./mae.js";
 import { benchLm4lv } from "./lm4lv.js";
 import { benchTrain, trainRssChild } from "./train.js";
+import { benchScale } from "./scale.js";
 
 if (process.argv[2] === "--train-rss-child") {
   await trainRssChild(process.argv[3]);
@@ -25,10 +27,13 @@ const suites: Record<string, () => Promise<unknown>> = {
   lm4lv: async () => { await benchLm4lv(); },
   onnx: async () => { await benchOnnx(); },
   train: async () => { await benchTrain(); },
+  scale: async () => { await benchScale(process.argv.slice(2)); },
 };
+/** Suites run only when named (minutes and gigabytes). */
+const OPT_IN = new Set(["scale"]);
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-const names = wanted.length ? wanted : Object.keys(suites);
+const names = wanted.length ? wanted : Object.keys(suites).filter((n) => !OPT_IN.has(n));
 for (const n of names) {
   if (!suites[n]) {
     console.error(`unknown bench suite "${n}" (have: ${Object.keys(suites).join(", ")})`);
