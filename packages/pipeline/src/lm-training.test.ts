@@ -176,6 +176,26 @@ describe("repeats", () => {
     expect(() => tokenWindowBatches(corpus, { batchSize: 1, seqLen: 40, repeats })).toThrow(/randomTokens/);
     expect(() => parseRepeatOptions("p=1,len=5,gap=1,random=2")).toThrow(/field "random"/);
   });
+
+  it("offset=D puts every copy D tokens after its span's start, whatever the span's length", () => {
+    const corpus = Int32Array.from({ length: 5000 }, (_, i) => i);
+    const repeats = parseRepeatOptions("p=1,len=4-12,offset=13");
+    expect(repeats).toMatchObject({ minOffset: 13, maxOffset: 13, minLength: 4, maxLength: 12 });
+    const { ids } = tokenWindowBatches(corpus, { batchSize: 16, seqLen: 40, repeats })(1, new TrainRng(11));
+    const lengths = new Set<number>();
+    for (let b = 0; b < 16; b++) {
+      const row = Array.from(ids.subarray(b * 41, (b + 1) * 41));
+      const back = row.findIndex((t, i) => i > 0 && t < row[i - 1]);
+      const from = row.indexOf(row[back]);
+      expect(back - from).toBe(13);
+      const run = row.slice(back).findIndex((t, i) => i > 0 && t !== row[back] + i);
+      lengths.add(run < 0 ? row.length - back : run);
+    }
+    expect(lengths.size).toBeGreaterThan(1);
+    expect(() => parseRepeatOptions("p=1,len=5,gap=1,offset=9")).toThrow(/exactly one of/);
+    expect(() => parseRepeatOptions("p=1,len=5-9,offset=3")).toThrow(/field "offset"/);
+    expect(() => tokenWindowBatches(corpus, { batchSize: 1, seqLen: 20, repeats })).toThrow(/does not fit/);
+  });
 });
 
 describe("inductionTest", () => {

@@ -121,6 +121,14 @@ export interface RepeatOptions {
   /** Tokens between the end of the span and its copy (inclusive range). */
   minGap: number;
   maxGap: number;
+  /**
+   * Instead of a gap: the distance from the span's first token to its copy's first token
+   * (inclusive range; the gap is then offset − length, so lengths above the offset are not drawn).
+   * A fixed offset is the LM4LV layout's: output visual token k sits a constant distance after
+   * input visual token k.
+   */
+  minOffset?: number;
+  maxOffset?: number;
   /** Consecutive copies of the span (inclusive range; default 1–1). */
   minCopies?: number;
   maxCopies?: number;
@@ -132,7 +140,7 @@ export interface RepeatOptions {
   random?: number;
 }
 
-/** Parses "p=0.5,len=20-70,gap=0-40[,copies=1-3][,random=0.5]" (the CLI form of RepeatOptions). */
+/** Parses "p=0.5,len=20-70,gap=0-40[,copies=1-3][,random=0.5]" or "p=1,len=40-80,offset=83" (the CLI form of RepeatOptions). */
 export function parseRepeatOptions(spec: string): RepeatOptions {
   const out: Record<string, string> = {};
   for (const part of spec.split(",")) {
@@ -148,14 +156,17 @@ export function parseRepeatOptions(spec: string): RepeatOptions {
   const probability = Number(out.p);
   if (!(probability >= 0 && probability <= 1)) throw new Error(`--repeats "${spec}": field "p" should be in [0, 1]`);
   const [minLength, maxLength] = range("len");
-  const [minGap, maxGap] = range("gap");
+  if ((out.gap === undefined) === (out.offset === undefined)) throw new Error(`--repeats "${spec}": give exactly one of "gap" and "offset"`);
+  const [minGap, maxGap] = out.gap === undefined ? [0, 0] : range("gap");
+  const [minOffset, maxOffset] = out.offset === undefined ? [0, 0] : range("offset");
+  if (out.offset !== undefined && (maxOffset < minOffset || minOffset < range("len")[0])) throw new Error(`--repeats "${spec}": field "offset" should be a range at least the shortest length`);
   const [minCopies, maxCopies] = out.copies === undefined ? [1, 1] : range("copies");
   if (minLength < 1 || maxLength < minLength || maxGap < minGap || minCopies < 1 || maxCopies < minCopies) throw new Error(`--repeats "${spec}": empty length, gap or copies range`);
   const random = out.random === undefined ? 0 : Number(out.random);
   if (!(random >= 0 && random <= 1)) throw new Error(`--repeats "${spec}": field "random" should be in [0, 1]`);
-  const unknown = Object.keys(out).filter((k) => !["p", "len", "gap", "copies", "random"].includes(k));
-  if (unknown.length) throw new Error(`--repeats "${spec}": unknown field "${unknown[0]}" (expected p, len, gap, copies, random)`);
-  return { probability, minLength, maxLength, minGap, maxGap, ...(out.copies === undefined ? {} : { minCopies, maxCopies }), ...(random > 0 ? { random } : {}) };
+  const unknown = Object.keys(out).filter((k) => !["p", "len", "gap", "offset", "copies", "random"].includes(k));
+  if (unknown.length) throw new Error(`--repeats "${spec}": unknown field "${unknown[0]}" (expected p, len, gap or offset, copies, random)`);
+  return { probability, minLength, maxLength, minGap, maxGap, ...(out.offset === undefined ? {} : { minOffset, maxOffset }), ...(out.copies === undefined ? {} : { minCopies, maxCopies }), ...(random > 0 ? { random } : {}) };
 }
 
 /**
@@ -172,14 +183,23 @@ export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: num
   const starts = tokens.length - (T + 1) + 1;
   if (starts < 1) throw new RangeError(`tokenWindowBatches: the corpus has ${tokens.length} tokens, fewer than seqLen + 1 = ${T + 1}`);
   const maxCopies = repeats?.maxCopies ?? 1;
-  if (repeats && (1 + maxCopies) * repeats.maxLength + repeats.maxGap > T + 1) throw new RangeError(`tokenWindowBatches: ${maxCopies} cop${maxCopies > 1 ? "ies" : "y"} of ${repeats.maxLength} tokens after a gap of ${repeats.maxGap} do not fit a window of ${T + 1}`);
+  if (repeats?.maxOffset !== undefined && repeats.maxOffset + maxCopies * Math.min(repeats.maxLength, repeats.maxOffset) > T + 1) throw new RangeError(`tokenWindowBatches: a copy ${repeats.maxOffset} tokens after its span (${maxCopies} cop${maxCopies > 1 ? "ies" : "y"}) does not fit a window of ${T + 1}`);
+  if (repeats && repeats.maxOffset === undefined && (1 + maxCopies) * repeats.maxLength + repeats.maxGap > T + 1) throw new RangeError(`tokenWindowBatches: ${maxCopies} cop${maxCopies > 1 ? "ies" : "y"} of ${repeats.maxLength} tokens after a gap of ${repeats.maxGap} do not fit a window of ${T + 1}`);
   return (_step, rng) => {
     const ids = new Int32Array(B * (T + 1));
     for (let b = 0; b < B; b++) {
       const row = ids.subarray(b * (T + 1), (b + 1) * (T + 1));
       if (repeats && rng.uniform() < repeats.probability) {
-        const len = repeats.minLength + rng.int(repeats.maxLength - repeats.minLength + 1);
-        const gap = repeats.minGap + rng.int(repeats.maxGap - repeats.minGap + 1);
+        let len: number, gap: number;
+        if (repeats.maxOffset !== undefined) {
+          const offset = repeats.minOffset! + rng.int(repeats.maxOffset - repeats.minOffset! + 1);
+          const maxLen = Math.min(repeats.maxLength, offset);
+          len = repeats.minLength + rng.int(maxLen - repeats.minLength + 1);
+          gap = offset - len;
+        } else {
+          len = repeats.minLength + rng.int(repeats.maxLength - repeats.minLength + 1);
+          gap = repeats.minGap + rng.int(repeats.maxGap - repeats.minGap + 1);
+        }
         const copies = repeats.maxCopies === undefined ? 1 : (repeats.minCopies ?? 1) + rng.int(repeats.maxCopies - (repeats.minCopies ?? 1) + 1);
         const n = T + 1 - copies * len; // text tokens; the copies fill the rest
         const s = rng.int(tokens.length - n + 1);
