@@ -35,6 +35,13 @@ const LABELS: Record<Variant, string> = {
   adaptersOnly: "adapters alone, no LM (ablation)",
 };
 
+/** Distance from input visual token k to output visual token k in the model's LM4LV layout. */
+function lm4lvOffset(m: LM4LV): number {
+  const images = m.layout().spans.filter((s) => s.kind === "image").sort((a, b) => a.start - b.start);
+  if (images.length !== 2) throw new Error(`the LM4LV layout has ${images.length} image spans, expected 2`);
+  return images[1].start - images[0].start;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { tasks: { type: "string" }, models: { type: "string" }, ablations: { type: "string" }, out: { type: "string" }, images: { type: "string" } } });
   const tasks = (values.tasks ?? "denoise,deblur,saltpepper,mask,hflip").split(",");
@@ -53,8 +60,12 @@ async function main(): Promise<void> {
   const induction = async (label: string, m: LM4LV) => {
     if (measuredLms.has(m.models.llmDir)) return;
     measuredLms.add(m.models.llmDir);
-    const r = await inductionTest(m.models.lm as LlamaForCausalLM, { bosId: m.models.tokenizer.bosId ?? 1, firstToken: 3, reservedTop: 2 });
-    inductionRows.push(`| ${label} | ${r.firstCopyLoss.toFixed(2)} | ${r.secondCopyLoss.toFixed(2)} | ${r.uniformLoss.toFixed(2)} | L${r.best.layer}H${r.best.head} ${r.best.score.toFixed(3)} |`);
+    // |R| = 50: the standard test; |R| = offset of the LM4LV layout (input visual token k → output token k)
+    const offset = lm4lvOffset(m);
+    for (const length of [50, offset]) {
+      const r = await inductionTest(m.models.lm as LlamaForCausalLM, { length, bosId: m.models.tokenizer.bosId ?? 1, firstToken: 3, reservedTop: 2 });
+      inductionRows.push(`| ${label} | ${length} | ${r.firstCopyLoss.toFixed(2)} | ${r.secondCopyLoss.toFixed(2)} | ${r.uniformLoss.toFixed(2)} | L${r.best.layer}H${r.best.head} ${r.best.score.toFixed(3)} |`);
+    }
   };
   for (const task of tasks) {
     const main = join(modelsDir, task);
@@ -137,10 +148,12 @@ async function main(): Promise<void> {
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...summary,
     "",
-    "## In-context copying of each frozen LM (induction test: [BOS] + R + R, |R| = 50, 10 sequences)",
+    "## In-context copying of each frozen LM (induction test: [BOS] + R + R, R uniform random tokens, 10 sequences)",
     "",
-    "| LM | loss on the first copy (nats) | loss on the second copy | ln V | best head: mean attention i → i − 49 |",
-    "| --- | --- | --- | --- | --- |",
+    "|R| = 50 is the standard test; |R| = the LM4LV layout's offset between input visual token k and output visual token k.",
+    "",
+    "| LM | \\|R\\| | loss on the first copy (nats) | loss on the second copy | ln V | best head: mean attention i → i − (\\|R\\| − 1) |",
+    "| --- | --- | --- | --- | --- | --- |",
     ...inductionRows,
     "",
     "## Copy attention on LM4LV sequences (text LM; output position k − 1 → input visual token k, 4 test pairs)",

@@ -1,0 +1,108 @@
+/**
+ * How many dimensions of the MAE feature does a copy have to carry? Projects every feature token of
+ * held-out crops on the top-k principal directions of the training crops' features (k = 8 … all),
+ * decodes with the frozen MAE decoder and reports PSNR (spec §9) against the clean crops. One attention
+ * head of lm-tiny moves head_dim = 32 numbers per token, so this bounds what a single copying head can
+ * reconstruct.
+ *
+ *   node tools/bench/dist/feature-subspace.js [--checkpoint models/lm4lv-tiny/identity] [--train DIR] [--val DIR]
+ */
+import { readdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend, readImage, type RgbImage } from "@lm4lv/core";
+import { psnr } from "@lm4lv/metrics";
+import { LM4LV } from "@lm4lv/pipeline";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+/** Every `step`-th PNG of a folder, at most n, resized to `size`. */
+async function images(dir: string, n: number, step: number, size: number): Promise<RgbImage[]> {
+  const files = readdirSync(dir).filter((f) => f.endsWith(".png")).sort();
+  if (!files.length) throw new Error(`${dir}: no .png images`);
+  const out: RgbImage[] = [];
+  for (let i = 0; i < files.length && out.length < n; i += step) out.push(await readImage(join(dir, files[i]), { size }));
+  return out;
+}
+
+/** Eigenvectors of a symmetric D×D matrix (cyclic Jacobi, float64), sorted by decreasing eigenvalue. */
+function symmetricEigen(c: Float64Array, D: number): { values: number[]; vectors: Float64Array[] } {
+  const a = Float64Array.from(c);
+  const v = new Float64Array(D * D);
+  for (let i = 0; i < D; i++) v[i * D + i] = 1;
+  for (let sweep = 0; sweep < 30; sweep++) {
+    let off = 0;
+    for (let p = 0; p < D; p++) for (let q = p + 1; q < D; q++) off += a[p * D + q] ** 2;
+    if (off < 1e-22) break;
+    for (let p = 0; p < D; p++) {
+      for (let q = p + 1; q < D; q++) {
+        const apq = a[p * D + q];
+        if (Math.abs(apq) < 1e-300) continue;
+        const theta = (a[q * D + q] - a[p * D + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const cs = 1 / Math.sqrt(t * t + 1);
+        const sn = t * cs;
+        for (let k = 0; k < D; k++) {
+          const akp = a[k * D + p], akq = a[k * D + q];
+          a[k * D + p] = cs * akp - sn * akq;
+          a[k * D + q] = sn * akp + cs * akq;
+        }
+        for (let k = 0; k < D; k++) {
+          const apk = a[p * D + k], aqk = a[q * D + k];
+          a[p * D + k] = cs * apk - sn * aqk;
+          a[q * D + k] = sn * apk + cs * aqk;
+        }
+        for (let k = 0; k < D; k++) {
+          const vkp = v[k * D + p], vkq = v[k * D + q];
+          v[k * D + p] = cs * vkp - sn * vkq;
+          v[k * D + q] = sn * vkp + cs * vkq;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: D }, (_, i) => i).sort((i, j) => a[j * D + j] - a[i * D + i]);
+  return { values: order.map((i) => a[i * D + i]), vectors: order.map((i) => Float64Array.from({ length: D }, (_, k) => v[k * D + i])) };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { checkpoint: { type: "string" }, train: { type: "string" }, val: { type: "string" } } });
+  await initBackend();
+  const model = await LM4LV.fromCheckpoint(resolve(values.checkpoint ?? join(ROOT, "models/lm4lv-tiny/identity")));
+  const size = model.imageSize;
+  const train = await images(resolve(values.train ?? join(ROOT, ".cache/data/crops/train")), 400, 53, size);
+  const val = await images(resolve(values.val ?? join(ROOT, ".cache/data/crops/val")), 24, 97, size);
+  const trainF = model.encode(train); // [B, 1+N, D]
+  const D = trainF.shape[2];
+  const rows = trainF.reshape([-1, D]).arraySync() as number[][];
+  trainF.dispose();
+  const mean = new Float64Array(D);
+  for (const r of rows) for (let j = 0; j < D; j++) mean[j] += r[j] / rows.length;
+  const cov = new Float64Array(D * D);
+  for (const r of rows) for (let i = 0; i < D; i++) { const di = r[i] - mean[i]; for (let j = 0; j < D; j++) cov[i * D + j] += (di * (r[j] - mean[j])) / rows.length; }
+  const { values: eig, vectors } = symmetricEigen(cov, D);
+  const total = eig.reduce((s, x) => s + x, 0);
+  const valF = model.encode(val);
+  console.log(`MAE features: ${D} wide; PCA of ${rows.length} tokens from ${train.length} training crops; ${val.length} held-out crops`);
+  console.log("| dimensions kept | variance kept | PSNR of the decoded projection (dB) |\n| --- | --- | --- |");
+  for (const k of [8, 16, 32, 64, 96, 128, D]) {
+    const basis = tf.tensor2d(Array.from({ length: D }, (_, r) => Array.from({ length: k }, (_, c) => vectors[c][r]))); // (D, k)
+    const mu = tf.tensor1d(Array.from(mean));
+    const proj = tf.tidy(() => {
+      const x = valF.reshape([-1, D]).sub(mu);
+      return tf.matMul(tf.matMul(x, basis), basis, false, true).add(mu).reshape(valF.shape) as tf.Tensor3D;
+    });
+    const decoded = model.decode(proj);
+    tf.dispose([basis, mu, proj]);
+    const score = decoded.reduce((s, img, i) => s + psnr(img, val[i]), 0) / val.length;
+    const kept = eig.slice(0, k).reduce((s, x) => s + x, 0) / total;
+    console.log(`| ${k} | ${(kept * 100).toFixed(2)} % | ${score.toFixed(2)} |`);
+  }
+  valF.dispose();
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
