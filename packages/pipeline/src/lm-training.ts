@@ -159,7 +159,7 @@ export function parseRepeatOptions(spec: string): RepeatOptions {
   if ((out.gap === undefined) === (out.offset === undefined)) throw new Error(`--repeats "${spec}": give exactly one of "gap" and "offset"`);
   const [minGap, maxGap] = out.gap === undefined ? [0, 0] : range("gap");
   const [minOffset, maxOffset] = out.offset === undefined ? [0, 0] : range("offset");
-  if (out.offset !== undefined && (maxOffset < minOffset || minOffset < range("len")[0])) throw new Error(`--repeats "${spec}": field "offset" should be a range at least the shortest length`);
+  if (out.offset !== undefined && (maxOffset < minOffset || minOffset < minLength)) throw new Error(`--repeats "${spec}": field "offset" should be a range at least the shortest length`);
   const [minCopies, maxCopies] = out.copies === undefined ? [1, 1] : range("copies");
   if (minLength < 1 || maxLength < minLength || maxGap < minGap || minCopies < 1 || maxCopies < minCopies) throw new Error(`--repeats "${spec}": empty length, gap or copies range`);
   const random = out.random === undefined ? 0 : Number(out.random);
