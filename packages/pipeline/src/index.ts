@@ -33,7 +33,7 @@ export {
   LM_SPECIAL_TOKENS,
 } from "./lm-training.js";
 export type { LmTokenizerFiles, TrainableLlama, TokenBatch, PerplexityResult, RepeatOptions } from "./lm-training.js";
-export { inductionTest, lm4lvCopyScores } from "./induction.js";
+export { inductionTest, lm4lvCopyScores, lm4lvImageSpans } from "./induction.js";
 export type { InductionResult, HeadScores } from "./induction.js";
 export {
   MAE_TINY_CONFIG,

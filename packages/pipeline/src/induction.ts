@@ -111,6 +111,13 @@ export async function inductionTest(lm: LlamaForCausalLM, opts: { length?: numbe
   return { length: L, batch: B, firstCopyLoss: first / (B * (L - 1)), secondCopyLoss: second / (B * (L - 1)), uniformLoss: Math.log(V), ...scores };
 }
 
+/** The input and the output image spans of the model's LM4LV layout (output token k sits `out.start − in.start` after input token k). */
+export function lm4lvImageSpans(model: LM4LV): [{ start: number; length: number }, { start: number; length: number }] {
+  const images = model.layout().spans.filter((s) => s.kind === "image").sort((a, b) => a.start - b.start);
+  if (images.length !== 2) throw new Error(`the LM4LV layout has ${images.length} image spans, expected 2`);
+  return [images[0], images[1]];
+}
+
 /**
  * The induction measure on LM4LV training sequences of `pairs` (images at the MAE's size): mean
  * attention from output visual position k − 1 to input visual token k, per head.
@@ -119,9 +126,7 @@ export async function lm4lvCopyScores(model: LM4LV, pairs: readonly { lq: import
   const lm = model.models.lm as LlamaForCausalLM;
   const seq = model.layout();
   const T = seq.inputIds.length;
-  const images = seq.spans.filter((s) => s.kind === "image").sort((a, b) => a.start - b.start);
-  if (images.length !== 2) throw new Error(`lm4lvCopyScores: the layout has ${images.length} image spans, expected 2`);
-  const [inp, outp] = images;
+  const [inp, outp] = lm4lvImageSpans(model);
   const embeds = tf.tidy(() => {
     const rows = pairs.map((p) => {
       const f = model.encode([p.lq, p.hq]); // [2, 1+N, Dv]

@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { initBackend, writeImage, type RgbImage } from "@lm4lv/core";
 import { FolderPairDataset } from "@lm4lv/data";
 import { psnr, ssim } from "@lm4lv/metrics";
-import { LM4LV, restoreAdaptersOnly, withOrtEngine, ortAvailable, inductionTest, lm4lvCopyScores } from "@lm4lv/pipeline";
+import { LM4LV, restoreAdaptersOnly, withOrtEngine, ortAvailable, inductionTest, lm4lvCopyScores, lm4lvImageSpans } from "@lm4lv/pipeline";
 import type { LlamaForCausalLM } from "@lm4lv/llm";
 import { imageGrid } from "@lm4lv/train";
 
@@ -34,13 +34,6 @@ const LABELS: Record<Variant, string> = {
   norepeatLm: "LM4LV, text LM trained without the inserted repeats (ablation)",
   adaptersOnly: "adapters alone, no LM (ablation)",
 };
-
-/** Distance from input visual token k to output visual token k in the model's LM4LV layout. */
-function lm4lvOffset(m: LM4LV): number {
-  const images = m.layout().spans.filter((s) => s.kind === "image").sort((a, b) => a.start - b.start);
-  if (images.length !== 2) throw new Error(`the LM4LV layout has ${images.length} image spans, expected 2`);
-  return images[1].start - images[0].start;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { tasks: { type: "string" }, models: { type: "string" }, ablations: { type: "string" }, out: { type: "string" }, images: { type: "string" } } });
@@ -61,7 +54,8 @@ async function main(): Promise<void> {
     if (measuredLms.has(m.models.llmDir)) return;
     measuredLms.add(m.models.llmDir);
     // |R| = 50: the standard test; |R| = offset of the LM4LV layout (input visual token k → output token k)
-    const offset = lm4lvOffset(m);
+    const [input, output] = lm4lvImageSpans(m);
+    const offset = output.start - input.start;
     for (const length of [50, offset]) {
       const r = await inductionTest(m.models.lm as LlamaForCausalLM, { length, bosId: m.models.tokenizer.bosId ?? 1, firstToken: 3, reservedTop: 2 });
       inductionRows.push(`| ${label} | ${length} | ${r.firstCopyLoss.toFixed(2)} | ${r.secondCopyLoss.toFixed(2)} | ${r.uniformLoss.toFixed(2)} | L${r.best.layer}H${r.best.head} ${r.best.score.toFixed(3)} |`);
