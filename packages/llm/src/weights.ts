@@ -8,7 +8,7 @@
  * When `tie_word_embeddings` is set the output projection reuses `model.embed_tokens.weight`.
  */
 import * as tf from "@tensorflow/tfjs";
-import { SafetensorsCheckpoint, SafetensorsError, WeightLoadError, writeSafetensors } from "@lm4lv/core";
+import { Mulberry32, SafetensorsCheckpoint, SafetensorsError, WeightLoadError, writeSafetensors } from "@lm4lv/core";
 import type { SafetensorsDtype, TensorToWrite } from "@lm4lv/core";
 import type { LlamaConfig } from "./config.js";
 
@@ -211,16 +211,10 @@ export function loadWeights(config: LlamaConfig, ckpt: SafetensorsCheckpoint): L
   return assembleWeights(config, loaded);
 }
 
-/** Mulberry32 integer seed stream for per-tensor seeds. */
+/** Per-tensor seeds: core's Mulberry32 words (next() is word / 2^32, exactly) modulo 2^31 − 1. */
 function seedStream(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) % 2147483647;
-  };
+  const rng = new Mulberry32(seed >>> 0);
+  return () => (rng.next() * 4294967296) % 2147483647;
 }
 
 /**

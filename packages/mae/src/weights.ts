@@ -5,7 +5,7 @@
  * All tensors keep PyTorch layout (linear weights `[out, in]`, the patch conv `[D, C, p, p]`);
  * none needs transposing on load.
  */
-import { SafetensorsCheckpoint, WeightLoadError } from "@lm4lv/core";
+import { Mulberry32, SafetensorsCheckpoint, WeightLoadError } from "@lm4lv/core";
 import type { ViTMAEConfig } from "./config.js";
 import { sincosPositionEmbedding } from "./ops.js";
 
@@ -116,21 +116,18 @@ export function loadWeights(pathOrDir: string, config: ViTMAEConfig, opts: { str
   }
 }
 
-/** A small seeded generator (mulberry32) with Box–Muller normals. */
+/** A small seeded generator (core's Mulberry32) with Box–Muller normals. */
 export class SeededRandom {
-  private state: number;
+  private readonly rng: Mulberry32;
   private spare: number | undefined;
 
   constructor(seed: number) {
-    this.state = (seed >>> 0) ^ 0x9e3779b9;
+    this.rng = new Mulberry32((seed >>> 0) ^ 0x9e3779b9);
   }
 
   /** Uniform in [0, 1). */
   uniform(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.rng.next();
   }
 
   normal(): number {

@@ -22,7 +22,7 @@
 import { closeSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { f32ToBF16, f32ToF16, writeFileAtomic } from "@lm4lv/core";
+import { Mulberry32, f32ToBF16, f32ToF16, writeFileAtomic } from "@lm4lv/core";
 import type { SafetensorsDtype } from "@lm4lv/core";
 import { llamaPreset, llamaWeightTable } from "@lm4lv/llm";
 import type { LlamaConfig } from "@lm4lv/llm";
@@ -109,16 +109,10 @@ export function presetPlan(preset: string, layers?: number): ModelPlan {
 // ---------------------------------------------------------------------------------------------
 // Generation
 
-/** mulberry32 (as core's Mulberry32) returning the raw 32-bit word. */
+/** core's Mulberry32 as raw 32-bit words (next() is word / 2^32, exactly). */
 function uint32Stream(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return (z ^ (z >>> 14)) >>> 0;
-  };
+  const rng = new Mulberry32(seed >>> 0);
+  return () => rng.next() * 4294967296;
 }
 
 const TABLE = 1 << 16;

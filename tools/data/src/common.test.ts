@@ -66,4 +66,11 @@ describe("rng", () => {
     expect([...s].sort((p, q) => p - q)).toEqual(items);
     expect(s).not.toEqual(items);
   });
+
+  it("gives the pinned stream (the photo and text selections depend on it)", () => {
+    // Drawn when makeRng had its own copy of mulberry32 (before it used core's Mulberry32).
+    const r = makeRng(5);
+    expect([r(), r(), r()]).toEqual([0.6897749109193683, 0.7727432732935995, 0.21976301027461886]);
+    expect(shuffled([...Array(20).keys()], makeRng(9))).toEqual([0, 4, 8, 7, 18, 12, 9, 17, 5, 14, 6, 1, 15, 19, 10, 11, 13, 2, 16, 3]);
+  });
 });

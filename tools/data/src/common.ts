@@ -6,17 +6,12 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { Mulberry32 } from "@lm4lv/core";
 
-/** mulberry32: a small seeded PRNG giving floats in [0, 1). */
+/** A seeded generator of floats in [0, 1): core's Mulberry32. */
 export function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Mulberry32(seed >>> 0);
+  return () => rng.next();
 }
 
 /** Fisher–Yates shuffle of a copy. */
