@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { gaussianKernel } from "@lm4lv/metrics";
 import type { RgbImage } from "@lm4lv/core";
 import {
   flipHorizontal,
@@ -14,6 +16,7 @@ import {
   saltPepper,
   streakKernel,
 } from "./degradations.js";
+import { TASK_NAMES, degrade } from "./tasks.js";
 import { constantImage, mse, pixel, randomImage, smoothImage } from "./testing.js";
 
 function diffStats(out: RgbImage, inp: RgbImage): { mean: number; std: number } {
@@ -293,5 +296,41 @@ describe("spatial operations", () => {
 
   it("validates the image shape", () => {
     expect(() => rotate90({ width: 2, height: 2, data: new Float32Array(11) })).toThrow(/rotate90: image data has 11 values, expected 2×2×3 = 12/);
+  });
+});
+
+describe("pinned outputs (goldens)", () => {
+  // SHA-256 of the float32 output bytes, computed before the degradations' Rng shared its methods with
+  // TrainRng and before gaussianBlur took its taps from @lm4lv/metrics' gaussianKernel: any change to a
+  // random stream, a kernel or the arithmetic order shows here. (Math.exp/log/sin/cos are V8's own
+  // fdlibm ports, the same on every platform.) JPEG goes through libjpeg and is left out.
+  const sha = (a: Float32Array | Float64Array) => createHash("sha256").update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest("hex");
+
+  it("every task on a 40×36 image with seed 7", async () => {
+    const want: Record<string, string> = {
+      denoise: "b0e9ebcf123a5e2274f9bc7a93001cde3dfc55f207134974c97333e36c5c5df9",
+      denoise15: "15114685b79a77e4f065506a3dce6f1772345512e9851b2086b289cb1d885f43",
+      denoise25: "50eb3398e1fe5c72ebfd789518cf960727eff4239ace020735a6800b9e4464cf",
+      deblur: "e258b2b396ab75235f6c5fa4a2e2102a423a04e3f21950fb41f60218d7aa04a5",
+      derain: "a7331b92851493af4944919f8a8340a8290558aa9722e66777bbfb34b9b83c18",
+      saltpepper: "b4e0be45cb6cbd23121fc434224999f83d58542d2f1b65d0abcad94ca437cea3",
+      mask: "b854307cd2822d5618fd7355f19870e20bbd47aadc5e8ba1f923974d22ab7e53",
+      rot90: "3b5581d2ac77740a123309a1f99d49b54886d4ba62ec43fb22d8360a2555dbd1",
+      rot180: "c3c1c3f6507c2742d1a300950f0a6aab631f5f0784b9a6ddbd5fd9a644ebb501",
+      rot270: "3c09e731c33596a0b4db67c351c256a8db984b4d90e3200ec5f3bec425f77e3a",
+      hflip: "ff231978e6d42e4fe8a014515ffe2e1f7c4dd585e9f525d37b5aefd0a5452a37",
+      vflip: "f9f8bd6f92bae1fd3d29ef64f5b4da61d617b23852c1e76d6e6ecf6d80b1b476",
+      identity: "4dbbeccb3e6b79bdbec95056448b4437db76b841f9996a067b4ff8a5eb88804e",
+    };
+    const img = smoothImage(40, 36);
+    const got: Record<string, string> = {};
+    for (const name of TASK_NAMES) if (name !== "jpeg") got[name] = sha((await degrade(name, img, 7)).data);
+    expect(got).toEqual(want);
+  });
+
+  it("a non-default blur, the test images' generator and the 21-tap kernel", () => {
+    expect(sha(gaussianBlur(smoothImage(40, 36), { kernelSize: 7, sigma: 1 }).data)).toBe("639e241601aae9c45fb3c43d5677e0574f6541d153eb608bb6181c80c8355e00");
+    expect(sha(randomImage(17, 13, 5).data)).toBe("0ef58577e346c84e885dcd635c3785b038408475cb704e33a43b29511ed0321a");
+    expect(sha(gaussianKernel(21, 3))).toBe("9214b961bcba02e5a9e832848bca129463d929d86f26c25ccea970195fdb0665");
   });
 });

@@ -10,6 +10,7 @@
  * request (`quantize: true`) to mimic data that went through an 8-bit file.
  */
 import { decodeImage, encodeImage, type RgbImage } from "@lm4lv/core";
+import { gaussianKernel } from "@lm4lv/metrics";
 import { toRng, type Rng } from "./rng.js";
 
 // ---------------------------------------------------------------- helpers
@@ -80,19 +81,6 @@ export interface GaussianBlurParams {
 }
 export const GAUSSIAN_BLUR_DEFAULTS: GaussianBlurParams = { kernelSize: 21, sigma: 3 };
 
-/** 1-D Gaussian taps exp(-d²/2σ²), d = -r..r, normalised to sum 1. */
-export function gaussianKernel1d(kernelSize: number, sigma: number): Float64Array {
-  const r = (kernelSize - 1) / 2;
-  const k = new Float64Array(kernelSize);
-  let sum = 0;
-  for (let i = 0; i < kernelSize; i++) {
-    k[i] = Math.exp(-((i - r) ** 2) / (2 * sigma * sigma));
-    sum += k[i];
-  }
-  for (let i = 0; i < kernelSize; i++) k[i] /= sum;
-  return k;
-}
-
 /**
  * Gaussian blur with a kernelSize × kernelSize kernel (the outer product of the
  * normalised 1-D taps, so it sums to 1) and reflect padding (edge not repeated),
@@ -105,7 +93,7 @@ export function gaussianBlur(img: RgbImage, params: Partial<GaussianBlurParams> 
   checkParam(Number.isInteger(kernelSize) && kernelSize > 0 && kernelSize % 2 === 1, op, "kernelSize", kernelSize, "an odd positive integer");
   checkParam(Number.isFinite(sigma) && sigma > 0, op, "sigma", sigma, "a number > 0");
   const { width: w, height: h, data } = img;
-  const k = gaussianKernel1d(kernelSize, sigma);
+  const k = gaussianKernel(kernelSize, sigma); // the SSIM window's definition: exp(-d²/2σ²), d = -r..r, sum 1
   const r = (kernelSize - 1) / 2;
 
   // Horizontal pass: tmp[y, x, c] = Σ_j k[j] · in[y, reflect(x + j - r), c]

@@ -1,8 +1,8 @@
-export { Rng, deriveSeed, seedToUint32, toRng, epochOrder } from "./rng.js";
+export { Rng, TrainRng, deriveSeed, seedToUint32, toRng, epochOrder } from "./rng.js";
+export type { RngState } from "./rng.js";
 export {
   gaussianNoise,
   gaussianBlur,
-  gaussianKernel1d,
   rainStreaks,
   streakKernel,
   saltPepper,

@@ -1,9 +1,18 @@
 /**
- * A small seeded random number generator: xoshiro128** (32-bit state words),
- * seeded through splitmix32, with a Box–Muller normal sampler.
+ * The project's seeded generators with saveable or pinned streams, in one place.
  *
- * Everything here is integer arithmetic on 32-bit words (Math.imul, >>>), so a
- * seed gives the same stream on every platform and every Node version.
+ * - `Rng`: xoshiro128** (32-bit state words) seeded through splitmix32; the degradations and
+ *   datasets draw from it (stream pinned against an independent Python implementation).
+ * - `TrainRng`: sfc32; the trainer's generator, whose four-word state is saved in checkpoints
+ *   (`getState`/`setState`) so that a resumed run draws the same numbers.
+ *
+ * Both extend `Uint32Generator`, which holds everything but the 32-bit step: uniform, range,
+ * unbiased integers, Fisher–Yates and Box–Muller. The two steps and seedings are kept as they
+ * were (not merged into one algorithm) because pinned degradation outputs and checkpointed
+ * states must keep reproducing the same streams.
+ *
+ * Everything here is integer arithmetic on 32-bit words (Math.imul, >>>), so a seed gives the
+ * same stream on every platform and every Node version.
  */
 
 /** One splitmix32 step: returns the advanced state and a well-mixed output word. */
@@ -44,38 +53,18 @@ export function deriveSeed(...parts: number[]): number {
   return splitmix32(h)[1];
 }
 
-export class Rng {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
-  private spare: number | null = null;
-
-  constructor(seed: number) {
-    let st = seedToUint32(seed);
-    const words: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const [next, out] = splitmix32(st);
-      st = next;
-      words.push(out);
-    }
-    [this.s0, this.s1, this.s2, this.s3] = words;
-    // All-zero state is the one forbidden state of xoshiro; splitmix32 never gives four zeros, but be explicit.
-    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
-  }
+/**
+ * A generator of uint32 words and what is derived from them. Subclasses supply `nextUint32`;
+ * `label` prefixes error messages.
+ */
+export abstract class Uint32Generator {
+  protected abstract readonly label: string;
 
   /** Next uint32. */
-  nextUint32(): number {
-    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
-    const t = this.s1 << 9;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
-    return result;
-  }
+  abstract nextUint32(): number;
+
+  /** Standard normal N(0, 1). */
+  abstract normal(): number;
 
   /** Uniform in [0, 1) with 32 random bits. */
   uniform(): number {
@@ -89,25 +78,11 @@ export class Rng {
 
   /** Uniform integer in [0, n), without modulo bias (rejection sampling). */
   int(n: number): number {
-    if (!Number.isInteger(n) || n <= 0 || n > 4294967296) throw new RangeError(`Rng.int: n must be an integer in [1, 2^32], got ${n}`);
+    if (!Number.isInteger(n) || n <= 0 || n > 4294967296) throw new RangeError(`${this.label}.int: n must be an integer in [1, 2^32], got ${n}`);
     const limit = 4294967296 - (4294967296 % n);
     let x = this.nextUint32();
     while (x >= limit) x = this.nextUint32();
     return x % n;
-  }
-
-  /** Standard normal N(0, 1) by Box–Muller; the second value of each pair is kept for the next call. */
-  normal(): number {
-    if (this.spare !== null) {
-      const v = this.spare;
-      this.spare = null;
-      return v;
-    }
-    const u1 = 1 - this.uniform(); // (0, 1]: log is finite
-    const u2 = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u1));
-    this.spare = r * Math.sin(2 * Math.PI * u2);
-    return r * Math.cos(2 * Math.PI * u2);
   }
 
   /** Fisher–Yates shuffle in place; returns the same array. */
@@ -119,6 +94,129 @@ export class Rng {
       arr[j] = t;
     }
     return arr;
+  }
+
+  /** Box–Muller from two uniforms: the pair [r·cos θ, r·sin θ] of independent N(0, 1) values. */
+  protected normalPair(): [number, number] {
+    const u1 = 1 - this.uniform(); // (0, 1]: log is finite
+    const u2 = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    return [r * Math.cos(2 * Math.PI * u2), r * Math.sin(2 * Math.PI * u2)];
+  }
+}
+
+/** xoshiro128** seeded through splitmix32: the degradations' and datasets' generator. */
+export class Rng extends Uint32Generator {
+  protected readonly label = "Rng";
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+  private spare: number | null = null;
+
+  constructor(seed: number) {
+    super();
+    let st = seedToUint32(seed);
+    const words: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const [next, out] = splitmix32(st);
+      st = next;
+      words.push(out);
+    }
+    [this.s0, this.s1, this.s2, this.s3] = words;
+    // All-zero state is the one forbidden state of xoshiro; splitmix32 never gives four zeros, but be explicit.
+    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+  }
+
+  nextUint32(): number {
+    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = this.s1 << 9;
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    return result;
+  }
+
+  /** Standard normal by Box–Muller; the second value of each pair is kept for the next call. */
+  normal(): number {
+    if (this.spare !== null) {
+      const v = this.spare;
+      this.spare = null;
+      return v;
+    }
+    const [z, spare] = this.normalPair();
+    this.spare = spare;
+    return z;
+  }
+}
+
+/** The saved form of a TrainRng: four uint32 words (a, b, c, counter). Checkpoints store it as a JSON array. */
+export type RngState = [number, number, number, number];
+
+/** sfc32's seed hash: a multiply-xorshift of one word. */
+function mix32(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/**
+ * The trainer's generator, with a state that can be saved in a checkpoint and restored
+ * exactly. Algorithm: sfc32 (Chris Doty-Humphrey's "small fast counting" generator), four
+ * 32-bit words; the seed's low and high words are spread over the state with `mix32` and the
+ * generator is warmed up for 16 draws.
+ */
+export class TrainRng extends Uint32Generator {
+  protected readonly label = "TrainRng";
+  private a = 0;
+  private b = 0;
+  private c = 0;
+  private d = 0;
+
+  constructor(seed: number) {
+    super();
+    if (!Number.isInteger(seed)) throw new RangeError(`TrainRng: seed must be an integer, got ${seed}`);
+    const lo = seed >>> 0;
+    const hi = Math.floor(seed / 4294967296) >>> 0;
+    this.a = mix32(lo ^ 0x9e3779b9);
+    this.b = mix32(hi ^ 0x243f6a88);
+    this.c = mix32(lo + 0x85a308d3);
+    this.d = 1;
+    for (let i = 0; i < 16; i++) this.nextUint32();
+  }
+
+  nextUint32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+
+  /** Standard normal by Box–Muller (one value per two uniforms; nothing cached, so the state is just the four words). */
+  normal(): number {
+    return this.normalPair()[0];
+  }
+
+  /** A new seed drawn from this stream (for libraries that take a seed, e.g. tf.randomNormal). */
+  seed(): number {
+    return this.nextUint32();
+  }
+
+  getState(): RngState {
+    return [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0];
+  }
+
+  setState(state: readonly number[]): void {
+    if (!Array.isArray(state) || state.length !== 4 || !state.every((w) => Number.isInteger(w) && w >= 0 && w < 4294967296)) {
+      throw new RangeError(`TrainRng.setState: expected 4 uint32 words, got ${JSON.stringify(state)}`);
+    }
+    [this.a, this.b, this.c, this.d] = state.map((w) => w | 0);
   }
 }
 

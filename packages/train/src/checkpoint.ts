@@ -13,10 +13,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { readSafetensors, writeSafetensors } from "@lm4lv/core";
 import type { TensorToWrite } from "@lm4lv/core";
+import type { RngState } from "@lm4lv/data";
 import type { JsonValue } from "./data.js";
 import { arraysEqual } from "./optimizer.js";
 import type { AdamState, FloatTensorData, NamedVariables } from "./optimizer.js";
-import type { RngState } from "./rng.js";
 
 export const CHECKPOINT_FORMAT = "lm4lv-train/1";
 const OPT_PREFIX = "optimizer.";

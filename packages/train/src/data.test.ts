@@ -1,34 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { TrainRng } from "@lm4lv/data";
 import { ShuffledBatches } from "./data.js";
-import { TrainRng } from "./rng.js";
-
-describe("TrainRng", () => {
-  it("is deterministic and restores its state exactly", () => {
-    const a = new TrainRng(42);
-    const b = new TrainRng(42);
-    expect(Array.from({ length: 5 }, () => a.nextUint32())).toEqual(Array.from({ length: 5 }, () => b.nextUint32()));
-    const saved = a.getState();
-    const next = Array.from({ length: 5 }, () => a.uniform());
-    const c = new TrainRng(7);
-    c.setState(saved);
-    expect(Array.from({ length: 5 }, () => c.uniform())).toEqual(next);
-    expect(new TrainRng(43).nextUint32()).not.toBe(new TrainRng(42).nextUint32());
-    expect(() => c.setState([1, 2, 3] as never)).toThrow(/4 uint32 words/);
-  });
-
-  it("gives roughly uniform values and unbiased ints", () => {
-    const r = new TrainRng(1);
-    let sum = 0;
-    const counts = [0, 0, 0];
-    for (let i = 0; i < 30000; i++) {
-      sum += r.uniform();
-      counts[r.int(3)] += 1;
-    }
-    expect(sum / 30000).toBeGreaterThan(0.49);
-    expect(sum / 30000).toBeLessThan(0.51);
-    counts.forEach((c) => expect(Math.abs(c - 10000)).toBeLessThan(400));
-  });
-});
 
 describe("ShuffledBatches", () => {
   const make = () => new ShuffledBatches({ size: 10, batchSize: 3, seed: 5, load: (idx) => idx });

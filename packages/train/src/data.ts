@@ -3,7 +3,7 @@
  * (state lives in the trainer's RNG), or a `DataIterator` whose position can be
  * saved in a checkpoint and restored, so a resumed run sees the same batches.
  */
-import { TrainRng } from "./rng.js";
+import { TrainRng } from "@lm4lv/data";
 
 /** JSON-serialisable iterator state. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };

@@ -4,8 +4,9 @@ export { makeSchedule, defaultWarmupSteps } from "./schedule.js";
 export type { ScheduleKind, ScheduleOptions } from "./schedule.js";
 export { accumulateGradients, clipByGlobalNorm, globalNorm } from "./grads.js";
 export type { LossFn, LossOutput, GradResult } from "./grads.js";
-export { TrainRng } from "./rng.js";
-export type { RngState } from "./rng.js";
+// The trainer's generator lives with the project's other seeded generators in @lm4lv/data.
+export { TrainRng } from "@lm4lv/data";
+export type { RngState } from "@lm4lv/data";
 export { ShuffledBatches, isDataIterator } from "./data.js";
 export type { BatchFn, DataIterator, DataSource, JsonValue, ShuffledBatchesOptions, ShuffledBatchesState } from "./data.js";
 export { saveCheckpoint, loadCheckpoint, restoreVariables, snapshotVariables, CHECKPOINT_FORMAT } from "./checkpoint.js";

@@ -5,12 +5,12 @@ import { Writable } from "node:stream";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend, readSafetensors } from "@lm4lv/core";
+import type { TrainRng } from "@lm4lv/data";
 import { ShuffledBatches } from "./data.js";
 import { loadCheckpoint } from "./checkpoint.js";
 import { parseLossCsv } from "./loss-csv.js";
 import { NonFiniteLossError, runTraining, Trainer } from "./trainer.js";
 import type { TrainOptions } from "./trainer.js";
-import type { TrainRng } from "./rng.js";
 
 /** 64 points of y = 2x − 1 (x in [-1, 1]). */
 const XS = Array.from({ length: 64 }, (_, i) => -1 + (2 * i) / 63);
