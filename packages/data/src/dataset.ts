@@ -13,15 +13,9 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { isImagePath, readImage, writeFileAtomic, writeImage, type RgbImage } from "@lm4lv/core";
+import type { ConversationTurn } from "@lm4lv/tokenizer";
 import { deriveSeed } from "./rng.js";
 import { getTask, makePair, type TaskParams } from "./tasks.js";
-
-export type Role = "human" | "gpt" | "none";
-
-export interface Turn {
-  from: Role;
-  value: string;
-}
 
 export const IMAGE_PLACEHOLDER = "<image>";
 export const TASK_PLACEHOLDER = "<task>";
@@ -30,10 +24,10 @@ export const TASK_PLACEHOLDER = "<task>";
  * The conversation of one (LQ → HQ) training pair (spec §4): the human turn
  * holds the LQ image and the task tokens, the assistant (gpt) turn the HQ image.
  */
-export const PAIR_CONVERSATION: readonly Turn[] = Object.freeze([
+export const PAIR_CONVERSATION: readonly ConversationTurn[] = Object.freeze([
   Object.freeze({ from: "human", value: "<Img><image></Img> <task>" }),
   Object.freeze({ from: "gpt", value: "<Img><image></Img>" }),
-]) as readonly Turn[];
+]) as readonly ConversationTurn[];
 
 /** `task_type` written for pair data: the "###" Human/Assistant template of spec §4. */
 export const PAIR_TASK_TYPE = "conversation";
@@ -43,12 +37,12 @@ export interface PairSample {
   lq: RgbImage;
   /** Target image (assistant turn). */
   hq: RgbImage;
-  conversation: Turn[];
+  conversation: ConversationTurn[];
 }
 
 export interface DataItem {
   image: string[];
-  conversations: Turn[];
+  conversations: ConversationTurn[];
   task_type?: "conversation" | "simple";
 }
 
@@ -58,7 +52,7 @@ function countPlaceholders(text: string): number {
   return text.split(IMAGE_PLACEHOLDER).length - 1;
 }
 
-function copyConversation(): Turn[] {
+function copyConversation(): ConversationTurn[] {
   return PAIR_CONVERSATION.map((t) => ({ ...t }));
 }
 
@@ -81,7 +75,7 @@ function validateItem(raw: unknown, where: string): DataItem {
       throw new DatasetError(`${where}: conversations[${k}].from must be "human", "gpt" or "none", got ${JSON.stringify(turn.from)}`);
     }
     if (typeof turn.value !== "string") throw new DatasetError(`${where}: conversations[${k}].value must be a string`);
-    return { from: turn.from, value: turn.value } as Turn;
+    return { from: turn.from, value: turn.value } as ConversationTurn;
   });
   const tokens = conversations.reduce((n, t) => n + countPlaceholders(t.value), 0);
   if (tokens !== image.length) {

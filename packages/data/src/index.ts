@@ -42,8 +42,6 @@ export {
   TASK_PLACEHOLDER,
 } from "./dataset.js";
 export type {
-  Role,
-  Turn,
   PairSample,
   DataItem,
   JsonDatasetOptions,
