@@ -7,9 +7,12 @@
  *   task span       → task tokens                   [numTaskTokens, Dl]
  *
  * The result stays differentiable with respect to the adapter variables and the task tokens.
+ * `assembleInputsEmbeds` embeds the text through any `CausalLM` (asynchronous, for generation
+ * prompts); `assembleInputsEmbedsSync` and `assembleBatchInputsEmbeds` through a tfjs LM's
+ * `embedSync`, inside `tf.tidy` / gradients (training).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CausalLM } from "@lm4lv/core";
+import type { CausalLM, SyncCausalLM } from "@lm4lv/core";
 import type { LM4LVAdapters } from "./adapters.js";
 
 /** A placeholder span, as produced by `@lm4lv/tokenizer`'s `buildSequence` / `buildGenerationPrompt`. */
@@ -59,26 +62,65 @@ function checkedSpans(seq: SequenceLayout, what: string): SequenceSpan[] {
   return spans;
 }
 
+/** The checks on the LM and the sequence shared by the assemblers; returns the spans by start. */
+function checkedLayout(lm: { hiddenSize: number }, seq: SequenceLayout, adapters: LM4LVAdapters, what: string): SequenceSpan[] {
+  if (lm.hiddenSize !== adapters.llmHidden) {
+    throw new Error(`${what}: the LM's hidden size is ${lm.hiddenSize} but the adapters were built for llmHidden ${adapters.llmHidden}`);
+  }
+  if (seq.inputIds.length < 1) throw new Error(`${what}: empty sequence`);
+  return checkedSpans(seq, what);
+}
+
+/** The sequence's ids as `[1, T]` int32. */
+const idsTensor = (seq: SequenceLayout) => tf.tensor2d(Int32Array.from(seq.inputIds), [1, seq.inputIds.length], "int32");
+
 /**
- * One sample → `[1, T, Dl]`. Each image span must have exactly as many positions as its image
- * has feature rows, and each task span exactly `adapters.numTaskTokens` positions.
+ * One sample → `[1, T, Dl]`, the text embedded by the LM's (asynchronous) `embed`: a generation
+ * prompt on any engine. Each image span must have exactly as many positions as its image has
+ * feature rows, and each task span exactly `adapters.numTaskTokens` positions.
  */
-export function assembleInputsEmbeds(
+export async function assembleInputsEmbeds(
   lm: Pick<CausalLM, "embed" | "hiddenSize">,
   seq: SequenceLayout,
   imageFeatures: ImageFeatures,
   adapters: LM4LVAdapters,
-): tf.Tensor3D {
+): Promise<tf.Tensor3D> {
   const what = "assembleInputsEmbeds";
-  if (lm.hiddenSize !== adapters.llmHidden) {
-    throw new Error(`${what}: the LM's hidden size is ${lm.hiddenSize} but the adapters were built for llmHidden ${adapters.llmHidden}`);
+  const spans = checkedLayout(lm, seq, adapters, what);
+  const ids = idsTensor(seq);
+  let text: tf.Tensor3D;
+  try {
+    text = await lm.embed(ids); // (1, T, Dl)
+  } finally {
+    ids.dispose();
   }
+  try {
+    return fillSpans(text, seq, spans, imageFeatures, adapters, what);
+  } finally {
+    text.dispose();
+  }
+}
+
+/**
+ * `assembleInputsEmbeds` through a tfjs LM's `embedSync`: usable inside `tf.tidy` and gradients
+ * (training), differentiable with respect to the adapters and the task tokens.
+ */
+export function assembleInputsEmbedsSync(
+  lm: Pick<SyncCausalLM, "embedSync" | "hiddenSize">,
+  seq: SequenceLayout,
+  imageFeatures: ImageFeatures,
+  adapters: LM4LVAdapters,
+): tf.Tensor3D {
+  const what = "assembleInputsEmbedsSync";
+  const spans = checkedLayout(lm, seq, adapters, what);
+  return tf.tidy(() => fillSpans(lm.embedSync(idsTensor(seq)), seq, spans, imageFeatures, adapters, what));
+}
+
+/** Text embeddings `[1, T, Dl]` of the whole sequence (placeholder rows unused) + the spans' rows → `[1, T, Dl]`. */
+function fillSpans(textEmbeds: tf.Tensor3D, seq: SequenceLayout, spans: readonly SequenceSpan[], imageFeatures: ImageFeatures, adapters: LM4LVAdapters, what: string): tf.Tensor3D {
   const T = seq.inputIds.length;
-  if (T < 1) throw new Error(`${what}: empty sequence`);
-  const spans = checkedSpans(seq, what);
   return tf.tidy(() => {
-    const ids = tf.tensor2d(Int32Array.from(seq.inputIds), [1, T], "int32");
-    const text = lm.embed(ids).reshape([T, adapters.llmHidden]) as tf.Tensor2D; // (T, Dl); placeholder rows unused
+    const text = textEmbeds.reshape([T, adapters.llmHidden]) as tf.Tensor2D; // (T, Dl); placeholder rows unused
     const parts: tf.Tensor2D[] = [];
     let pos = 0;
     const textRun = (from: number, to: number) => {
@@ -119,7 +161,7 @@ function layoutKey(seq: SequenceLayout): string {
  * one task's training pairs) → `[B, T, Dl]`. `imageFeatures[b]` belongs to `seqs[b]`.
  */
 export function assembleBatchInputsEmbeds(
-  lm: Pick<CausalLM, "embed" | "hiddenSize">,
+  lm: Pick<SyncCausalLM, "embedSync" | "hiddenSize">,
   seqs: readonly SequenceLayout[],
   imageFeatures: readonly ImageFeatures[],
   adapters: LM4LVAdapters,
@@ -133,5 +175,5 @@ export function assembleBatchInputsEmbeds(
       throw new Error(`${what}: sample ${b} has a different layout from sample 0 (length ${s.inputIds.length} vs ${seqs[0].inputIds.length}, or spans differ); batch only same-layout samples`);
     }
   });
-  return tf.tidy(() => tf.concat(seqs.map((s, b) => assembleInputsEmbeds(lm, s, imageFeatures[b], adapters)), 0)) as tf.Tensor3D;
+  return tf.tidy(() => tf.concat(seqs.map((s, b) => assembleInputsEmbedsSync(lm, s, imageFeatures[b], adapters)), 0)) as tf.Tensor3D;
 }

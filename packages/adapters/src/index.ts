@@ -1,6 +1,6 @@
 export { LM4LVAdapters, LM4LVAdapters as Adapters, ADAPTER_PARAM_NAMES, DEFAULT_TASK_TOKENS, adapterParamShapes } from "./adapters.js";
 export type { AdaptersConfig, AdapterParamName } from "./adapters.js";
-export { assembleInputsEmbeds, assembleBatchInputsEmbeds, imageFeatureRows } from "./assemble.js";
+export { assembleInputsEmbeds, assembleInputsEmbedsSync, assembleBatchInputsEmbeds, imageFeatureRows } from "./assemble.js";
 export type { SequenceSpan, SequenceLayout, ImageFeatures } from "./assemble.js";
 export { lm4lvLoss, lm4lvForwardLoss, IGNORE_INDEX } from "./loss.js";
 export type { VisionTarget, LossSample, LossInputs, LossValues, TrainingSample } from "./loss.js";

@@ -31,13 +31,13 @@ function randomB(config: { rank: number; alpha: number }, seed: number): Record<
 }
 
 describe("LlamaLora", () => {
-  it("a fresh LoRA (B = 0) leaves the model unchanged", () => {
+  it("a fresh LoRA (B = 0) leaves the model unchanged", async () => {
     const lora = new LlamaLora(lm, { rank: 4, alpha: 8 });
     expect(lora.variables().length).toBe(2 * 4 * 2); // layers × q,k,v,o × A,B
     expect(lora.namedVariables()[loraParamName(1, "o", "A")].shape).toEqual([4, 64]);
     expect(lora.namedVariables()[loraParamName(0, "k", "B")].shape).toEqual([32, 4]);
-    const a = lm.forward({ inputIds: IDS }).logits;
-    const b = lora.wrap().forward({ inputIds: IDS }).logits;
+    const a = lm.forwardSync({ inputIds: IDS }).logits;
+    const b = (await lora.wrap().forward({ inputIds: IDS })).logits;
     expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBe(0);
     lora.dispose();
   });
@@ -64,15 +64,15 @@ describe("LlamaLora", () => {
       return merged;
     });
     const reference = new LlamaForCausalLM(lm.config, { ...lm.weights, layers });
-    const expected = reference.forward({ inputIds: IDS }).logits.dataSync();
-    const got = lora.wrap().forward({ inputIds: IDS }).logits.dataSync();
+    const expected = reference.forwardSync({ inputIds: IDS }).logits.dataSync();
+    const got = lora.wrap().forwardSync({ inputIds: IDS }).logits.dataSync();
     expect(maxAbsDiff(got, expected)).toBeLessThan(1e-4);
-    expect(maxAbsDiff(got, lm.forward({ inputIds: IDS }).logits.dataSync())).toBeGreaterThan(1e-3);
+    expect(maxAbsDiff(got, lm.forwardSync({ inputIds: IDS }).logits.dataSync())).toBeGreaterThan(1e-3);
 
     // With a KV cache: 7 positions, then 1 — the last logits equal the full pass.
     const wrapped = lora.wrap();
-    const first = wrapped.forward({ inputIds: IDS.slice([0, 0], [1, 7]) as tf.Tensor2D, useCache: true });
-    const step = wrapped.forward({ inputIds: IDS.slice([0, 7], [1, 1]) as tf.Tensor2D, cache: first.cache });
+    const first = wrapped.forwardSync({ inputIds: IDS.slice([0, 0], [1, 7]) as tf.Tensor2D, useCache: true });
+    const step = wrapped.forwardSync({ inputIds: IDS.slice([0, 7], [1, 1]) as tf.Tensor2D, cache: first.cache });
     expect(first.cache!.length).toBe(8);
     expect(maxAbsDiff(step.logits.dataSync(), expected.slice(7 * 256))).toBeLessThan(1e-4);
     first.cache!.dispose();

@@ -8,13 +8,13 @@
  *   lora_B  [out, r]   zero, so a fresh LoRA leaves the model unchanged
  *   W'ᵀ = Wᵀ + (α / r) · Aᵀ Bᵀ        (the Llama package keeps W as a kernel Wᵀ [in, out])
  *
- * `@lm4lv/llm` is not modified: `wrap()` returns a `CausalLM` whose forward builds the merged
+ * `@lm4lv/llm` is not modified: `wrap()` returns a `SyncCausalLM` whose forward builds the merged
  * kernels and runs a Llama that shares every other weight tensor, through the model's public
  * `(config, weights)` constructor. Merging per forward costs an extra copy of the chosen
  * projections (4·L matrices of C×C for a 7B model) while a gradient tape holds them.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CausalLM, CausalLMInput, CausalLMOutput } from "@lm4lv/core";
+import type { CausalLMInput, CausalLMOutput, SyncCausalLM } from "@lm4lv/core";
 import { Mulberry32 } from "@lm4lv/core";
 
 export type LoraTarget = "q" | "k" | "v" | "o";
@@ -40,7 +40,7 @@ interface KernelLinear {
 type LayerProjections = Record<LoraTarget, KernelLinear>;
 
 /** What LoRA needs from a Llama model: its public config and weights, and its constructor. */
-export interface LlamaLike extends CausalLM {
+export interface LlamaLike extends SyncCausalLM {
   readonly config: object;
   readonly weights: { layers: readonly LayerProjections[] };
 }
@@ -128,11 +128,11 @@ export class LlamaLora {
    * A `CausalLM` running the base model with the LoRA deltas, differentiable with respect to the
    * LoRA variables. Every other tensor is shared with the base model; never dispose it.
    */
-  wrap(): CausalLM {
+  wrap(): SyncCausalLM {
     this.check();
     const base = this.base;
-    const Model = base.constructor as new (config: object, weights: object) => CausalLM;
-    const forward = (input: CausalLMInput): CausalLMOutput => {
+    const Model = base.constructor as new (config: object, weights: object) => SyncCausalLM;
+    const forwardSync = (input: CausalLMInput): CausalLMOutput => {
       this.check();
       let cache: CausalLMOutput["cache"];
       const out = tf.tidy(() => {
@@ -142,7 +142,7 @@ export class LlamaLora {
           return merged;
         });
         const model = new Model(base.config, { ...base.weights, layers });
-        const result = model.forward(input);
+        const result = model.forwardSync(input);
         cache = result.cache;
         return { lastHiddenState: result.lastHiddenState, logits: result.logits };
       });
@@ -152,7 +152,9 @@ export class LlamaLora {
       hiddenSize: base.hiddenSize,
       vocabSize: base.vocabSize,
       embed: (ids) => base.embed(ids),
-      forward,
+      embedSync: (ids) => base.embedSync(ids),
+      forward: async (input) => forwardSync(input),
+      forwardSync,
     };
   }
 

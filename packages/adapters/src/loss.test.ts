@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@lm4lv/core";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters } from "./adapters.js";
-import { assembleInputsEmbeds } from "./assemble.js";
+import { assembleInputsEmbedsSync } from "./assemble.js";
 import { lm4lvForwardLoss, lm4lvLoss } from "./loss.js";
 import { handBuiltSample, LLAMA_TINY, randomFeatures } from "./test-helpers.js";
 import type { HandBuilt } from "./test-helpers.js";
@@ -30,8 +30,8 @@ afterEach(() => made.splice(0).forEach((a) => a.dispose()));
 
 /** CE and MSE of spec §4 in float64 from the LM's outputs as plain arrays. */
 function directLoss(s: HandBuilt, feats: tf.Tensor2D[], adapters: LM4LVAdapters): { ce: number; mse: number } {
-  const x = assembleInputsEmbeds(lm, s, feats, adapters);
-  const out = lm.forward({ inputsEmbeds: x });
+  const x = assembleInputsEmbedsSync(lm, s, feats, adapters);
+  const out = lm.forwardSync({ inputsEmbeds: x });
   const [, T, V] = out.logits.shape;
   const logits = out.logits.dataSync();
   const hidden = out.lastHiddenState.dataSync();
@@ -123,7 +123,7 @@ describe("gradients", () => {
     expect(llmTensors.some((t) => t instanceof tf.Variable)).toBe(false);
 
     // The de-adapter bias gradient has a closed form: 2/(K·Dv) Σ_k (pred_k − target_k).
-    const out = lm.forward({ inputsEmbeds: assembleInputsEmbeds(lm, s, feats, adapters) });
+    const out = lm.forwardSync({ inputsEmbeds: assembleInputsEmbedsSync(lm, s, feats, adapters) });
     const rows = tf.gather(out.lastHiddenState.reshape([-1, 64]), s.visionTargets.map((v) => v.position));
     const diff = adapters.deAdapt(rows).sub(tf.gather(feats[1], s.visionTargets.map((v) => v.tokenIndex)));
     const expected = diff.sum(0).mul(2 / (s.visionTargets.length * DV)).dataSync();

@@ -9,7 +9,7 @@
  * A term with nothing to average (no labelled token, no vision target) is 0, not NaN.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CausalLM } from "@lm4lv/core";
+import type { SyncCausalLM } from "@lm4lv/core";
 import type { LM4LVAdapters } from "./adapters.js";
 import { assembleBatchInputsEmbeds, imageFeatureRows } from "./assemble.js";
 import type { ImageFeatures, SequenceLayout } from "./assemble.js";
@@ -130,12 +130,13 @@ export interface TrainingSample {
 /**
  * The whole training objective of one same-layout batch: assemble the input embeddings, run the
  * frozen LM (no cache), and compute `lm4lvLoss` with the samples' own image features as targets.
- * Call it inside `tf.variableGrads(() => lm4lvForwardLoss(...).loss)` to train.
+ * Call it inside `tf.variableGrads(() => lm4lvForwardLoss(...).loss)` to train (a tfjs LM: its
+ * synchronous `forwardSync` is differentiated).
  */
-export function lm4lvForwardLoss(lm: CausalLM, adapters: LM4LVAdapters, batch: readonly TrainingSample[]): LossValues {
+export function lm4lvForwardLoss(lm: SyncCausalLM, adapters: LM4LVAdapters, batch: readonly TrainingSample[]): LossValues {
   return tf.tidy((): tf.TensorContainerObject & LossValues => {
     const inputsEmbeds = assembleBatchInputsEmbeds(lm, batch.map((s) => s.seq), batch.map((s) => s.imageFeatures), adapters); // (B, T, Dl)
-    const out = lm.forward({ inputsEmbeds, useCache: false });
+    const out = lm.forwardSync({ inputsEmbeds, useCache: false });
     return lm4lvLoss({
       logits: out.logits,
       lastHiddenState: out.lastHiddenState,

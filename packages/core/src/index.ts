@@ -35,5 +35,6 @@ export {
   ImageError,
 } from "./image.js";
 export type { RgbImage, ImageFormat } from "./image.js";
-export type { VisionModel, CausalLM, CausalLMInput, CausalLMOutput, KVCache } from "./interfaces.js";
+export type { VisionModel, SyncVisionModel, CausalLM, SyncCausalLM, CausalLMInput, CausalLMOutput, KVCache } from "./interfaces.js";
+export { isSyncVisionModel, isSyncCausalLM } from "./interfaces.js";
 export { Mulberry32 } from "./rng.js";

@@ -1,6 +1,10 @@
 /**
  * The seams of lm4lv. The sampler, the adapters and the apps depend on these
  * interfaces only, so a TensorFlow.js model and an ONNX Runtime model are interchangeable.
+ *
+ * The seams are asynchronous (ONNX Runtime's public `InferenceSession.run` returns a Promise).
+ * The tfjs models also implement the `Sync*` variants: training differentiates through them
+ * inside `tf.tidy` / `tf.variableGrads`, which cannot await.
  */
 import type * as tf from "@tensorflow/tfjs";
 
@@ -13,9 +17,17 @@ export interface VisionModel {
   /** 1 + (imageSize / patchSize)² : the CLS token is kept. */
   readonly numTokens: number;
   /** `[B, 3, H, W]` normalised → `[B, 1+N, hidden]` (no masking, identity order, CLS kept). */
-  encode(pixelValues: tf.Tensor4D): tf.Tensor3D;
+  encode(pixelValues: tf.Tensor4D): Promise<tf.Tensor3D>;
   /** `[B, 1+N, hidden]` → `[B, 3, H, W]` in normalised space. */
-  decode(features: tf.Tensor3D): tf.Tensor4D;
+  decode(features: tf.Tensor3D): Promise<tf.Tensor4D>;
+}
+
+/** A `VisionModel` that also runs synchronously on tfjs (differentiable; usable inside `tf.tidy`). */
+export interface SyncVisionModel extends VisionModel {
+  /** `encode`, synchronously. */
+  encodeSync(pixelValues: tf.Tensor4D): tf.Tensor3D;
+  /** `decode`, synchronously. */
+  decodeSync(features: tf.Tensor3D): tf.Tensor4D;
 }
 
 /** Per-layer key/value cache of a causal LM. Opaque to callers except for its length. */
@@ -53,6 +65,26 @@ export interface CausalLM {
   readonly hiddenSize: number;
   readonly vocabSize: number;
   /** `[B, T]` ids → `[B, T, hidden]` through the frozen embedding table. */
-  embed(inputIds: tf.Tensor2D): tf.Tensor3D;
-  forward(input: CausalLMInput): CausalLMOutput;
+  embed(inputIds: tf.Tensor2D): Promise<tf.Tensor3D>;
+  forward(input: CausalLMInput): Promise<CausalLMOutput>;
+}
+
+/** A `CausalLM` that also runs synchronously on tfjs (differentiable with respect to `inputsEmbeds`). */
+export interface SyncCausalLM extends CausalLM {
+  /** `embed`, synchronously. */
+  embedSync(inputIds: tf.Tensor2D): tf.Tensor3D;
+  /** `forward`, synchronously. */
+  forwardSync(input: CausalLMInput): CausalLMOutput;
+}
+
+/** True when `model` also has the synchronous (tfjs) methods. */
+export function isSyncVisionModel(model: VisionModel): model is SyncVisionModel {
+  const m = model as Partial<SyncVisionModel>;
+  return typeof m.encodeSync === "function" && typeof m.decodeSync === "function";
+}
+
+/** True when `lm` also has the synchronous (tfjs) methods. */
+export function isSyncCausalLM(lm: CausalLM): lm is SyncCausalLM {
+  const m = lm as Partial<SyncCausalLM>;
+  return typeof m.embedSync === "function" && typeof m.forwardSync === "function";
 }

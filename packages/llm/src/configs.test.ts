@@ -269,7 +269,7 @@ describe.each(["wasm", "cpu"])("other configurations vs a float64 reference on %
 
       const inputIds = tf.tensor2d(IDS, undefined, "int32");
       const attentionMask = tf.tensor2d(MASK, undefined, "int32");
-      const out = lm.forward({ inputIds, attentionMask });
+      const out = lm.forwardSync({ inputIds, attentionMask });
       expectClose(tfValid(out.lastHiddenState, MASK), flatValid(ref.hidden, MASK), "hidden");
       expectClose(tfValid(out.logits, MASK), flatValid(ref.logits, MASK), "logits");
 
@@ -277,7 +277,7 @@ describe.each(["wasm", "cpu"])("other configurations vs a float64 reference on %
       const cache = lm.newCache();
       const steps: tf.Tensor3D[] = [];
       for (const [from, n] of [[0, 4], [4, 1], [5, 1], [6, 1]]) {
-        const o = lm.forward({ inputIds: inputIds.slice([0, from], [2, n]), attentionMask: attentionMask.slice([0, 0], [2, from + n]), cache });
+        const o = lm.forwardSync({ inputIds: inputIds.slice([0, from], [2, n]), attentionMask: attentionMask.slice([0, 0], [2, from + n]), cache });
         steps.push(o.logits);
         o.lastHiddenState.dispose();
       }
@@ -288,7 +288,7 @@ describe.each(["wasm", "cpu"])("other configurations vs a float64 reference on %
       // save → fromPretrained gives identical logits.
       lm.save(join(dir, "resaved"));
       const again = LlamaForCausalLM.fromPretrained(join(dir, "resaved"));
-      const out2 = again.forward({ inputIds, attentionMask });
+      const out2 = again.forwardSync({ inputIds, attentionMask });
       expect(Array.from(out2.logits.dataSync())).toEqual(Array.from(out.logits.dataSync()));
       if (raw.tie_word_embeddings) expect(Object.keys(readSafetensors(join(dir, "resaved")).tensors)).not.toContain("lm_head.weight");
 
@@ -309,13 +309,13 @@ describe.each(["wasm", "cpu"])("other configurations vs a float64 reference on %
       const ref = refForward(raw, W, refEmbed(raw, W, IDS));
       const lm = LlamaForCausalLM.fromPretrained(dir);
       const inputIds = tf.tensor2d(IDS, undefined, "int32");
-      const out = lm.forward({ inputIds });
+      const out = lm.forwardSync({ inputIds });
       expectClose(tfValid(out.logits), flatValid(ref.logits), `${dtype} logits`);
       // save(dtype) writes that dtype and reloads to the same model.
       lm.save(join(dir, "resaved"), { dtype });
       const again = LlamaForCausalLM.fromPretrained(join(dir, "resaved"));
       expect(readSafetensors(join(dir, "resaved")).tensors["model.norm.weight"].dtype).toBe(dtype);
-      const out2 = again.forward({ inputIds });
+      const out2 = again.forwardSync({ inputIds });
       expect(Array.from(out2.logits.dataSync())).toEqual(Array.from(out.logits.dataSync()));
       tf.dispose([inputIds, out.logits, out.lastHiddenState, out2.logits, out2.lastHiddenState]);
       lm.dispose();
@@ -342,7 +342,7 @@ describe.each(["wasm", "cpu"])("other configurations vs a float64 reference on %
     const W = Object.fromEntries(Object.entries(hf).map(([n, t]) => [n, t.data]));
     const ref = refForward(raw, W, refEmbed(raw, W, IDS));
     const inputIds = tf.tensor2d(IDS, undefined, "int32");
-    const out = lm.forward({ inputIds });
+    const out = lm.forwardSync({ inputIds });
     expectClose(tfValid(out.logits), flatValid(ref.logits), "sharded logits");
     tf.dispose([inputIds, out.logits, out.lastHiddenState]);
     lm.dispose();
@@ -354,7 +354,7 @@ describe.each(["wasm", "cpu"])("other configurations vs a float64 reference on %
     const b = LlamaForCausalLM.fromConfig(raw, 3);
     const c = LlamaForCausalLM.fromConfig(raw, 4);
     const inputIds = tf.tensor2d(IDS, undefined, "int32");
-    const [la, lb, lc] = [a, b, c].map((m) => m.forward({ inputIds }));
+    const [la, lb, lc] = [a, b, c].map((m) => m.forwardSync({ inputIds }));
     expect(Array.from(la.logits.dataSync())).toEqual(Array.from(lb.logits.dataSync()));
     expect(Array.from(la.logits.dataSync())).not.toEqual(Array.from(lc.logits.dataSync()));
     const dir = join(root, `${backend}-fromConfig`);
@@ -376,7 +376,7 @@ describe.each(["wasm", "cpu"])("other configurations vs a float64 reference on %
     const R = randn(B * T * C, 1, next);
     const weightT = tf.tensor3d(R, [B, T, C]);
     const f = (e: tf.Tensor) => {
-      const out = lm.forward({ inputsEmbeds: e as tf.Tensor3D });
+      const out = lm.forwardSync({ inputsEmbeds: e as tf.Tensor3D });
       out.logits.dispose();
       return out.lastHiddenState.mul(weightT).sum();
     };

@@ -57,9 +57,9 @@ describe.each(["wasm", "cpu"])("LlamaForCausalLM vs HF llama_tiny on %s", (backe
   });
   afterAll(() => lm.dispose());
 
-  it("input_ids_2x12: logits, last hidden state and every hidden state", () => {
+  it("input_ids_2x12: logits, last hidden state and every hidden state", async () => {
     const inputIds = ids("input_ids_2x12/inputs/input_ids");
-    const out = lm.forward({ inputIds, outputHiddenStates: true });
+    const out = await lm.forward({ inputIds, outputHiddenStates: true });
     expectClose(out.logits, fx("input_ids_2x12/outputs/logits").data as Float32Array, "logits");
     expectClose(out.lastHiddenState, fx("input_ids_2x12/outputs/last_hidden_state").data as Float32Array, "last_hidden_state");
     expect(out.hiddenStates).toHaveLength(3);
@@ -68,18 +68,18 @@ describe.each(["wasm", "cpu"])("LlamaForCausalLM vs HF llama_tiny on %s", (backe
     tf.dispose([inputIds, out.logits, out.lastHiddenState, ...out.hiddenStates!]);
   });
 
-  it("inputs_embeds_1x10: continuous inputs", () => {
+  it("inputs_embeds_1x10: continuous inputs", async () => {
     const inputsEmbeds = floats("inputs_embeds_1x10/inputs/inputs_embeds") as tf.Tensor3D;
-    const out = lm.forward({ inputsEmbeds });
+    const out = await lm.forward({ inputsEmbeds });
     expectClose(out.logits, fx("inputs_embeds_1x10/outputs/logits").data as Float32Array, "logits");
     expectClose(out.lastHiddenState, fx("inputs_embeds_1x10/outputs/last_hidden_state").data as Float32Array, "last_hidden_state");
     tf.dispose([inputsEmbeds, out.logits, out.lastHiddenState]);
   });
 
-  it("kv_cache_decode_7_plus_3: prefix cache (K after RoPE) and single-token steps", () => {
+  it("kv_cache_decode_7_plus_3: prefix cache (K after RoPE) and single-token steps", async () => {
     const all = fx("kv_cache_decode_7_plus_3/inputs/input_ids").data as Int32Array;
     const prefix = tf.tensor2d(all.slice(0, 7), [1, 7], "int32");
-    const first = lm.forward({ inputIds: prefix, useCache: true });
+    const first = await lm.forward({ inputIds: prefix, useCache: true });
     const cache = first.cache!;
     expect(cache).toBeInstanceOf(LlamaKVCache);
     expect(cache.length).toBe(7);
@@ -94,7 +94,7 @@ describe.each(["wasm", "cpu"])("LlamaForCausalLM vs HF llama_tiny on %s", (backe
     const full = fx("kv_cache_decode_7_plus_3/outputs/full_logits");
     for (let j = 0; j < 3; j++) {
       const tok = tf.tensor2d([all[7 + j]], [1, 1], "int32");
-      const out = lm.forward({ inputIds: tok, cache });
+      const out = await lm.forward({ inputIds: tok, cache });
       expect(out.cache).toBe(cache);
       expect(cache.length).toBe(8 + j);
       expectClose(out.logits, sliceT(step.data as Float32Array, step.shape, j, 1), `step ${j} logits`);
@@ -105,10 +105,10 @@ describe.each(["wasm", "cpu"])("LlamaForCausalLM vs HF llama_tiny on %s", (backe
     tf.dispose([prefix, first.logits, first.lastHiddenState]);
   });
 
-  it("inputs_embeds_kv_cache_6_plus_4: embeddings fed one at a time (the LM4LV loop)", () => {
+  it("inputs_embeds_kv_cache_6_plus_4: embeddings fed one at a time (the LM4LV loop)", async () => {
     const embeds = floats("inputs_embeds_kv_cache_6_plus_4/inputs/inputs_embeds") as tf.Tensor3D; // (1, 10, 64)
     const cache = lm.newCache();
-    const prefix = lm.forward({ inputsEmbeds: embeds.slice([0, 0, 0], [1, 6, 64]), cache });
+    const prefix = await lm.forward({ inputsEmbeds: embeds.slice([0, 0, 0], [1, 6, 64]), cache });
     expectClose(prefix.lastHiddenState, fx("inputs_embeds_kv_cache_6_plus_4/outputs/prefix_last_hidden_state").data as Float32Array, "prefix hidden");
     expectClose(prefix.logits, fx("inputs_embeds_kv_cache_6_plus_4/outputs/prefix_logits").data as Float32Array, "prefix logits");
     const stepH = fx("inputs_embeds_kv_cache_6_plus_4/outputs/incremental_step_last_hidden_state");
@@ -116,7 +116,7 @@ describe.each(["wasm", "cpu"])("LlamaForCausalLM vs HF llama_tiny on %s", (backe
     const fullH = fx("inputs_embeds_kv_cache_6_plus_4/outputs/full_last_hidden_state");
     for (let j = 0; j < 4; j++) {
       const e = embeds.slice([0, 6 + j, 0], [1, 1, 64]);
-      const out = lm.forward({ inputsEmbeds: e, cache });
+      const out = await lm.forward({ inputsEmbeds: e, cache });
       expectClose(out.lastHiddenState, sliceT(stepH.data as Float32Array, stepH.shape, j, 1), `step ${j} hidden`);
       expectClose(out.lastHiddenState, sliceT(fullH.data as Float32Array, fullH.shape, 6 + j, 1), `step ${j} vs full hidden`);
       expectClose(out.logits, sliceT(stepL.data as Float32Array, stepL.shape, j, 1), `step ${j} logits`);
@@ -127,7 +127,7 @@ describe.each(["wasm", "cpu"])("LlamaForCausalLM vs HF llama_tiny on %s", (backe
     tf.dispose([embeds, prefix.logits, prefix.lastHiddenState]);
   });
 
-  it("left_padded_batch_2x8: valid positions, positions from the mask or given", () => {
+  it("left_padded_batch_2x8: valid positions, positions from the mask or given", async () => {
     const inputIds = ids("left_padded_batch_2x8/inputs/input_ids");
     const attentionMask = ids("left_padded_batch_2x8/inputs/attention_mask");
     const positionIds = ids("left_padded_batch_2x8/inputs/position_ids");
@@ -140,7 +140,7 @@ describe.each(["wasm", "cpu"])("LlamaForCausalLM vs HF llama_tiny on %s", (backe
       return out;
     };
     for (const given of [undefined, positionIds]) {
-      const out = lm.forward({ inputIds, attentionMask, positionIds: given });
+      const out = await lm.forward({ inputIds, attentionMask, positionIds: given });
       const logits = out.logits.dataSync();
       expect(Array.from(logits).every(Number.isFinite)).toBe(true);
       expectClose(pick(logits), pick(expected), given ? "logits (given positions)" : "logits (positions from mask)");
@@ -151,7 +151,7 @@ describe.each(["wasm", "cpu"])("LlamaForCausalLM vs HF llama_tiny on %s", (backe
     tf.dispose([inputIds, attentionMask, positionIds]);
   });
 
-  it("greedy_8_tokens: exact ids and step logits", () => {
+  it("greedy_8_tokens: exact ids and step logits", async () => {
     const prompt = ids("greedy_8_tokens/inputs/prompt_ids");
     const before = tf.memory().numTensors;
     const { tokens, stepLogits } = lm.generateGreedy(prompt, 8, { keepLogits: true });
@@ -162,13 +162,13 @@ describe.each(["wasm", "cpu"])("LlamaForCausalLM vs HF llama_tiny on %s", (backe
     prompt.dispose();
   });
 
-  it("embed() looks up the table and forward leaks no tensors", () => {
+  it("embed() looks up the table and forward leaks no tensors", async () => {
     const inputIds = tf.tensor2d([[1, 15, 237]], [1, 3], "int32");
-    const e = lm.embed(inputIds);
+    const e = await lm.embed(inputIds);
     const h0 = fx("input_ids_2x12/outputs/hidden_states_0");
     expectClose(e, sliceT(h0.data as Float32Array, h0.shape, 0, 3).subarray(0, 3 * 64), "embeddings");
     const before = tf.memory().numTensors;
-    const out = lm.forward({ inputIds, useCache: true });
+    const out = await lm.forward({ inputIds, useCache: true });
     expect(tf.memory().numTensors).toBe(before + 2 + 2 * 2); // logits, hidden, K/V per layer
     out.cache!.dispose();
     tf.dispose([out.logits, out.lastHiddenState]);
@@ -176,11 +176,12 @@ describe.each(["wasm", "cpu"])("LlamaForCausalLM vs HF llama_tiny on %s", (backe
     tf.dispose([inputIds, e]);
   });
 
-  it("rejects inconsistent inputs by name", () => {
+  it("rejects inconsistent inputs by name", async () => {
     const inputIds = tf.tensor2d([[1, 2, 3]], [1, 3], "int32");
-    expect(() => lm.forward({})).toThrow(/exactly one of inputIds \/ inputsEmbeds/);
-    expect(() => lm.forward({ inputIds, attentionMask: tf.ones([1, 2]) as tf.Tensor2D })).toThrow(/attentionMask shape \[1,2\], expected \[1, 3\]/);
-    expect(() => lm.forward({ inputsEmbeds: tf.zeros([1, 3, 8]) as tf.Tensor3D })).toThrow(/inputsEmbeds shape \[1,3,8\], expected \[B, T, 64\]/);
+    await expect(lm.forward({})).rejects.toThrow(/exactly one of inputIds \/ inputsEmbeds/);
+    expect(() => lm.forwardSync({})).toThrow(/exactly one of inputIds \/ inputsEmbeds/);
+    expect(() => lm.forwardSync({ inputIds, attentionMask: tf.ones([1, 2]) as tf.Tensor2D })).toThrow(/attentionMask shape \[1,2\], expected \[1, 3\]/);
+    expect(() => lm.forwardSync({ inputsEmbeds: tf.zeros([1, 3, 8]) as tf.Tensor3D })).toThrow(/inputsEmbeds shape \[1,3,8\], expected \[B, T, 64\]/);
     inputIds.dispose();
   });
 });

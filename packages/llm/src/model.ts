@@ -6,13 +6,14 @@
  * S = P + T keys, C hidden, nh query heads, kv key/value heads, hs head width, I MLP width.
  *
  * Weights are plain tensors (never variables); outputs stay differentiable with respect to
- * `inputsEmbeds` (tf.grad works through forward).
+ * `inputsEmbeds` (tf.grad works through `forwardSync`). `embed` / `forward` are core's
+ * asynchronous `CausalLM` seam; `embedSync` / `forwardSync` run the same code synchronously.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { SafetensorsCheckpoint, writeFileAtomic } from "@lm4lv/core";
-import type { CausalLM, CausalLMInput, CausalLMOutput } from "@lm4lv/core";
+import type { CausalLMInput, CausalLMOutput, SyncCausalLM } from "@lm4lv/core";
 import { parseLlamaConfig, readLlamaConfig } from "./config.js";
 import type { LlamaConfig } from "./config.js";
 import { applyRotary, computeInvFreq, ropeCosSin } from "./rope.js";
@@ -116,7 +117,7 @@ export interface GreedyResult {
   stepLogits?: Float32Array[];
 }
 
-export class LlamaForCausalLM implements CausalLM {
+export class LlamaForCausalLM implements SyncCausalLM {
   readonly config: LlamaConfig;
   readonly weights: LlamaWeights;
   readonly invFreq: Float32Array;
@@ -173,7 +174,12 @@ export class LlamaForCausalLM implements CausalLM {
   }
 
   /** (B, T) ids → (B, T, C) through the frozen embedding table. */
-  embed(inputIds: tf.Tensor2D): tf.Tensor3D {
+  async embed(inputIds: tf.Tensor2D): Promise<tf.Tensor3D> {
+    return this.embedSync(inputIds);
+  }
+
+  /** `embed`, synchronously. */
+  embedSync(inputIds: tf.Tensor2D): tf.Tensor3D {
     this.check();
     return tf.tidy(() => {
       const ids = inputIds.dtype === "int32" ? inputIds : inputIds.toInt();
@@ -259,7 +265,12 @@ export class LlamaForCausalLM implements CausalLM {
 
   // --- model ---------------------------------------------------------------------------------
 
-  forward(input: LlamaInput): LlamaOutput {
+  async forward(input: LlamaInput): Promise<LlamaOutput> {
+    return this.forwardSync(input);
+  }
+
+  /** `forward`, synchronously (differentiable with respect to `inputsEmbeds`; usable inside `tf.tidy`). */
+  forwardSync(input: LlamaInput): LlamaOutput {
     this.check();
     const { inputIds, inputsEmbeds, attentionMask, positionIds, outputHiddenStates } = input;
     if (!!inputIds === !!inputsEmbeds) throw new Error("LlamaForCausalLM.forward: give exactly one of inputIds / inputsEmbeds");
@@ -286,7 +297,7 @@ export class LlamaForCausalLM implements CausalLM {
 
     let presents: LayerKV[] = [];
     const result = tf.tidy(() => {
-      const x = inputIds ? this.embed(inputIds) : inputsEmbeds!; // (B, T, C)
+      const x = inputIds ? this.embedSync(inputIds) : inputsEmbeds!; // (B, T, C)
       const positions = positionIds ?? defaultPositionIds(B, T, P, attentionMask); // (B, T)
       const { cos, sin } = ropeCosSin(positions, this.invFreq); // (B, 1, T, hs)
       const bias = attentionBias(T, P, attentionMask); // (B|1, 1, T, S)
@@ -339,7 +350,7 @@ export class LlamaForCausalLM implements CausalLM {
     try {
       let next: tf.Tensor2D = prompt;
       for (let step = 0; step < maxNewTokens; step++) {
-        const out = this.forward({ inputIds: next, cache });
+        const out = this.forwardSync({ inputIds: next, cache });
         const lastLogits = tf.tidy(() => out.logits.slice([0, out.logits.shape[1] - 1, 0], [B, 1, this.vocabSize]).reshape([B, this.vocabSize]));
         const ids = tf.tidy(() => lastLogits.argMax(-1));
         const chosen = Array.from(ids.dataSync());

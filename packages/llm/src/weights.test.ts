@@ -71,7 +71,7 @@ describe("checked weight loading", () => {
     const tiedWithHead = variant("tiedhead", () => {}, { tie_word_embeddings: true });
     const ids = tf.tensor2d([[1, 2, 3]], [1, 3], "int32");
     const [a, b] = [tied, tiedWithHead].map((d) => LlamaForCausalLM.fromPretrained(d));
-    const [la, lb] = [a, b].map((m) => m.forward({ inputIds: ids }));
+    const [la, lb] = [a, b].map((m) => m.forwardSync({ inputIds: ids }));
     // logits = h · Eᵀ
     const expected = tf.matMul(la.lastHiddenState.reshape([3, 64]), tf.tensor2d(tensors["model.embed_tokens.weight"].data as Float32Array, [256, 64]), false, true);
     expect(Math.max(...tf.sub(la.logits.reshape([3, 256]), expected).abs().dataSync())).toBeLessThan(1e-5);

@@ -87,9 +87,9 @@ describe("MAE losses: gradients w.r.t. decoder parameters agree with finite diff
 
   it("decoder fine-tuning L1 loss (mask ratio 0, encoder frozen)", () => {
     const vars = mae.decoderVariables();
-    const feats = mae.encode(pixels); // computed once: the encoder is frozen
+    const feats = mae.encodeSync(pixels); // computed once: the encoder is frozen
     const target = tf.tidy(() => tf.clipByValue(denormalizeImageNet(pixels), 0, 1)) as tf.Tensor4D;
-    const f = () => decoderFinetuneLoss(mae.decode(feats), target);
+    const f = () => decoderFinetuneLoss(mae.decodeSync(feats), target);
     const { value, grads } = tf.variableGrads(f, CHECKED.map((n) => vars.get(n)!));
     value.dispose();
     const lossValue = () => tf.tidy(() => f().dataSync()[0]);
@@ -119,10 +119,10 @@ describe.each(["wasm", "cpu"])("decoder training steps on %s", (backend) => {
     const fresh = ViTMAE.fromPretrained(FIXTURE_DIR);
     const encBefore = data(fresh.weights.get("vit.encoder.layer.0.output.dense.weight")!).slice();
     const vars = [...fresh.decoderVariables().values()];
-    const feats = fresh.encode(pixels);
+    const feats = fresh.encodeSync(pixels);
     const target = tf.tidy(() => tf.clipByValue(denormalizeImageNet(pixels), 0, 1)) as tf.Tensor4D;
     const opt = tf.train.adam(1e-2, 0.9, 0.95);
-    const loss = () => decoderFinetuneLoss(fresh.decode(feats), target);
+    const loss = () => decoderFinetuneLoss(fresh.decodeSync(feats), target);
     const first = tf.tidy(() => loss().dataSync()[0]);
     for (let s = 0; s < 10; s++) opt.minimize(loss, true, vars)?.dispose();
     const last = tf.tidy(() => loss().dataSync()[0]);

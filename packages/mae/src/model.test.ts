@@ -91,11 +91,11 @@ describe.each(["wasm", "cpu"])("ViTMAE parity with Hugging Face on %s", (backend
       });
 
       if (caseName === "mask_ratio_0.0_identity_noise") {
-        it("encode() equals last_hidden_state and decode() equals reconstruction_unpatchified", () => {
-          const feats = mae.encode(pixels);
+        it("encode() equals last_hidden_state and decode() equals reconstruction_unpatchified", async () => {
+          const feats = await mae.encode(pixels);
           expect(feats.shape).toEqual([2, mae.numTokens, mae.hiddenSize]);
           expect(maxAbsDiff(data(feats), output("last_hidden_state").data)).toBeLessThan(ATOL);
-          const recon = mae.decode(feats);
+          const recon = await mae.decode(feats);
           const ref = output("reconstruction_unpatchified");
           expect(recon.shape).toEqual(ref.shape);
           expect(maxAbsDiff(data(recon), ref.data)).toBeLessThan(ATOL);
@@ -186,7 +186,7 @@ describe("ViTMAE loading, saving and other shapes", () => {
     orig.close();
     saved.close();
     const x = tf.randomNormal([1, 3, 32, 32], 0, 1, "float32", 7) as tf.Tensor4D;
-    const fa = a.encode(x), fb = b.encode(x);
+    const fa = a.encodeSync(x), fb = b.encodeSync(x);
     expect(maxAbsDiff(data(fa), data(fb))).toBe(0);
     tf.dispose([x, fa, fb]);
     a.dispose();
@@ -209,14 +209,14 @@ describe("ViTMAE loading, saving and other shapes", () => {
     expect(out.logits.shape).toEqual([2, 16, 108]);
     expect(Array.from(data(out.mask)).reduce((a, v) => a + v, 0)).toBe(16);
     expect(Number.isFinite(out.loss.dataSync()[0])).toBe(true);
-    const recon = m.decode(m.encode(x));
+    const recon = m.decodeSync(m.encodeSync(x));
     expect(recon.shape).toEqual([2, 3, 24, 24]);
 
     const dir = join(tmp, "random");
     m.save(dir);
     const m2 = ViTMAE.fromPretrained(dir);
     expect(m2.config.qkv_bias).toBe(false);
-    const recon2 = m2.decode(m2.encode(x));
+    const recon2 = m2.decodeSync(m2.encodeSync(x));
     expect(maxAbsDiff(data(recon), data(recon2))).toBe(0);
     // same seed → same weights; another seed → different
     const m3 = ViTMAE.fromConfig(config, 3), m4 = ViTMAE.fromConfig(config, 4);
@@ -227,20 +227,20 @@ describe("ViTMAE loading, saving and other shapes", () => {
     [m, m2, m3, m4].forEach((mm) => mm.dispose());
   });
 
-  it("does not leak tensors in encode/decode/forward", () => {
+  it("does not leak tensors in encode/decode/forward", async () => {
     const m = ViTMAE.fromPretrained(FIXTURE_DIR);
     const x = tf.randomNormal([1, 3, 32, 32]) as tf.Tensor4D;
-    const run = () => {
-      tf.tidy(() => { m.decode(m.encode(x)); }); // disposes the encode output too
-      const f = m.encode(x);
-      const r = m.decode(f);
+    const run = async () => {
+      tf.tidy(() => { m.decodeSync(m.encodeSync(x)); }); // disposes the encode output too
+      const f = await m.encode(x);
+      const r = await m.decode(f);
       tf.dispose([f, r]);
       const o = m.forward(x, { outputHiddenStates: true });
       tf.dispose([o.lastHiddenState, o.idsRestore, o.mask, o.logits, o.loss, ...(o.hiddenStates ?? [])]);
     };
-    run(); // first calls may allocate backend constants once
+    await run(); // first calls may allocate backend constants once
     const before = tf.memory().numTensors;
-    run();
+    await run();
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
     m.dispose();

@@ -3,13 +3,14 @@
  *
  * Stages, as in the MAE paper's code: embed → random masking → encoder → decoder → loss.
  * `encode` / `decode` are the LM4LV uses (spec §1): no masking, identity patch order,
- * CLS kept, decoder position embedding as stored.
+ * CLS kept, decoder position embedding as stored (`encodeSync` / `decodeSync` inside `tf.tidy`
+ * and gradients; `encode` / `decode` are the asynchronous `VisionModel` seam).
  */
 import * as tf from "@tensorflow/tfjs";
 import { mkdirSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic, writeSafetensors } from "@lm4lv/core";
-import type { RgbImage, VisionModel, TensorToWrite } from "@lm4lv/core";
+import type { RgbImage, SyncVisionModel, TensorToWrite } from "@lm4lv/core";
 import { readViTMAEConfig, parseViTMAEConfig } from "./config.js";
 import type { ViTMAEConfig } from "./config.js";
 import { activation, gatherTokens, layerNorm, linear, patchify, postprocess, preprocessFiles, randomMasking, unpatchify } from "./ops.js";
@@ -50,7 +51,7 @@ interface BlockShape {
   eps: number;
 }
 
-export class ViTMAE implements VisionModel {
+export class ViTMAE implements SyncVisionModel {
   readonly config: ViTMAEConfig;
   /**
    * Parameters by HF name. Layout: as HF except every 2-D (linear) weight, which is kept
@@ -113,7 +114,17 @@ export class ViTMAE implements VisionModel {
   get numTokens(): number { return 1 + this.numPatches; }
 
   /** `[B, 3, H, W]` normalised → `[B, 1+N, hidden]`: no masking, identity order, CLS kept, final LayerNorm. */
-  encode(pixelValues: tf.Tensor4D): tf.Tensor3D {
+  async encode(pixelValues: tf.Tensor4D): Promise<tf.Tensor3D> {
+    return this.encodeSync(pixelValues);
+  }
+
+  /** `[B, 1+N, hidden]` (identity order) → `[B, 3, H, W]` normalised reconstruction. */
+  async decode(features: tf.Tensor3D): Promise<tf.Tensor4D> {
+    return this.decodeSync(features);
+  }
+
+  /** `encode`, synchronously (differentiable; usable inside `tf.tidy`). */
+  encodeSync(pixelValues: tf.Tensor4D): tf.Tensor3D {
     this.checkAlive();
     return tf.tidy(() => {
       const patches = this.embedPatches(pixelValues); // [B, N, D]
@@ -122,8 +133,8 @@ export class ViTMAE implements VisionModel {
     });
   }
 
-  /** `[B, 1+N, hidden]` (identity order) → `[B, 3, H, W]` normalised reconstruction. */
-  decode(features: tf.Tensor3D): tf.Tensor4D {
+  /** `decode`, synchronously (differentiable; usable inside `tf.tidy`). */
+  decodeSync(features: tf.Tensor3D): tf.Tensor4D {
     this.checkAlive();
     if (features.shape[1] !== this.numTokens || features.shape[2] !== this.hiddenSize) {
       throw new Error(`ViTMAE.decode: features have shape [${features.shape}], expected [B, ${this.numTokens}, ${this.hiddenSize}]`);
@@ -179,8 +190,8 @@ export class ViTMAE implements VisionModel {
     for (let i = 0; i < imagePaths.length; i += batch) {
       const pixels = await preprocessFiles(imagePaths.slice(i, i + batch), this.imageSize); // [b, 3, S, S]
       const recon = tf.tidy(() => {
-        const feats = this.encode(pixels); // [b, 1+N, D]
-        return this.decode(feats); // [b, 3, S, S]
+        const feats = this.encodeSync(pixels); // [b, 1+N, D]
+        return this.decodeSync(feats); // [b, 3, S, S]
       });
       out.push(...this.postprocess(recon));
       pixels.dispose();

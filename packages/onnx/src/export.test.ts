@@ -17,7 +17,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("exportOnnx / ensureExported", () => {
-  it("exports folders, caches by the weights' hash and rebuilds when they change", () => {
+  it("exports folders, caches by the weights' hash and rebuilds when they change", async () => {
     const out = join(dir, "llm");
     const first = ensureExported({ llm: LLAMA_TINY }, out);
     expect(first.exported).toBe(true);
@@ -38,17 +38,17 @@ describe("exportOnnx / ensureExported", () => {
     expect(changed.exported).toBe(true);
     expect(readManifest(out).sourceHash).toBe(sourceHash({ llm: lm }));
     // the new files hold the new weights
-    const models = loadOrtModels(out, { intraOpThreads: 1 });
+    const models = await loadOrtModels(out, { intraOpThreads: 1 });
     const ids = tf.tensor2d([[1, 2, 3]], [1, 3], "int32");
-    const a = models.lm!.forward({ inputIds: ids });
-    const b = lm.forward({ inputIds: ids });
+    const a = await models.lm!.forward({ inputIds: ids });
+    const b = lm.forwardSync({ inputIds: ids });
     expect(maxAbsDiff(a.lastHiddenState.dataSync(), b.lastHiddenState.dataSync())).toBeLessThan(1e-4);
     models.dispose();
     lm.dispose();
     tf.dispose([ids, a.logits, a.lastHiddenState, b.logits, b.lastHiddenState]);
   });
 
-  it("writes external data when asked and the models still match tfjs", () => {
+  it("writes external data when asked and the models still match tfjs", async () => {
     const out = join(dir, "ext");
     const mae = ViTMAE.fromPretrained(VIT_MAE_TINY);
     const lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
@@ -59,14 +59,14 @@ describe("exportOnnx / ensureExported", () => {
     expect(m.visualStep).toEqual({ visionHidden: 48 });
     const dataFiles = readdirSync(out).filter((f) => f.endsWith(".onnx.data")).sort();
     expect(dataFiles).toEqual(["llama_embed.onnx.data", "llama_step.onnx.data", "vit_decoder.onnx.data", "vit_encoder.onnx.data"]);
-    const models = loadOrtModels(out, { intraOpThreads: 1 });
+    const models = await loadOrtModels(out, { intraOpThreads: 1 });
     const px = tf.randomUniform([1, 3, 32, 32], -1, 1, "float32", 2) as tf.Tensor4D;
-    const fa = models.vision!.encode(px);
-    const fb = mae.encode(px);
+    const fa = await models.vision!.encode(px);
+    const fb = mae.encodeSync(px);
     expect(maxAbsDiff(fa.dataSync(), fb.dataSync())).toBeLessThan(1e-4);
     const ids = tf.tensor2d([[5, 6, 7, 8]], [1, 4], "int32");
-    const la = models.lm!.forward({ inputIds: ids });
-    const lb = lm.forward({ inputIds: ids });
+    const la = await models.lm!.forward({ inputIds: ids });
+    const lb = lm.forwardSync({ inputIds: ids });
     expect(maxAbsDiff(la.logits.dataSync(), lb.logits.dataSync())).toBeLessThan(1e-4);
     models.dispose();
     tf.dispose([px, fa, fb, ids, la.logits, la.lastHiddenState, lb.logits, lb.lastHiddenState]);
@@ -78,7 +78,7 @@ describe("exportOnnx / ensureExported", () => {
     mae.dispose();
   });
 
-  it("reads a model folder by its model_type and names what is wrong", () => {
+  it("reads a model folder by its model_type and names what is wrong", async () => {
     const m = exportOnnx(VIT_MAE_TINY, join(dir, "mae"));
     expect(Object.keys(m.files).sort()).toEqual(["decoder", "encoder"]);
     expect(m.vision).toMatchObject({ imageSize: 32, patchSize: 4, hiddenSize: 48, numTokens: 65 });
@@ -86,7 +86,7 @@ describe("exportOnnx / ensureExported", () => {
     expect(() => readManifest(join(dir, "none"))).toThrow(/manifest\.json/);
   });
 
-  it("caches each --quantize setting in its own folder next to the fp32 export", () => {
+  it("caches each --quantize setting in its own folder next to the fp32 export", async () => {
     const base = join(dir, "formats");
     const sizes: Record<string, number> = {};
     for (const quantize of ["fp32", "fp16", "int8", "int4"] as const) {
@@ -105,9 +105,9 @@ describe("exportOnnx / ensureExported", () => {
     expect(sourceHash({ llm: LLAMA_TINY }, { quantize: "fp32" })).toBe(sourceHash({ llm: LLAMA_TINY })); // older fp32 exports stay valid
     expect(() => ensureExported({ llm: LLAMA_TINY }, base, { quantize: "int3" as never })).toThrow(/quantize: expected one of fp32, fp16, int8, int4, got "int3"/);
     // the int4 folder loads and runs
-    const models = loadOrtModels(join(base, "int4"), { intraOpThreads: 1 });
+    const models = await loadOrtModels(join(base, "int4"), { intraOpThreads: 1 });
     const ids = tf.tensor2d([[1, 2, 3]], [1, 3], "int32");
-    const out = models.lm!.forward({ inputIds: ids });
+    const out = await models.lm!.forward({ inputIds: ids });
     expect(out.logits.shape).toEqual([1, 3, 256]);
     models.dispose();
     tf.dispose([ids, out.logits, out.lastHiddenState]);

@@ -321,7 +321,7 @@ export interface OrtModels {
  * session of the step graph (one copy of the LM weights); the embedding graph opens at the first
  * `lm.embed`. `dispose()` closes everything.
  */
-export function loadOrtModels(outDir: string, opts: OrtSessionOptions = {}): OrtModels {
+export async function loadOrtModels(outDir: string, opts: OrtSessionOptions = {}): Promise<OrtModels> {
   const m = readManifest(outDir);
   const p = absolute(outDir, m.files);
   const sessions: OrtSession[] = [];
@@ -335,15 +335,15 @@ export function loadOrtModels(outDir: string, opts: OrtSessionOptions = {}): Ort
     },
   };
   try {
-    if (m.vision && p.encoder && p.decoder) models.vision = new OrtVisionModel(p.encoder, p.decoder, m.vision, opts);
+    if (m.vision && p.encoder && p.decoder) models.vision = await OrtVisionModel.create(p.encoder, p.decoder, m.vision, opts);
     if (m.llm && p.llmStep && p.embed) {
-      const step = new OrtSession(p.llmStep, opts);
+      const step = await OrtSession.create(p.llmStep, opts);
       sessions.push(step);
       const folded = m.visualStep && !p.visualStep; // version ≥ 2: the step graph is the folded one
       models.lm = new OrtCausalLM(step, p.embed, { ...m.llm, visionHidden: folded ? m.visualStep!.visionHidden : undefined }, opts);
-      if (folded) models.visualStep = new OrtVisualStep(step, { ...m.llm, visionHidden: m.visualStep!.visionHidden }, opts);
+      if (folded) models.visualStep = new OrtVisualStep(step, { ...m.llm, visionHidden: m.visualStep!.visionHidden });
     }
-    if (m.llm && m.visualStep && p.visualStep) models.visualStep = new OrtVisualStep(p.visualStep, { ...m.llm, visionHidden: m.visualStep.visionHidden }, opts);
+    if (m.llm && m.visualStep && p.visualStep) models.visualStep = await OrtVisualStep.create(p.visualStep, { ...m.llm, visionHidden: m.visualStep.visionHidden }, opts);
   } catch (e) {
     models.dispose();
     throw e;

@@ -38,21 +38,21 @@ function reference(x: Float32Array, w1: Float32Array, b1: Float32Array, w2: Floa
 }
 
 describe("OnnxGraph", () => {
-  it("builds a model that ONNX Runtime runs with symbolic batch", () => {
+  it("builds a model that ONNX Runtime runs with symbolic batch", async () => {
     const { g, w1, b1, w2 } = mlpGraph();
     const path = g.save(join(dir, "inline.onnx")).path;
     expect(g.initializerCount).toBe(3);
-    const s = new OrtSession(path, { intraOpThreads: 1 });
+    const s = await OrtSession.create(path, { intraOpThreads: 1 });
     for (const batch of [1, 3]) {
       const x = Float32Array.from({ length: batch * 8 }, (_, i) => Math.sin(i));
-      const y = s.run({ x: new ort.Tensor("float32", x, [batch, 8]) }).y;
+      const y = (await s.run({ x: new ort.Tensor("float32", x, [batch, 8]) })).y;
       expect(y.dims).toEqual([batch, 4]);
       expect(maxAbsDiff(y.data as Float32Array, reference(x, w1, b1, w2, batch))).toBeLessThan(1e-5);
     }
     s.dispose();
   });
 
-  it("moves initializers above the threshold to an external data file with aligned offsets", () => {
+  it("moves initializers above the threshold to an external data file with aligned offsets", async () => {
     const { g, w1, b1, w2 } = mlpGraph();
     const inline = g.toBytes();
     const saved = g.save(join(dir, "ext.onnx"), { externalAbove: 100 }); // w1 (512 B) and w2 (256 B); b1 (64 B) stays
@@ -76,25 +76,26 @@ describe("OnnxGraph", () => {
     }
     expect(byName.get("b1")!.rawData!.byteLength).toBe(64);
 
-    const s = new OrtSession(saved.path, { intraOpThreads: 1 });
+    const s = await OrtSession.create(saved.path, { intraOpThreads: 1 });
     const x = Float32Array.from({ length: 16 }, (_, i) => Math.cos(i));
-    expect(maxAbsDiff(s.run({ x: new ort.Tensor("float32", x, [2, 8]) }).y.data as Float32Array, reference(x, w1, b1, w2, 2))).toBeLessThan(1e-5);
+    expect(maxAbsDiff((await s.run({ x: new ort.Tensor("float32", x, [2, 8]) })).y.data as Float32Array, reference(x, w1, b1, w2, 2))).toBeLessThan(1e-5);
     s.dispose();
   });
 
-  it("rejects reused names, wrong sizes and missing inputs by name", () => {
+  it("rejects reused names, wrong sizes and missing inputs by name", async () => {
     const g = new OnnxGraph("bad");
     g.input("x", "float32", [2]);
     expect(() => g.input("x", "float32", [2])).toThrow(/"x" is already used/);
     expect(() => g.initializer("w", new Float32Array(3), [2, 2])).toThrow(/"w" has 3 values, shape \[2,2\] needs 4/);
     const { g: ok } = mlpGraph();
-    const s = new OrtSession(ok.save(join(dir, "m.onnx")).path);
-    expect(() => s.run({})).toThrow(/missing input "x"/);
+    const s = await OrtSession.create(ok.save(join(dir, "m.onnx")).path);
+    await expect(s.run({})).rejects.toThrow(/missing input "x"/);
     s.dispose();
-    expect(() => new OrtSession(join(dir, "nope.onnx"))).toThrow(/nope\.onnx/);
+    await expect(s.run({})).rejects.toThrow(/session was disposed/);
+    await expect(OrtSession.create(join(dir, "nope.onnx"))).rejects.toThrow(/nope\.onnx/);
   });
 
-  it("produces lazy initializers only when writing, one at a time, and keeps float16 / uint8 types", () => {
+  it("produces lazy initializers only when writing, one at a time, and keeps float16 / uint8 types", async () => {
     const w = Float32Array.from({ length: 64 }, (_, i) => (i % 7) - 3); // [8, 8], exact in float16
     const half = f32ToF16(w);
     const calls: string[] = [];
@@ -112,9 +113,9 @@ describe("OnnxGraph", () => {
     const model = onnxProto.onnx.ModelProto.decode(readFileSync(saved.path));
     const T = onnxProto.onnx.TensorProto.DataType;
     expect(model.graph!.initializer!.map((t) => [t.name, t.dataType])).toEqual([["k16", T.FLOAT16], ["k32", T.FLOAT], ["mask", T.UINT8]]);
-    const s = new OrtSession(saved.path, { intraOpThreads: 1 });
+    const s = await OrtSession.create(saved.path, { intraOpThreads: 1 });
     const xv = Float32Array.from({ length: 8 }, (_, i) => i - 2);
-    const out = s.run({ x: new ort.Tensor("float32", xv, [1, 8]) }).y.data as Float32Array;
+    const out = (await s.run({ x: new ort.Tensor("float32", xv, [1, 8]) })).y.data as Float32Array;
     for (let j = 0; j < 8; j++) {
       let a = 0;
       for (let i = 0; i < 8; i++) a += 2 * xv[i] * w[i * 8 + j];

@@ -25,11 +25,11 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function ortModel(tag: string, opts: LlamaExportOptions): { model: OrtCausalLM; bytes: number } {
+async function ortModel(tag: string, opts: LlamaExportOptions): Promise<{ model: OrtCausalLM; bytes: number }> {
   const step = buildLlamaStep(lm, opts).save(join(dir, `${tag}_step.onnx`));
   const embed = buildEmbed(lm, opts).save(join(dir, `${tag}_embed.onnx`));
   const c = lm.config;
-  const model = new OrtCausalLM(step.path, embed.path, { hiddenSize: c.hidden_size, vocabSize: c.vocab_size, numLayers: c.num_hidden_layers, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim }, { intraOpThreads: 1 });
+  const model = await OrtCausalLM.create(step.path, embed.path, { hiddenSize: c.hidden_size, vocabSize: c.vocab_size, numLayers: c.num_hidden_layers, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim }, { intraOpThreads: 1 });
   return { model, bytes: statSync(step.path).size + statSync(embed.path).size };
 }
 
@@ -97,8 +97,8 @@ const ids2x12 = () => {
   return tf.tensor2d(t.data as Int32Array, t.shape as [number, number], "int32");
 };
 
-function logitsOf(model: OrtCausalLM | LlamaForCausalLM, ids: tf.Tensor2D): Float32Array {
-  const out = model.forward({ inputIds: ids });
+async function logitsOf(model: OrtCausalLM | LlamaForCausalLM, ids: tf.Tensor2D): Promise<Float32Array> {
+  const out = await model.forward({ inputIds: ids });
   const l = out.logits.dataSync() as Float32Array;
   tf.dispose([out.logits, out.lastHiddenState]);
   return l;
@@ -115,12 +115,12 @@ function argmax(a: Float32Array, from: number, n: number): number {
  * step. With `forced`, those ids are fed instead of the model's own choices (teacher forcing on
  * another model's greedy path, so one near-tie does not derail the rest of the comparison).
  */
-function greedy(model: OrtCausalLM, prompt: number[], steps: number, forced?: number[]): number[] {
+async function greedy(model: OrtCausalLM, prompt: number[], steps: number, forced?: number[]): Promise<number[]> {
   const cache = model.newCache();
   const out: number[] = [];
   let next = tf.tensor2d([prompt], [1, prompt.length], "int32");
   for (let s = 0; s < steps; s++) {
-    const r = model.forward({ inputIds: next, cache });
+    const r = await model.forward({ inputIds: next, cache });
     const l = r.logits.dataSync() as Float32Array;
     const T = r.logits.shape[1];
     const id = argmax(l, (T - 1) * model.vocabSize, model.vocabSize);
@@ -142,12 +142,12 @@ function top1Agreement(a: Float32Array, b: Float32Array, vocab: number): number 
 }
 
 describe("quantized Llama export on ONNX Runtime (llama_tiny)", () => {
-  it("int8 / int4 graphs equal the tfjs model run with the dequantized weights (float activations)", () => {
+  it("int8 / int4 graphs equal the tfjs model run with the dequantized weights (float activations)", async () => {
     const ids = ids2x12();
     for (const format of ["int8", "int4"] as const) {
-      const { model } = ortModel(`${format}_exact`, { weights: format, accuracyLevel: 0 });
+      const { model } = await ortModel(`${format}_exact`, { weights: format, accuracyLevel: 0 });
       const reference = dequantizedModel(format);
-      const d = maxAbsDiff(logitsOf(model, ids), logitsOf(reference, ids));
+      const d = maxAbsDiff(await logitsOf(model, ids), await logitsOf(reference, ids));
       expect(d, format).toBeLessThan(1e-4);
       model.dispose();
       reference.dispose();
@@ -155,16 +155,16 @@ describe("quantized Llama export on ONNX Runtime (llama_tiny)", () => {
     ids.dispose();
   });
 
-  it("fp16 / int8 / int4 stay close to fp32: max |Δlogits|, top-1 agreement, greedy decoding over 32 tokens", () => {
+  it("fp16 / int8 / int4 stay close to fp32: max |Δlogits|, top-1 agreement, greedy decoding over 32 tokens", async () => {
     const ids = ids2x12();
-    const fp32 = ortModel("fp32", {});
-    const base = logitsOf(fp32.model, ids);
+    const fp32 = await ortModel("fp32", {});
+    const base = await logitsOf(fp32.model, ids);
     const hf = caseTensor(LLAMA_TINY, "input_ids_2x12/outputs/logits").data as Float32Array;
     expect(maxAbsDiff(base, hf)).toBeLessThan(1e-4);
     let range = 0;
     for (const v of base) range = Math.max(range, Math.abs(v));
     const prompt = Array.from(ids.dataSync().slice(0, 8));
-    const reference = greedy(fp32.model, prompt, 32);
+    const reference = await greedy(fp32.model, prompt, 32);
     const report: Record<string, unknown>[] = [{ format: "fp32", bytes: fp32.bytes, maxAbsLogit: +range.toFixed(3) }];
     // Bounds: max |Δlogits| on input_ids_2x12 and the least agreement accepted (the measured values
     // are printed). The fixture has random weights, so its logits are small (|logit| ≤ 3.2) and
@@ -175,14 +175,14 @@ describe("quantized Llama export on ONNX Runtime (llama_tiny)", () => {
       int4: { delta: 2, top1: 0.6, greedy: 0.4 },
     };
     for (const format of ["fp16", "int8", "int4"] as const) {
-      const q = ortModel(format, { weights: format });
-      const logits = logitsOf(q.model, ids);
+      const q = await ortModel(format, { weights: format });
+      const logits = await logitsOf(q.model, ids);
       const delta = maxAbsDiff(logits, base);
       const top1 = top1Agreement(logits, base, lm.vocabSize);
-      const free = greedy(q.model, prompt, 32);
+      const free = await greedy(q.model, prompt, 32);
       let prefix = 0;
       while (prefix < 32 && free[prefix] === reference[prefix]) prefix++;
-      const forced = greedy(q.model, prompt, 32, reference);
+      const forced = await greedy(q.model, prompt, 32, reference);
       const agree = forced.filter((t, i) => t === reference[i]).length / 32;
       report.push({ format, bytes: q.bytes, maxAbsDeltaLogits: +delta.toFixed(4), top1: +top1.toFixed(3), greedyAgreement: agree, greedyPrefix: prefix });
       q.model.dispose();

@@ -60,7 +60,7 @@ function recording(src: LlamaWeightSource, log: string[]): LlamaWeightSource {
 }
 
 describe("streaming Llama export from safetensors", () => {
-  it("reads sharded F16 / BF16 / F32 tensors lazily, widened exactly, kernels transposed", () => {
+  it("reads sharded F16 / BF16 / F32 tensors lazily, widened exactly, kernels transposed", async () => {
     const src = openLlamaSource(sharded);
     try {
       for (const spec of llamaWeightTable(src.config)) {
@@ -73,7 +73,7 @@ describe("streaming Llama export from safetensors", () => {
     }
   });
 
-  it("reads nothing while building and each weight once, one at a time, while writing", () => {
+  it("reads nothing while building and each weight once, one at a time, while writing", async () => {
     const log: string[] = [];
     const src = recording(openLlamaSource(sharded), log);
     try {
@@ -89,21 +89,21 @@ describe("streaming Llama export from safetensors", () => {
     }
   });
 
-  it("exports a sharded folder without loading the model and matches the tfjs model of the same folder", () => {
+  it("exports a sharded folder without loading the model and matches the tfjs model of the same folder", async () => {
     const out = join(dir, "export");
     const m = exportOnnx(sharded, out, { externalAbove: 4096 });
     expect(Object.keys(m.files).sort()).toEqual(["embed", "llmStep"]);
     const lm = LlamaForCausalLM.fromPretrained(sharded); // the independent reader: tfjs, loaded whole
-    const models = loadOrtModels(out, { intraOpThreads: 1 });
+    const models = await loadOrtModels(out, { intraOpThreads: 1 });
     const ids = tf.tensor2d([[1, 5, 9, 200, 17, 3]], [1, 6], "int32");
-    const a = models.lm!.forward({ inputIds: ids });
-    const b = lm.forward({ inputIds: ids });
+    const a = await models.lm!.forward({ inputIds: ids });
+    const b = lm.forwardSync({ inputIds: ids });
     expect(maxAbsDiff(a.logits.dataSync(), b.logits.dataSync())).toBeLessThan(1e-4);
     // the same graph built from the loaded model holds the same bytes
     const fromModel = exportOnnx({ llm: lm }, join(dir, "export-model"), { externalAbove: 4096 });
     expect(fromModel.llm).toEqual(m.llm);
-    const models2 = loadOrtModels(join(dir, "export-model"), { intraOpThreads: 1 });
-    const c = models2.lm!.forward({ inputIds: ids });
+    const models2 = await loadOrtModels(join(dir, "export-model"), { intraOpThreads: 1 });
+    const c = await models2.lm!.forward({ inputIds: ids });
     expect(maxAbsDiff(a.logits.dataSync(), c.logits.dataSync())).toBe(0);
     models.dispose();
     models2.dispose();
@@ -111,7 +111,7 @@ describe("streaming Llama export from safetensors", () => {
     tf.dispose([ids, a.logits, a.lastHiddenState, b.logits, b.lastHiddenState, c.logits, c.lastHiddenState]);
   });
 
-  it("names a missing tensor and a wrong shape before reading anything", () => {
+  it("names a missing tensor and a wrong shape before reading anything", async () => {
     const broken = join(dir, "broken");
     writeShardedFixture(broken);
     const { tensors } = readSafetensors(join(broken, "model-00003-of-00003.safetensors"));

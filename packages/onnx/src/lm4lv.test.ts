@@ -26,8 +26,8 @@ beforeAll(async () => {
   lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
   adapters = new LM4LVAdapters({ visionHidden: mae.hiddenSize, llmHidden: lm.hiddenSize, seed: 7 });
   exportOnnx({ mae, llm: lm, adapters }, dir);
-  ortModels = loadOrtModels(dir, { intraOpThreads: 1 });
-  prompt = lm.embed(tf.tensor2d([PROMPT], [1, PROMPT.length], "int32"));
+  ortModels = await loadOrtModels(dir, { intraOpThreads: 1 });
+  prompt = lm.embedSync(tf.tensor2d([PROMPT], [1, PROMPT.length], "int32"));
 });
 afterAll(() => {
   ortModels.dispose();
@@ -45,14 +45,14 @@ function images(pixels: tf.Tensor4D): Float32Array {
 }
 
 describe("LM4LV visual generation: tfjs vs ONNX Runtime", () => {
-  it("writes the same features and decodes the same image (unfolded OrtCausalLM and the folded step graph)", () => {
+  it("writes the same features and decodes the same image (unfolded OrtCausalLM and the folded step graph)", async () => {
     const n = mae.numTokens; // 65
     const { vision, lm: ortLm, visualStep } = ortModels;
     expect(vision && ortLm && visualStep).toBeTruthy();
 
-    const ref = generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: n }); // [1, 65, 48]
-    const unfolded = generateVisualTokens({ lm: ortLm!, adapters, promptEmbeds: prompt, numTokens: n });
-    const folded = generateVisualTokensOrt({ step: visualStep!, promptEmbeds: prompt, numTokens: n });
+    const ref = await generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: n }); // [1, 65, 48]
+    const unfolded = await generateVisualTokens({ lm: ortLm!, adapters, promptEmbeds: prompt, numTokens: n });
+    const folded = await generateVisualTokensOrt({ step: visualStep!, promptEmbeds: prompt, numTokens: n });
     expect(folded.shape).toEqual([1, n, 48]);
     expect(maxAbsDiff(unfolded.dataSync(), ref.dataSync())).toBeLessThan(1e-4);
     expect(maxAbsDiff(folded.dataSync(), ref.dataSync())).toBeLessThan(1e-4);
@@ -60,59 +60,59 @@ describe("LM4LV visual generation: tfjs vs ONNX Runtime", () => {
     const d = ref.dataSync();
     expect(maxAbsDiff(d.slice(0, 48), d.slice(30 * 48, 31 * 48))).toBeGreaterThan(1e-3);
 
-    const imgRef = images(mae.decode(ref));
+    const imgRef = images(mae.decodeSync(ref));
     for (const feats of [unfolded, folded]) {
-      const img = images(vision!.decode(feats));
+      const img = images(await vision!.decode(feats));
       expect(maxAbsDiff(img, imgRef)).toBeLessThanOrEqual(1 / 255);
     }
     tf.dispose([ref, unfolded, folded]);
   });
 
-  it("one session of the folded step graph serves the LM (logits for the last num_logits positions) and the visual loop", () => {
+  it("one session of the folded step graph serves the LM (logits for the last num_logits positions) and the visual loop", async () => {
     const { lm: ortLm, visualStep } = ortModels;
     const ids = tf.tensor2d([PROMPT], [1, PROMPT.length], "int32");
-    const before = generateVisualTokensOrt({ step: visualStep!, promptEmbeds: prompt, numTokens: 5 });
+    const before = await generateVisualTokensOrt({ step: visualStep!, promptEmbeds: prompt, numTokens: 5 });
     // the LM over the same session: every position's logits, as tfjs
-    const a = ortLm!.forward({ inputIds: ids });
-    const b = lm.forward({ inputIds: ids });
+    const a = await ortLm!.forward({ inputIds: ids });
+    const b = lm.forwardSync({ inputIds: ids });
     expect(a.logits.shape).toEqual([1, PROMPT.length, 256]);
     expect(maxAbsDiff(a.logits.dataSync(), b.logits.dataSync())).toBeLessThan(1e-4);
     expect(maxAbsDiff(a.lastHiddenState.dataSync(), b.lastHiddenState.dataSync())).toBeLessThan(1e-4);
     // runs interleave freely: the visual loop after the LM gives the same tokens
-    const after = generateVisualTokensOrt({ step: visualStep!, promptEmbeds: prompt, numTokens: 5 });
+    const after = await generateVisualTokensOrt({ step: visualStep!, promptEmbeds: prompt, numTokens: 5 });
     expect(maxAbsDiff(after.dataSync(), before.dataSync())).toBe(0);
     tf.dispose([ids, before, after, a.logits, a.lastHiddenState, b.logits, b.lastHiddenState]);
   });
 
-  it("the folded graph follows the definition for a batch of two identical prompts", () => {
+  it("the folded graph follows the definition for a batch of two identical prompts", async () => {
     const two = tf.concat([prompt, prompt], 0) as tf.Tensor3D;
-    const a = generateVisualTokensOrt({ step: ortModels.visualStep!, promptEmbeds: two, numTokens: 4 });
-    const b = generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 4 });
+    const a = await generateVisualTokensOrt({ step: ortModels.visualStep!, promptEmbeds: two, numTokens: 4 });
+    const b = await generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 4 });
     const ad = a.dataSync();
     expect(maxAbsDiff(ad.slice(0, 4 * 48), b.dataSync())).toBeLessThan(1e-4);
     expect(maxAbsDiff(ad.slice(4 * 48), b.dataSync())).toBeLessThan(1e-4);
-    expect(() => generateVisualTokensOrt({ step: ortModels.visualStep!, promptEmbeds: tf.zeros([1, 2, 8]) as tf.Tensor3D })).toThrow(/expected \[B, T, 64\]/);
+    await expect(generateVisualTokensOrt({ step: ortModels.visualStep!, promptEmbeds: tf.zeros([1, 2, 8]) as tf.Tensor3D })).rejects.toThrow(/expected \[B, T, 64\]/);
     tf.dispose([two, a, b]);
   });
 
-  it("runs the whole image path in ORT: encode → adapt → generate → decode, as tfjs", () => {
+  it("runs the whole image path in ORT: encode → adapt → generate → decode, as tfjs", async () => {
     const pixels = tf.randomUniform([1, 3, 32, 32], -1, 1, "float32", 5) as tf.Tensor4D;
-    const fOrt = ortModels.vision!.encode(pixels);
-    const fTf = mae.encode(pixels);
+    const fOrt = await ortModels.vision!.encode(pixels);
+    const fTf = mae.encodeSync(pixels);
     expect(maxAbsDiff(fOrt.dataSync(), fTf.dataSync())).toBeLessThan(1e-4);
     // LQ features in the prompt (as the human turn does), then generation
     const promptOrt = tf.concat([prompt, adapters.adapt(fOrt)], 1) as tf.Tensor3D;
     const promptTf = tf.concat([prompt, adapters.adapt(fTf)], 1) as tf.Tensor3D;
-    const gOrt = generateVisualTokensOrt({ step: ortModels.visualStep!, promptEmbeds: promptOrt, numTokens: 65 });
-    const gTf = generateVisualTokens({ lm, adapters, promptEmbeds: promptTf, numTokens: 65 });
+    const gOrt = await generateVisualTokensOrt({ step: ortModels.visualStep!, promptEmbeds: promptOrt, numTokens: 65 });
+    const gTf = await generateVisualTokens({ lm, adapters, promptEmbeds: promptTf, numTokens: 65 });
     expect(maxAbsDiff(gOrt.dataSync(), gTf.dataSync())).toBeLessThan(1e-4);
-    expect(maxAbsDiff(images(ortModels.vision!.decode(gOrt)), images(mae.decode(gTf)))).toBeLessThanOrEqual(1 / 255);
+    expect(maxAbsDiff(images(await ortModels.vision!.decode(gOrt)), images(mae.decodeSync(gTf)))).toBeLessThanOrEqual(1 / 255);
     tf.dispose([pixels, fOrt, fTf, promptOrt, promptTf, gOrt, gTf]);
   });
 
-  it("with int8 / int4 LM weights the folded step equals the sampler over the same export, and the image moves little", () => {
+  it("with int8 / int4 LM weights the folded step equals the sampler over the same export, and the image moves little", async () => {
     const n = mae.numTokens;
-    const refImg = images(mae.decode(generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: n }))); // fp32, tfjs
+    const refImg = images(mae.decodeSync(await generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: n }))); // fp32, tfjs
     const report: Record<string, number | string>[] = [];
     const minPsnr = { int8: 40, int4: 25 };
     for (const quantize of ["int8", "int4"] as const) {
@@ -120,9 +120,9 @@ describe("LM4LV visual generation: tfjs vs ONNX Runtime", () => {
       // with the default level 4, activations rounded to int8 make 1e-7 differences flip a step now and then
       const exact = `${dir}-${quantize}-acc0`;
       exportOnnx({ mae, llm: lm, adapters }, exact, { quantize, accuracyLevel: 0 });
-      const m0 = loadOrtModels(exact, { intraOpThreads: 1 });
-      const folded = generateVisualTokensOrt({ step: m0.visualStep!, promptEmbeds: prompt, numTokens: n });
-      const unfolded = generateVisualTokens({ lm: m0.lm!, adapters, promptEmbeds: prompt, numTokens: n });
+      const m0 = await loadOrtModels(exact, { intraOpThreads: 1 });
+      const folded = await generateVisualTokensOrt({ step: m0.visualStep!, promptEmbeds: prompt, numTokens: n });
+      const unfolded = await generateVisualTokens({ lm: m0.lm!, adapters, promptEmbeds: prompt, numTokens: n });
       expect(maxAbsDiff(folded.dataSync(), unfolded.dataSync()), quantize).toBeLessThan(1e-4);
       m0.dispose();
       tf.dispose([folded, unfolded]);
@@ -130,9 +130,9 @@ describe("LM4LV visual generation: tfjs vs ONNX Runtime", () => {
 
       const out = `${dir}-${quantize}`;
       exportOnnx({ mae, llm: lm, adapters }, out, { quantize });
-      const m = loadOrtModels(out, { intraOpThreads: 1 });
-      const feats = generateVisualTokensOrt({ step: m.visualStep!, promptEmbeds: prompt, numTokens: n });
-      const img = images(m.vision!.decode(feats));
+      const m = await loadOrtModels(out, { intraOpThreads: 1 });
+      const feats = await generateVisualTokensOrt({ step: m.visualStep!, promptEmbeds: prompt, numTokens: n });
+      const img = images(await m.vision!.decode(feats));
       let se = 0;
       for (let i = 0; i < img.length; i++) se += (img[i] - refImg[i]) ** 2;
       const psnr = 10 * Math.log10(1 / (se / img.length));

@@ -117,7 +117,7 @@ function referenceMatMul(x: Float32Array, m: number, deq: Float64Array, n: numbe
   return y;
 }
 
-function runLinear(format: WeightFormat, w: Float32Array, n: number, k: number, x: Float32Array, m: number, accuracyLevel: number, tag: string): Float32Array {
+async function runLinear(format: WeightFormat, w: Float32Array, n: number, k: number, x: Float32Array, m: number, accuracyLevel: number, tag: string): Promise<Float32Array> {
   const g = new OnnxGraph(`linear_${format}`);
   const xin = g.input("x", "float32", ["m", k]);
   const kernel = () => {
@@ -127,9 +127,9 @@ function runLinear(format: WeightFormat, w: Float32Array, n: number, k: number, 
   };
   const y = weightLinear(g, xin, { name: "proj", inDim: k, outDim: n, weight: () => w, kernel }, format, accuracyLevel);
   g.output(y, "float32", ["m", n], "y");
-  const s = new OrtSession(g.save(join(dir, `${tag}.onnx`)).path, { intraOpThreads: 1 });
+  const s = await OrtSession.create(g.save(join(dir, `${tag}.onnx`)).path, { intraOpThreads: 1 });
   try {
-    return s.run({ x: new ort.Tensor("float32", x, [m, k]) }).y.data as Float32Array;
+    return (await s.run({ x: new ort.Tensor("float32", x, [m, k]) })).y.data as Float32Array;
   } finally {
     s.dispose();
   }
@@ -141,7 +141,7 @@ describe("MatMulNBits on ONNX Runtime", () => {
   const w = testWeight(n, k);
   const x = seeded(m * k, 5);
 
-  it("int4 (float activations) equals a float64 dequantize-then-matmul", () => {
+  it("int4 (float activations) equals a float64 dequantize-then-matmul", async () => {
     const q = quantizeInt4Blocks(w, n, k, 32);
     const deq = new Float64Array(n * k);
     for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) {
@@ -149,7 +149,7 @@ describe("MatMulNBits on ONNX Runtime", () => {
       deq[r * k + j] = (q.codes[r * k + j] - q.zeroPoints[b]) * q.scales[b];
     }
     const ref = referenceMatMul(x, m, deq, n, k);
-    const y = runLinear("int4", w, n, k, x, m, 0, "int4_acc0");
+    const y = await runLinear("int4", w, n, k, x, m, 0, "int4_acc0");
     for (let i = 0; i < y.length; i++) expect(Math.abs(y[i] - ref[i])).toBeLessThan(1e-4 * (1 + Math.abs(ref[i])));
     // the same node inputs as the export builds
     const nb = int4MatMulNBits(w, n, k, 32);
@@ -157,18 +157,18 @@ describe("MatMulNBits on ONNX Runtime", () => {
     expect(nb.zeroPoints!.length).toBe(n * 2);
   });
 
-  it("int8 (float activations) equals a float64 dequantize-then-matmul", () => {
+  it("int8 (float activations) equals a float64 dequantize-then-matmul", async () => {
     const q = quantizeInt8PerChannel(w, n, k);
     const deq = new Float64Array(n * k);
     for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) deq[r * k + j] = q.codes[r * k + j] * q.scales[r];
     const ref = referenceMatMul(x, m, deq, n, k);
-    const y = runLinear("int8", w, n, k, x, m, 0, "int8_acc0");
+    const y = await runLinear("int8", w, n, k, x, m, 0, "int8_acc0");
     for (let i = 0; i < y.length; i++) expect(Math.abs(y[i] - ref[i])).toBeLessThan(1e-4 * (1 + Math.abs(ref[i])));
     const nb = int8MatMulNBits(w, n, k);
     expect([nb.blockSize, nb.b.length, nb.scales.length, nb.zeroPoints]).toEqual([128, n * 128, n, undefined]);
   });
 
-  it("int8 activations (accuracy level 4) stay within the activation-rounding bound", () => {
+  it("int8 activations (accuracy level 4) stay within the activation-rounding bound", async () => {
     // With accuracy level 4 the kernel rounds A to int8 per block of K (scale max|a|/127), so each
     // output moves by at most Σ_blocks (scale_A/2) · Σ_k |ŵ| beyond the float result; on top of that
     // float32 rounding of its zero-point correction, relative to Σ_k |a| · scale_W · 2^(bits−1).
@@ -183,7 +183,7 @@ describe("MatMulNBits on ONNX Runtime", () => {
         wScale[r * k + j] = format === "int4" ? q4.scales[b] : q8.scales[r];
       }
       const ref = referenceMatMul(x, m, deq, n, k);
-      const y = runLinear(format, w, n, k, x, m, 4, `${format}_acc4`);
+      const y = await runLinear(format, w, n, k, x, m, 4, `${format}_acc4`);
       const bs = format === "int4" ? 32 : 128;
       const zpMax = format === "int4" ? 16 : 128;
       for (let i = 0; i < m; i++) for (let r = 0; r < n; r++) {

@@ -6,10 +6,11 @@
  *   OrtCausalLM      CausalLM     (step graph + embedding graph), cache = OrtKVCache
  *   OrtVisualStep    the folded LM4LV step: one run per generated visual token
  *
- * `OrtCausalLM` and `OrtVisualStep` may share one `OrtSession` of the folded step graph (see
- * `buildVisualStep`), so prefill, decode and the visual loop read one copy of the LM weights; a
- * model given a session does not dispose it (its owner does), one given a path owns its session.
- * The embedding session opens at the first `embed`.
+ * Each opens with an async `create` (onnxruntime-node's public `InferenceSession.create`) and
+ * runs asynchronously, as core's seams do. `OrtCausalLM` and `OrtVisualStep` may share one
+ * `OrtSession` of the folded step graph (see `buildVisualStep`), so prefill, decode and the visual
+ * loop read one copy of the LM weights; a model given a session does not dispose it (its owner
+ * does), one given a path owns its session. The embedding session opens at the first `embed`.
  *
  * Tensors cross the boundary by copy (tf `dataSync()` → ort.Tensor, ort output → `tf.tensor`).
  * The KV cache stays in ORT tensors between steps.
@@ -53,35 +54,43 @@ export class OrtVisionModel implements VisionModel {
   readonly patchSize: number;
   readonly hiddenSize: number;
   readonly numTokens: number;
-  private readonly encoder: OrtSession;
-  private readonly decoder: OrtSession;
 
-  constructor(encoderPath: string, decoderPath: string, info: OrtVisionInfo, opts: OrtSessionOptions = {}) {
+  /** Takes ownership of the two sessions (see `create`). */
+  constructor(private readonly encoder: OrtSession, private readonly decoder: OrtSession, info: OrtVisionInfo) {
     this.imageSize = info.imageSize;
     this.patchSize = info.patchSize;
     this.hiddenSize = info.hiddenSize;
     this.numTokens = 1 + (info.imageSize / info.patchSize) ** 2;
-    this.encoder = new OrtSession(encoderPath, opts);
-    this.decoder = new OrtSession(decoderPath, opts);
+  }
+
+  /** Opens the encoder and decoder graphs. */
+  static async create(encoderPath: string, decoderPath: string, info: OrtVisionInfo, opts: OrtSessionOptions = {}): Promise<OrtVisionModel> {
+    const encoder = await OrtSession.create(encoderPath, opts);
+    try {
+      return new OrtVisionModel(encoder, await OrtSession.create(decoderPath, opts), info);
+    } catch (e) {
+      encoder.dispose();
+      throw e;
+    }
   }
 
   /** `[B, 3, S, S]` normalised → `[B, 1+N, D]`. */
-  encode(pixelValues: tf.Tensor4D): tf.Tensor3D {
+  async encode(pixelValues: tf.Tensor4D): Promise<tf.Tensor3D> {
     const [, c, h, w] = pixelValues.shape;
     if (pixelValues.rank !== 4 || c !== 3 || h !== this.imageSize || w !== this.imageSize) {
       throw new Error(`OrtVisionModel.encode: pixel values have shape [${pixelValues.shape}], expected [B, 3, ${this.imageSize}, ${this.imageSize}]`);
     }
-    const out = this.encoder.run({ pixel_values: toOrt(pixelValues) });
-    return fromOrt(out.features);
+    const out = await this.encoder.run({ pixel_values: toOrt(pixelValues) });
+    return fromOrt<tf.Tensor3D>(out.features);
   }
 
   /** `[B, 1+N, D]` → `[B, 3, S, S]` normalised. */
-  decode(features: tf.Tensor3D): tf.Tensor4D {
+  async decode(features: tf.Tensor3D): Promise<tf.Tensor4D> {
     if (features.rank !== 3 || features.shape[1] !== this.numTokens || features.shape[2] !== this.hiddenSize) {
       throw new Error(`OrtVisionModel.decode: features have shape [${features.shape}], expected [B, ${this.numTokens}, ${this.hiddenSize}]`);
     }
-    const out = this.decoder.run({ features: toOrt(features) });
-    return fromOrt(out.pixels);
+    const out = await this.decoder.run({ features: toOrt(features) });
+    return fromOrt<tf.Tensor4D>(out.pixels);
   }
 
   dispose(): void {
@@ -104,8 +113,8 @@ export interface OrtLMInfo {
 }
 
 /** A session given (shared, not disposed here) or a model path (opened and owned). */
-function openSession(model: string | OrtSession, opts: OrtSessionOptions): { session: OrtSession; owned: boolean } {
-  return typeof model === "string" ? { session: new OrtSession(model, opts), owned: true } : { session: model, owned: false };
+async function openSession(model: string | OrtSession, opts: OrtSessionOptions): Promise<{ session: OrtSession; owned: boolean }> {
+  return typeof model === "string" ? { session: await OrtSession.create(model, opts), owned: true } : { session: model, owned: false };
 }
 
 /** Per-layer K (after RoPE) and V as ORT tensors `[B, kv, P, hs]`. */
@@ -182,31 +191,42 @@ export class OrtCausalLM implements CausalLM {
   readonly numLayers: number;
   readonly numKeyValueHeads: number;
   readonly headDim: number;
-  private readonly step: OrtSession;
-  private readonly ownsStep: boolean;
-  private embedding?: OrtSession;
+  private embedding?: Promise<OrtSession>;
   /** Feeds of the folded step graph's visual input when it serves as the LM (no features). */
   private readonly featureWidth?: number;
 
   /**
-   * `step`: the step graph's path, or an open session to share (e.g. the folded visual step's);
-   * `embedPath`: the embedding graph, opened at the first `embed`.
+   * `step`: the open step-graph session (disposed by this model when `ownsStep`); `embedPath`: the
+   * embedding graph, opened at the first `embed`. `create` opens the step graph from a path.
    */
-  constructor(step: string | OrtSession, private readonly embedPath: string, info: OrtLMInfo, private readonly opts: OrtSessionOptions = {}) {
+  constructor(
+    private readonly step: OrtSession,
+    private readonly embedPath: string,
+    info: OrtLMInfo,
+    private readonly opts: OrtSessionOptions = {},
+    private readonly ownsStep = false,
+  ) {
     this.hiddenSize = info.hiddenSize;
     this.vocabSize = info.vocabSize;
     this.numLayers = info.numLayers;
     this.numKeyValueHeads = info.numKeyValueHeads;
     this.headDim = info.headDim;
-    const { session, owned } = openSession(step, opts);
-    this.step = session;
-    this.ownsStep = owned;
-    if (session.inputNames.includes("features")) {
+    if (step.inputNames.includes("features")) {
       if (info.visionHidden === undefined) {
-        if (owned) session.dispose();
-        throw new Error(`${session.path}: the step graph reads visual features; OrtLMInfo.visionHidden (their width) is needed to feed an empty "features"`);
+        throw new Error(`${step.path}: the step graph reads visual features; OrtLMInfo.visionHidden (their width) is needed to feed an empty "features"`);
       }
       this.featureWidth = info.visionHidden;
+    }
+  }
+
+  /** `step`: the step graph's path (opened and owned), or an open session to share (e.g. the folded visual step's). */
+  static async create(step: string | OrtSession, embedPath: string, info: OrtLMInfo, opts: OrtSessionOptions = {}): Promise<OrtCausalLM> {
+    const { session, owned } = await openSession(step, opts);
+    try {
+      return new OrtCausalLM(session, embedPath, info, opts, owned);
+    } catch (e) {
+      if (owned) session.dispose();
+      throw e;
     }
   }
 
@@ -214,23 +234,33 @@ export class OrtCausalLM implements CausalLM {
     return new OrtKVCache(this.numLayers);
   }
 
-  /** `[B, T]` ids → `[B, T, C]`. */
-  embed(inputIds: tf.Tensor2D): tf.Tensor3D {
-    if (inputIds.rank !== 2) throw new Error(`OrtCausalLM.embed: ids shape [${inputIds.shape}], expected [B, T]`);
-    const ids = inputIds.dataSync();
-    for (const id of ids) if (id < 0 || id >= this.vocabSize || !Number.isInteger(id)) throw new RangeError(`OrtCausalLM.embed: token id ${id} outside [0, ${this.vocabSize})`);
-    this.embedding ??= new OrtSession(this.embedPath, this.opts);
-    const out = this.embedding.run({ input_ids: int64(ids, [...inputIds.shape]) });
-    return fromOrt(out.inputs_embeds);
+  /** The embedding graph's session, opened once (a failed open is retried at the next call). */
+  private embeddingSession(): Promise<OrtSession> {
+    if (!this.embedding) {
+      this.embedding = OrtSession.create(this.embedPath, this.opts);
+      this.embedding.catch(() => (this.embedding = undefined));
+    }
+    return this.embedding;
   }
 
-  forward(input: CausalLMInput): CausalLMOutput {
+  /** `[B, T]` ids → `[B, T, C]`. */
+  async embed(inputIds: tf.Tensor2D): Promise<tf.Tensor3D> {
+    if (inputIds.rank !== 2) throw new Error(`OrtCausalLM.embed: ids shape [${inputIds.shape}], expected [B, T]`);
+    const ids = inputIds.dataSync();
+    const shape = [...inputIds.shape];
+    for (const id of ids) if (id < 0 || id >= this.vocabSize || !Number.isInteger(id)) throw new RangeError(`OrtCausalLM.embed: token id ${id} outside [0, ${this.vocabSize})`);
+    const session = await this.embeddingSession();
+    const out = await session.run({ input_ids: int64(ids, shape) });
+    return fromOrt<tf.Tensor3D>(out.inputs_embeds);
+  }
+
+  async forward(input: CausalLMInput): Promise<CausalLMOutput> {
     const { inputIds, inputsEmbeds, attentionMask, positionIds } = input;
     if (!!inputIds === !!inputsEmbeds) throw new Error("OrtCausalLM.forward: give exactly one of inputIds / inputsEmbeds");
     if (input.cache && !(input.cache instanceof OrtKVCache)) throw new Error("OrtCausalLM.forward: cache must be an OrtKVCache (from newCache() or a previous forward)");
     const cache = input.cache as OrtKVCache | undefined;
     const useCache = input.useCache ?? !!cache;
-    const embeds = inputsEmbeds ?? this.embed(inputIds!);
+    const embeds = inputsEmbeds ?? (await this.embed(inputIds!));
     try {
       if (embeds.rank !== 3 || embeds.shape[2] !== this.hiddenSize) {
         throw new Error(`OrtCausalLM.forward: inputsEmbeds shape ${JSON.stringify(embeds.shape)}, expected [B, T, ${this.hiddenSize}]`);
@@ -257,7 +287,7 @@ export class OrtCausalLM implements CausalLM {
       };
       if (this.featureWidth !== undefined) feeds.features = emptyFloat([B, 0, this.featureWidth]);
       if (this.step.inputNames.includes(NUM_LOGITS)) feeds[NUM_LOGITS] = int64([T], [1]); // logits for every position
-      const out = this.step.run(feeds);
+      const out = await this.step.run(feeds);
       const result: CausalLMOutput = { lastHiddenState: fromOrt(out.last_hidden_state), logits: fromOrt(out.logits) };
       if (useCache) {
         const next = cache ?? this.newCache();
@@ -272,7 +302,8 @@ export class OrtCausalLM implements CausalLM {
 
   dispose(): void {
     if (this.ownsStep) this.step.dispose();
-    this.embedding?.dispose();
+    this.embedding?.then((s) => s.dispose(), () => undefined);
+    this.embedding = undefined;
   }
 }
 
@@ -285,21 +316,24 @@ export interface OrtVisualStepInfo extends OrtLMInfo {
 }
 
 export class OrtVisualStep {
-  readonly info: OrtVisualStepInfo;
-  private readonly session: OrtSession;
-  private readonly owned: boolean;
+  /** `session`: the folded step graph's open session (disposed by this step when `owned`). */
+  constructor(
+    private readonly session: OrtSession,
+    readonly info: OrtVisualStepInfo,
+    private readonly owned = false,
+  ) {}
 
-  /** `step`: the folded step graph's path, or its open session (shared, e.g. with an OrtCausalLM). */
-  constructor(step: string | OrtSession, info: OrtVisualStepInfo, opts: OrtSessionOptions = {}) {
-    this.info = info;
-    ({ session: this.session, owned: this.owned } = openSession(step, opts));
+  /** `step`: the folded step graph's path (opened and owned), or its open session (shared, e.g. with an OrtCausalLM). */
+  static async create(step: string | OrtSession, info: OrtVisualStepInfo, opts: OrtSessionOptions = {}): Promise<OrtVisualStep> {
+    const { session, owned } = await openSession(step, opts);
+    return new OrtVisualStep(session, info, owned);
   }
 
   /**
    * One run: text embeddings `[B, T1, Dl]` and/or features `[B, T2, Dv]` (either may be empty)
    * after the cache → next feature `[B, 1, Dv]`; the cache gains T1 + T2 positions.
    */
-  run(text: ort.Tensor, features: ort.Tensor, cache: OrtKVCache): ort.Tensor {
+  async run(text: ort.Tensor, features: ort.Tensor, cache: OrtKVCache): Promise<ort.Tensor> {
     const { numKeyValueHeads: kv, headDim: hs } = this.info;
     const B = text.dims[0];
     const T = text.dims[1] + features.dims[1];
@@ -314,7 +348,7 @@ export class OrtVisualStep {
       ...cache.feeds(B, kv, hs),
     };
     if (this.session.inputNames.includes(NUM_LOGITS)) feeds[NUM_LOGITS] = int64([0], [1]); // no vocabulary projection
-    const out = this.session.run(feeds);
+    const out = await this.session.run(feeds);
     cache.update(out);
     return out.next_feature;
   }
@@ -337,7 +371,7 @@ export interface GenerateVisualOrtOptions {
  * per visual token (feature in, next feature out). Returns features `[B, numTokens, Dv]`, the same
  * as `generateVisualTokens` of @lm4lv/sampler with the LM and adapters the graph was built from.
  */
-export function generateVisualTokensOrt(options: GenerateVisualOrtOptions): tf.Tensor3D {
+export async function generateVisualTokensOrt(options: GenerateVisualOrtOptions): Promise<tf.Tensor3D> {
   const { step, promptEmbeds } = options;
   const { hiddenSize: dl, visionHidden: dv } = step.info;
   const n = options.numTokens ?? 197;
@@ -350,13 +384,13 @@ export function generateVisualTokensOrt(options: GenerateVisualOrtOptions): tf.T
   const out = new Float32Array(B * n * dv);
   const cache = new OrtKVCache(step.info.numLayers);
   try {
-    let f = step.run(toOrt(promptEmbeds), emptyFloat([B, 0, dv]), cache); // [B, 1, Dv] visual token 0
+    let f = await step.run(toOrt(promptEmbeds), emptyFloat([B, 0, dv]), cache); // [B, 1, Dv] visual token 0
     const noText = emptyFloat([B, 0, dl]);
     for (let i = 0; ; i++) {
       const fd = f.data as Float32Array;
       for (let b = 0; b < B; b++) out.set(fd.subarray(b * dv, (b + 1) * dv), (b * n + i) * dv);
       if (i === n - 1) break;
-      f = step.run(noText, f, cache); // feed token i, get token i+1
+      f = await step.run(noText, f, cache); // feed token i, get token i+1
     }
   } finally {
     cache.dispose();

@@ -1,15 +1,10 @@
 /**
- * ONNX Runtime sessions with a synchronous `run`.
+ * ONNX Runtime sessions through onnxruntime-node's public API (`InferenceSession`).
  *
- * core's `VisionModel` / `CausalLM` interfaces are synchronous, and onnxruntime-node's native
- * session runs synchronously too: its public `InferenceSession.run` only wraps the native call in
- * a Promise (setImmediate). `OrtSession` calls the native session object of onnxruntime-node's
- * own binding (`dist/binding.js`, the file its public backend uses) directly, so a run blocks
- * like a tfjs `dataSync()` does. `runAsync` goes through the public API.
+ * core's `VisionModel` / `CausalLM` seams are asynchronous, as `InferenceSession.run` is:
+ * `OrtSession.create` opens a model file, `run` checks the feeds and awaits the run.
  */
-import { createRequire } from "node:module";
 import { cpus } from "node:os";
-import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 
 export interface OrtSessionOptions {
@@ -19,31 +14,6 @@ export interface OrtSessionOptions {
   graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
   /** Write the optimised graph here (inspection only). */
   optimizedModelPath?: string;
-}
-
-interface NativeSession {
-  loadModel(path: string, options: object): void;
-  readonly inputMetadata: { name: string }[];
-  readonly outputMetadata: { name: string }[];
-  run(feeds: Record<string, ort.Tensor>, fetches: Record<string, null>, options: object): Record<string, ort.Tensor>;
-  dispose(): void;
-}
-
-interface NativeBinding {
-  binding: { InferenceSession: new () => NativeSession };
-  initOrt(): void;
-}
-
-let native: NativeBinding | undefined;
-
-function nativeBinding(): NativeBinding {
-  if (!native) {
-    const require = createRequire(import.meta.url);
-    const main = require.resolve("onnxruntime-node"); // .../onnxruntime-node/dist/index.js
-    native = require(join(dirname(main), "binding.js")) as NativeBinding;
-    native.initOrt();
-  }
-  return native;
 }
 
 export function sessionOptions(opts: OrtSessionOptions = {}): ort.InferenceSession.SessionOptions {
@@ -62,47 +32,57 @@ export function sessionOptions(opts: OrtSessionOptions = {}): ort.InferenceSessi
 
 /** One loaded model file (with its external data beside it, if any). */
 export class OrtSession {
-  readonly path: string;
-  readonly inputNames: string[];
-  readonly outputNames: string[];
-  private readonly session: NativeSession;
-  private readonly fetches: Record<string, null>;
   private disposed = false;
 
-  constructor(path: string, opts: OrtSessionOptions = {}) {
-    this.path = path;
-    const { binding } = nativeBinding();
-    this.session = new binding.InferenceSession();
+  private constructor(
+    readonly path: string,
+    private readonly session: ort.InferenceSession,
+  ) {}
+
+  /** Opens `path` in ONNX Runtime (CPU, `sessionOptions(opts)`). */
+  static async create(path: string, opts: OrtSessionOptions = {}): Promise<OrtSession> {
+    const options = sessionOptions(opts);
+    let session: ort.InferenceSession;
     try {
-      this.session.loadModel(path, sessionOptions(opts));
+      session = await ort.InferenceSession.create(path, options);
     } catch (e) {
       throw new Error(`ONNX Runtime could not load ${path}: ${(e as Error).message}`);
     }
-    this.inputNames = this.session.inputMetadata.map((m) => m.name);
-    this.outputNames = this.session.outputMetadata.map((m) => m.name);
-    this.fetches = Object.fromEntries(this.outputNames.map((n) => [n, null]));
+    return new OrtSession(path, session);
   }
 
-  /** Runs the model synchronously; every input must be given. Returns all outputs by name. */
-  run(feeds: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** Runs the model; every input must be given. Resolves to all outputs by name. */
+  async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
     if (this.disposed) throw new Error(`${this.path}: session was disposed`);
-    for (const n of this.inputNames) if (!feeds[n]) throw new Error(`${this.path}: missing input "${n}"`);
+    for (const n of this.session.inputNames) if (!feeds[n]) throw new Error(`${this.path}: missing input "${n}"`);
     try {
-      return this.session.run(feeds, this.fetches, {});
+      return await this.session.run(feeds);
     } catch (e) {
       const shapes = Object.entries(feeds).map(([k, t]) => `${k} [${t.dims}]`).join(", ");
       throw new Error(`${this.path}: run failed (${shapes}): ${(e as Error).message}`);
     }
   }
 
+  /**
+   * Frees the native session (idempotent; a later run is refused). onnxruntime-node releases it
+   * at once; `release()`'s Promise only reports the outcome, awaited by `release` here.
+   */
   dispose(): void {
-    if (this.disposed) return;
-    this.session.dispose();
-    this.disposed = true;
+    void this.release().catch(() => undefined);
   }
-}
 
-/** Async session through onnxruntime-node's public API (same options). */
-export function createAsyncSession(path: string, opts: OrtSessionOptions = {}): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(path, sessionOptions(opts));
+  /** `dispose`, awaiting ONNX Runtime's `release()`. */
+  async release(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.session.release();
+  }
 }

@@ -57,8 +57,8 @@ describe("text LM training graph", () => {
     });
 
     const { value, grads } = tf.variableGrads(() => {
-      const x = tf.gather(trainable.model.weights.embedTokens, tf.tensor2d(inputs, [B, T], "int32")) as tf.Tensor3D;
-      const { logits } = trainable.model.forward({ inputsEmbeds: x });
+      const x = tf.gather(trainable.model.weights.embedTokens, tf.tensor2d(inputs, [B, T], "int32")) as unknown as tf.Tensor3D;
+      const { logits } = trainable.model.forwardSync({ inputsEmbeds: x });
       const logp = tf.logSoftmax(logits.reshape([B * T, V]));
       return tf.neg(tf.mean(tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(targets, "int32"), V)), -1))) as tf.Scalar;
     }, Object.values(trainable.vars));
@@ -126,7 +126,7 @@ describe("LM4LV training graph", () => {
     const inputs = tf.concat([feats.slice([0, 0, 0, 0], [B, 1, n1, dv]), tf.add(feats.slice([0, 1, 0, 0], [B, 1, n1, dv]), noise.expandDims(1))], 1);
     const ref = tf.tidy(() => {
       const embeds = assembleBatchInputsEmbeds(lm, samples.map(() => seq), Array.from({ length: B }, (_, b) => inputs.slice([b, 0, 0, 0], [1, 2, n1, dv]).reshape([2, n1, dv]) as tf.Tensor3D), adapters);
-      const o = lm.forward({ inputsEmbeds: embeds });
+      const o = lm.forwardSync({ inputsEmbeds: embeds });
       return lm4lvLoss({ logits: o.logits, lastHiddenState: o.lastHiddenState, samples: samples.map(() => seq), targets: samples.map((s) => s.imageFeatures), adapters }).loss.dataSync()[0];
     });
     expect(Math.abs(withNoise.loss - out.loss)).toBeGreaterThan(1e-3);

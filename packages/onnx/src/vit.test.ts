@@ -20,7 +20,7 @@ beforeAll(async () => {
   mae = ViTMAE.fromPretrained(VIT_MAE_TINY);
   buildViTEncoder(mae).save(join(dir, "enc.onnx"));
   buildViTDecoder(mae).save(join(dir, "dec.onnx"));
-  ortModel = new OrtVisionModel(join(dir, "enc.onnx"), join(dir, "dec.onnx"), mae, { intraOpThreads: 1 });
+  ortModel = await OrtVisionModel.create(join(dir, "enc.onnx"), join(dir, "dec.onnx"), mae, { intraOpThreads: 1 });
   const px = caseTensor(VIT_MAE_TINY, `${CASE}/inputs/pixel_values`);
   pixels = tf.tensor4d(px.data as Float32Array, px.shape as [number, number, number, number]);
 });
@@ -31,35 +31,35 @@ afterAll(() => {
 });
 
 describe("ViTMAE on ONNX Runtime", () => {
-  it("encodes like the reference (HF identity case) and like tfjs", () => {
-    const got = ortModel.encode(pixels);
+  it("encodes like the reference (HF identity case) and like tfjs", async () => {
+    const got = await ortModel.encode(pixels);
     expect(got.shape).toEqual([2, 65, 48]);
     const ref = caseTensor(VIT_MAE_TINY, `${CASE}/outputs/last_hidden_state`).data;
     expect(maxAbsDiff(got.dataSync(), ref)).toBeLessThan(1e-4);
-    const tfjs = mae.encode(pixels);
+    const tfjs = mae.encodeSync(pixels);
     expect(maxAbsDiff(got.dataSync(), tfjs.dataSync())).toBeLessThan(1e-4);
     tf.dispose([got, tfjs]);
   });
 
-  it("decodes like the reference reconstruction and like tfjs", () => {
-    const feats = mae.encode(pixels);
-    const got = ortModel.decode(feats);
+  it("decodes like the reference reconstruction and like tfjs", async () => {
+    const feats = mae.encodeSync(pixels);
+    const got = await ortModel.decode(feats);
     expect(got.shape).toEqual([2, 3, 32, 32]);
     const ref = caseTensor(VIT_MAE_TINY, `${CASE}/outputs/reconstruction_unpatchified`).data;
     expect(maxAbsDiff(got.dataSync(), ref)).toBeLessThan(1e-4);
-    const tfjs = mae.decode(feats);
+    const tfjs = mae.decodeSync(feats);
     expect(maxAbsDiff(got.dataSync(), tfjs.dataSync())).toBeLessThan(1e-4);
     tf.dispose([feats, got, tfjs]);
   });
 
-  it("handles another batch size and names wrong shapes", () => {
+  it("handles another batch size and names wrong shapes", async () => {
     const one = tf.slice(pixels, [1, 0, 0, 0], [1, 3, 32, 32]);
-    const a = ortModel.encode(one);
-    const b = mae.encode(one);
+    const a = await ortModel.encode(one);
+    const b = mae.encodeSync(one);
     expect(a.shape).toEqual([1, 65, 48]);
     expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBeLessThan(1e-4);
-    expect(() => ortModel.encode(tf.zeros([1, 3, 16, 16]) as tf.Tensor4D)).toThrow(/\[1,3,16,16\], expected \[B, 3, 32, 32\]/);
-    expect(() => ortModel.decode(tf.zeros([1, 10, 48]) as tf.Tensor3D)).toThrow(/expected \[B, 65, 48\]/);
+    await expect(ortModel.encode(tf.zeros([1, 3, 16, 16]) as tf.Tensor4D)).rejects.toThrow(/\[1,3,16,16\], expected \[B, 3, 32, 32\]/);
+    await expect(ortModel.decode(tf.zeros([1, 10, 48]) as tf.Tensor3D)).rejects.toThrow(/expected \[B, 65, 48\]/);
     tf.dispose([one, a, b]);
   });
 });

@@ -20,11 +20,11 @@ beforeAll(async () => {
 });
 
 describe("adapters-only ablation", () => {
-  it("its loss is the MSE of the two linear maps applied to the LQ features", () => {
+  it("its loss is the MSE of the two linear maps applied to the LQ features", async () => {
     const pair = { lq: syntheticPhoto(16, 0), hq: syntheticPhoto(16, 1) };
     const got = adaptersOnlyLoss(model, [pair]).dataSync()[0];
-    const lq = model.encode([pair.lq]).arraySync()[0];
-    const hq = model.encode([pair.hq]).arraySync()[0];
+    const lq = (await model.encode([pair.lq])).arraySync()[0];
+    const hq = (await model.encode([pair.hq])).arraySync()[0];
     const v = model.adapters.namedVariables();
     const W1 = v["adapter.weight"].arraySync() as number[][], b1 = v["adapter.bias"].arraySync() as number[];
     const W2 = v["de_adapter.weight"].arraySync() as number[][], b2 = v["de_adapter.bias"].arraySync() as number[];

@@ -14,8 +14,8 @@ import type { PairSource } from "./lm4lv-training.js";
 /** MSE of de-adapter(adapter(MAE(LQ))) against MAE(HQ), mean over tokens and channels. */
 export function adaptersOnlyLoss(model: LM4LV, pairs: readonly { lq: RgbImage; hq: RgbImage }[]): tf.Scalar {
   return tf.tidy(() => {
-    const lq = model.encode(pairs.map((p) => p.lq)); // [B, 1+N, Dv]
-    const hq = model.encode(pairs.map((p) => p.hq)); // [B, 1+N, Dv]
+    const lq = model.encodeSync(pairs.map((p) => p.lq)); // [B, 1+N, Dv]
+    const hq = model.encodeSync(pairs.map((p) => p.hq)); // [B, 1+N, Dv]
     const pred = model.adapters.deAdapt(model.adapters.adapt(lq)); // [B, 1+N, Dv]
     return tf.losses.meanSquaredError(hq, pred) as tf.Scalar;
   });
@@ -24,9 +24,11 @@ export function adaptersOnlyLoss(model: LM4LV, pairs: readonly { lq: RgbImage; h
 /** Restores with the adapters alone: decode(de-adapter(adapter(MAE(LQ)))). */
 export async function restoreAdaptersOnly(model: LM4LV, lq: RgbImage): Promise<RgbImage> {
   const img = await model.fit(lq);
-  const f = tf.tidy(() => model.adapters.deAdapt(model.adapters.adapt(model.encode([img]))));
+  const features = await model.encode([img]);
+  const f = tf.tidy(() => model.adapters.deAdapt(model.adapters.adapt(features)));
+  features.dispose();
   try {
-    return model.decode(f)[0];
+    return (await model.decode(f))[0];
   } finally {
     f.dispose();
   }

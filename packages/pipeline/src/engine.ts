@@ -53,7 +53,7 @@ export async function ortAvailable(): Promise<boolean> {
 }
 
 type Onnx = typeof import("@lm4lv/onnx");
-type OrtModels = ReturnType<Onnx["loadOrtModels"]>;
+type OrtModels = Awaited<ReturnType<Onnx["loadOrtModels"]>>;
 
 /** Exports (or reuses) the checkpoint's models at `opts.quantize` and opens them in ORT. */
 async function openExport(folders: { mae: string; llm: string }, checkpoint: string, opts: OrtEngineOptions) {
@@ -61,7 +61,7 @@ async function openExport(folders: { mae: string; llm: string }, checkpoint: str
   const quantize = onnx.parseWeightFormat(opts.quantize ?? "fp32", "quantize");
   const cacheDir = opts.cacheDir ?? join(checkpoint, "onnx");
   const { exported, dir } = onnx.ensureExported({ mae: folders.mae, llm: folders.llm, adapters: checkpoint }, cacheDir, { quantize });
-  const ort = onnx.loadOrtModels(dir, { intraOpThreads: opts.threads });
+  const ort = await onnx.loadOrtModels(dir, { intraOpThreads: opts.threads });
   if (!ort.vision || !ort.lm || !ort.visualStep) {
     ort.dispose();
     throw new Error(`${dir}: the ONNX export lacks the vision, LM or visual-step graph`);

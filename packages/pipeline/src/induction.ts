@@ -15,7 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Mulberry32 } from "@lm4lv/core";
 import type { LlamaForCausalLM } from "@lm4lv/llm";
-import { assembleInputsEmbeds } from "@lm4lv/adapters";
+import { assembleInputsEmbedsSync } from "@lm4lv/adapters";
 import type { LM4LV } from "./lm4lv.js";
 
 export interface HeadScores {
@@ -85,7 +85,7 @@ export async function inductionTest(lm: LlamaForCausalLM, opts: { length?: numbe
       ids[b * T + 1 + L + i] = t;
     }
   }
-  const embeds = tf.tidy(() => lm.embed(tf.tensor2d(ids, [B, T], "int32")));
+  const embeds = tf.tidy(() => lm.embedSync(tf.tensor2d(ids, [B, T], "int32")));
   const run = await runAttention(lm, embeds.dataSync() as Float32Array, B, T);
   embeds.dispose();
   // loss predicting token at position p + 1 from position p
@@ -129,10 +129,10 @@ export async function lm4lvCopyScores(model: LM4LV, pairs: readonly { lq: import
   const [inp, outp] = lm4lvImageSpans(model);
   const embeds = tf.tidy(() => {
     const rows = pairs.map((p) => {
-      const f = model.encode([p.lq, p.hq]); // [2, 1+N, Dv]
+      const f = model.encodeSync([p.lq, p.hq]); // [2, 1+N, Dv]
       const [, N, D] = f.shape;
       const k = [0, 1].map((i) => f.slice([i, 0, 0], [1, N, D]).reshape([N, D]) as tf.Tensor2D);
-      return assembleInputsEmbeds(lm, seq, k, model.adapters); // [1, T, Dl]
+      return assembleInputsEmbedsSync(lm, seq, k, model.adapters); // [1, T, Dl]
     });
     return tf.concat(rows, 0);
   });

@@ -116,7 +116,7 @@ export async function restoreFiles(model: LM4LV, items: InferenceItem[], o: Rest
       r = { name: item.name, input: item.input, output, comparison };
       if (hq) {
         r.scores = { input: score(hq, lq, border), output: score(hq, image, border) };
-        if (o.maeBaseline ?? true) r.scores.mae = score(hq, model.reconstruct([lq])[0], border);
+        if (o.maeBaseline ?? true) r.scores.mae = score(hq, (await model.reconstruct([lq]))[0], border);
       }
     } catch (e) {
       r = { name: item.name, input: item.input, error: (e as Error).message };

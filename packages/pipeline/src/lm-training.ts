@@ -261,7 +261,7 @@ export function lmLoss(model: LlamaForCausalLM, batch: TokenBatch): { loss: tf.S
     }
     const inputsEmbeds = embedLookup(model.weights.embedTokens, inputIds, B, T); // (B, T, C)
     const targets = tf.tensor1d(targetIds, "int32"); // (B·T)
-    const { logits, lastHiddenState } = model.forward({ inputsEmbeds }); // (B, T, V)
+    const { logits, lastHiddenState } = model.forwardSync({ inputsEmbeds }); // (B, T, V)
     lastHiddenState.dispose();
     const ce = tokenCrossEntropy(logits.reshape([B * T, model.vocabSize]), targets); // (B·T)
     return tf.mean(ce) as tf.Scalar;

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { initBackend } from "@lm4lv/core";
+import type { LlamaForCausalLM } from "@lm4lv/llm";
 import { FolderPairDataset } from "@lm4lv/data";
 import { LM4LV, loadModels } from "./lm4lv.js";
 import { trainLM4LV } from "./lm4lv-training.js";
@@ -36,7 +37,7 @@ describe("LM4LV pipeline", () => {
     expect(m.prompt().inputIds.length).toBeLessThan(seq.inputIds.length);
   });
 
-  it("loss = CE + MSE, finite, and the MSE part equals a direct computation from the LM outputs", () => {
+  it("loss = CE + MSE, finite, and the MSE part equals a direct computation from the LM outputs", async () => {
     const m = LM4LV.create(models, { seed: 1 });
     const pair = { lq: syntheticPhoto(16, 1), hq: syntheticPhoto(16, 2) };
     const { loss, ce, mse } = m.loss([pair]);
@@ -45,21 +46,23 @@ describe("LM4LV pipeline", () => {
     expect(l).toBeCloseTo(c + s, 5);
     // independent MSE: de-adapter(hidden at target positions) vs raw HQ features
     const seq = m.layout();
-    const feats = m.encode([pair.lq, pair.hq]); // [2, 17, 24]
+    const feats = await m.encode([pair.lq, pair.hq]); // [2, 17, 24]
+    expect(Array.from(m.encodeSync([pair.lq, pair.hq]).dataSync())).toEqual(Array.from(feats.dataSync()));
+    const lm = models.lm as LlamaForCausalLM;
     const embeds = tf.tidy(() => {
       const parts: tf.Tensor[] = [];
       let pos = 0;
       const spans = [...seq.spans].sort((a, b) => a.start - b.start);
       for (const sp of spans) {
-        if (sp.start > pos) parts.push(models.lm.embed(tf.tensor2d([seq.inputIds.slice(pos, sp.start)], undefined, "int32")).squeeze([0]));
+        if (sp.start > pos) parts.push(lm.embedSync(tf.tensor2d([seq.inputIds.slice(pos, sp.start)], undefined, "int32")).squeeze([0]));
         if (sp.kind === "image") parts.push(m.adapters.adapt(feats.slice([sp.imageIndex, 0, 0], [1, 17, 24])).squeeze([0]));
         else parts.push(m.adapters.namedVariables().task_tokens);
         pos = sp.start + sp.length;
       }
-      if (pos < seq.inputIds.length) parts.push(models.lm.embed(tf.tensor2d([seq.inputIds.slice(pos)], undefined, "int32")).squeeze([0]));
+      if (pos < seq.inputIds.length) parts.push(lm.embedSync(tf.tensor2d([seq.inputIds.slice(pos)], undefined, "int32")).squeeze([0]));
       return tf.concat(parts, 0).expandDims(0) as tf.Tensor3D;
     });
-    const out = models.lm.forward({ inputsEmbeds: embeds });
+    const out = await models.lm.forward({ inputsEmbeds: embeds });
     const h = out.lastHiddenState.arraySync()[0];
     const target = feats.arraySync()[1];
     const deW = m.adapters.namedVariables()["de_adapter.weight"].arraySync() as number[][]; // [Dv, Dl]
@@ -80,15 +83,15 @@ describe("LM4LV pipeline", () => {
   it("teacher forcing with the target image predicts the same first token as generation", async () => {
     const m = LM4LV.create(models, { seed: 6 });
     const lq = syntheticPhoto(16, 1), hq = syntheticPhoto(16, 2);
-    const img = m.teacherForced(lq, hq);
+    const img = await m.teacherForced(lq, hq);
     expect([img.width, img.height]).toEqual([16, 16]);
     // token 0 is predicted from the prompt alone: identical in both paths
     const r = await m.restore(lq);
     const seq = m.layout();
-    const feats = m.encode([lq, hq]);
+    const feats = await m.encode([lq, hq]);
     const rows = [0, 1].map((k) => feats.slice([k, 0, 0], [1, 17, 24]).reshape([17, 24]) as tf.Tensor2D);
     const { assembleInputsEmbeds } = await import("@lm4lv/adapters");
-    const out = models.lm.forward({ inputsEmbeds: assembleInputsEmbeds(models.lm, seq, rows, m.adapters) });
+    const out = await models.lm.forward({ inputsEmbeds: await assembleInputsEmbeds(models.lm, seq, rows, m.adapters) });
     const h0 = out.lastHiddenState.slice([0, seq.visionTargets[0].position, 0], [1, 1, 32]);
     const f0 = m.adapters.deAdapt(h0 as tf.Tensor3D).dataSync();
     const g0 = r.features.slice([0, 0, 0], [1, 1, 24]).dataSync();

@@ -5,13 +5,14 @@
  *   training:   MAE(LQ), MAE(HQ) → adapter → [prompt | LQ | task | "<Img>" HQ "</Img>"] → LM → CE + MSE
  *   restoring:  MAE(LQ) → adapter → prompt + "<Img>" → LM writes 1+N features (KV cache) → de-adapter → MAE decoder
  *
- * Depends only on the interfaces of @lm4lv/core for the models (`VisionModel`, `CausalLM`), so an
- * ONNX Runtime engine can stand in for the tfjs one at inference.
+ * Depends only on the interfaces of @lm4lv/core for the models (`VisionModel`, `CausalLM`, both
+ * asynchronous), so an ONNX Runtime engine can stand in for the tfjs one at inference. Training on
+ * tfjs (`loss`, `encodeSync`) needs the tfjs models (`SyncVisionModel`, `SyncCausalLM`).
  */
 import * as tf from "@tensorflow/tfjs";
 import { existsSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
-import { resizeImage, type CausalLM, type RgbImage, type VisionModel } from "@lm4lv/core";
+import { isSyncCausalLM, isSyncVisionModel, resizeImage, type CausalLM, type CausalLMOutput, type RgbImage, type SyncCausalLM, type SyncVisionModel, type VisionModel } from "@lm4lv/core";
 import { ViTMAE, preprocessImages, postprocess } from "@lm4lv/mae";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { Tokenizer, buildSequence, buildGenerationPrompt, type BuiltSequence, type GenerationPrompt } from "@lm4lv/tokenizer";
@@ -78,7 +79,7 @@ export interface GenerationEngine {
   lm?: CausalLM;
   adapters?: VisualAdapters;
   /** A whole visual loop: prompt embeddings `[1, T, Dl]` → features `[1, n, Dv]`. */
-  generate?: (promptEmbeds: tf.Tensor3D, numTokens: number) => tf.Tensor3D;
+  generate?: (promptEmbeds: tf.Tensor3D, numTokens: number) => Promise<tf.Tensor3D>;
   /** Name shown to users, e.g. "onnxruntime". */
   name?: string;
   dispose?: () => void;
@@ -165,20 +166,36 @@ export class LM4LV {
     return img.width === s && img.height === s ? img : resizeImage(img, s, s);
   }
 
-  /** Images (already `imageSize`²) → raw MAE features `[B, 1+N, Dv]` (spec §1, CLS kept). */
-  encode(images: RgbImage[]): tf.Tensor3D {
+  private checkSizes(images: RgbImage[]): void {
     for (const im of images) {
       if (im.width !== this.imageSize || im.height !== this.imageSize) {
         throw new Error(`image is ${im.width}×${im.height}, the MAE expects ${this.imageSize}×${this.imageSize} (resize first, e.g. with fit())`);
       }
     }
+  }
+
+  /** Images (already `imageSize`²) → raw MAE features `[B, 1+N, Dv]` (spec §1, CLS kept). */
+  async encode(images: RgbImage[]): Promise<tf.Tensor3D> {
+    this.checkSizes(images);
     const vision = this.generation.vision ?? this.models.vision;
-    return tf.tidy(() => vision.encode(preprocessImages(images)));
+    const pixels = preprocessImages(images);
+    try {
+      return await vision.encode(pixels);
+    } finally {
+      pixels.dispose();
+    }
+  }
+
+  /** `encode` on the tfjs MAE, synchronously: inside `tf.tidy` and gradients (training on tfjs). */
+  encodeSync(images: RgbImage[]): tf.Tensor3D {
+    this.checkSizes(images);
+    const vision = this.tfjsVision();
+    return tf.tidy(() => vision.encodeSync(preprocessImages(images)));
   }
 
   /** Features `[B, 1+N, Dv]` → images through the frozen decoder (de-normalised, clamped). */
-  decode(features: tf.Tensor3D): RgbImage[] {
-    const px = (this.generation.vision ?? this.models.vision).decode(features);
+  async decode(features: tf.Tensor3D): Promise<RgbImage[]> {
+    const px = await (this.generation.vision ?? this.models.vision).decode(features);
     try {
       return postprocess(px);
     } finally {
@@ -187,13 +204,27 @@ export class LM4LV {
   }
 
   /** The MAE's own reconstruction of an image (the "MAE(LQ)" baseline of spec §9). */
-  reconstruct(images: RgbImage[]): RgbImage[] {
-    const f = this.encode(images);
+  async reconstruct(images: RgbImage[]): Promise<RgbImage[]> {
+    const f = await this.encode(images);
     try {
-      return this.decode(f);
+      return await this.decode(f);
     } finally {
       f.dispose();
     }
+  }
+
+  /** The tfjs MAE (training and `encodeSync` need its synchronous methods). */
+  private tfjsVision(): SyncVisionModel {
+    const { vision } = this.models;
+    if (!isSyncVisionModel(vision)) throw new Error("this LM4LV's MAE has no synchronous (tfjs) encoder: training on tfjs needs the models of loadModels");
+    return vision;
+  }
+
+  /** The tfjs LM (the tfjs training loss differentiates through its synchronous forward). */
+  private tfjsLM(): SyncCausalLM {
+    const { lm } = this.models;
+    if (!isSyncCausalLM(lm)) throw new Error("this LM4LV's LM has no synchronous (tfjs) forward: training on tfjs needs the models of loadModels");
+    return lm;
   }
 
   /** The (fixed) training layout of a pair sample: ids, labels, spans, vision targets. */
@@ -221,11 +252,15 @@ export class LM4LV {
     }));
   }
 
-  /** The §4 loss of a batch of (LQ, HQ) pairs (images at `imageSize`²): {loss, ce, mse}. */
+  /**
+   * The §4 loss of a batch of (LQ, HQ) pairs (images at `imageSize`²): {loss, ce, mse}; synchronous
+   * and differentiable on the tfjs models (call it inside `tf.variableGrads`).
+   */
   loss(pairs: readonly { lq: RgbImage; hq: RgbImage }[]): LossValues {
+    const lm = this.tfjsLM();
     return tf.tidy(() => {
-      const feats = this.encode([...pairs.map((p) => p.lq), ...pairs.map((p) => p.hq)]); // [2B, 1+N, Dv]
-      return lm4lvForwardLoss(this.models.lm, this.adapters, this.samples(feats, pairs.length)) as unknown as tf.TensorContainerObject;
+      const feats = this.encodeSync([...pairs.map((p) => p.lq), ...pairs.map((p) => p.hq)]); // [2B, 1+N, Dv]
+      return lm4lvForwardLoss(lm, this.adapters, this.samples(feats, pairs.length)) as unknown as tf.TensorContainerObject;
     }) as unknown as LossValues;
   }
 
@@ -234,14 +269,28 @@ export class LM4LV {
     const img = await this.fit(lq);
     const lm = this.generation.lm ?? this.models.lm;
     const adapters = this.generation.adapters ?? this.adapters;
-    const features = tf.tidy(() => {
-      const lqFeat = this.encode([img]); // [1, 1+N, Dv]
-      const promptEmbeds = assembleInputsEmbeds(this.models.lm, this.prompt(), [lqFeat], this.adapters); // [1, T, Dl]
-      if (this.generation.generate) return this.generation.generate(promptEmbeds, this.numVisualTokens); // [1, 1+N, Dv]
-      return generateVisualTokens({ lm, adapters, promptEmbeds, numTokens: this.numVisualTokens, useCache: opts.useCache ?? true }); // [1, 1+N, Dv]
-    });
-    const [image] = this.decode(features);
-    return { image, features };
+    const lqFeat = await this.encode([img]); // [1, 1+N, Dv]
+    let promptEmbeds: tf.Tensor3D;
+    try {
+      promptEmbeds = await assembleInputsEmbeds(this.models.lm, this.prompt(), [lqFeat], this.adapters); // [1, T, Dl]
+    } finally {
+      lqFeat.dispose();
+    }
+    let features: tf.Tensor3D; // [1, 1+N, Dv]
+    try {
+      features = this.generation.generate
+        ? await this.generation.generate(promptEmbeds, this.numVisualTokens)
+        : await generateVisualTokens({ lm, adapters, promptEmbeds, numTokens: this.numVisualTokens, useCache: opts.useCache ?? true });
+    } finally {
+      promptEmbeds.dispose();
+    }
+    try {
+      const [image] = await this.decode(features);
+      return { image, features };
+    } catch (e) {
+      features.dispose();
+      throw e;
+    }
   }
 
   /**
@@ -249,20 +298,29 @@ export class LM4LV {
    * in training) instead of its own previous outputs. The gap to `restore` measures how far free-running
    * generation drifts (exposure bias).
    */
-  teacherForced(lq: RgbImage, hq: RgbImage): RgbImage {
+  async teacherForced(lq: RgbImage, hq: RgbImage): Promise<RgbImage> {
     const seq = this.layout();
+    const feats = await this.encode([lq, hq]); // [2, 1+N, Dv]: images 0 and 1 of the layout
+    let embeds: tf.Tensor3D;
+    try {
+      embeds = await assembleInputsEmbeds(this.models.lm, seq, feats, this.adapters); // [1, T, Dl]
+    } finally {
+      feats.dispose();
+    }
+    let out: CausalLMOutput;
+    try {
+      out = await this.models.lm.forward({ inputsEmbeds: embeds });
+    } finally {
+      embeds.dispose();
+    }
     const pred = tf.tidy(() => {
-      const feats = this.encode([lq, hq]); // [2, 1+N, Dv]
-      const [, N, D] = feats.shape;
-      const rows = [0, 1].map((k) => feats.slice([k, 0, 0], [1, N, D]).reshape([N, D]) as tf.Tensor2D);
-      const embeds = assembleInputsEmbeds(this.models.lm, seq, rows, this.adapters); // [1, T, Dl]
-      const out = this.models.lm.forward({ inputsEmbeds: embeds });
       const positions = tf.tensor1d(seq.visionTargets.map((t) => t.position), "int32");
       const h = tf.gather(out.lastHiddenState.squeeze([0]), positions).expandDims(0) as tf.Tensor3D; // [1, 1+N, Dl]
       return this.adapters.deAdapt(h); // [1, 1+N, Dv]
     });
+    tf.dispose([out.lastHiddenState, out.logits]);
     try {
-      return this.decode(pred)[0];
+      return (await this.decode(pred))[0];
     } finally {
       pred.dispose();
     }

@@ -85,7 +85,7 @@ function fixedDecoderLoss(mae: ViTMAE, set: ImageSet): number {
   const idx = Array.from({ length: set.length }, (_, i) => i);
   return tf.tidy(() => {
     const x01 = set.tensor(idx);
-    return decoderFinetuneLoss(mae.decode(mae.encode(normalizeImageNet(x01))), x01).dataSync()[0];
+    return decoderFinetuneLoss(mae.decodeSync(mae.encodeSync(normalizeImageNet(x01))), x01).dataSync()[0];
   });
 }
 

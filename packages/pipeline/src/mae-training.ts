@@ -225,8 +225,8 @@ export function maeDecoderFinetuneTask(mae: ViTMAE): MaeTask {
     variables,
     loss: (batch) => {
       const target01 = batchPixels01(batch); // [B, 3, S, S]
-      const features = mae.encode(normalizeImageNet(target01)); // [B, 1+N, D], no gradient path to the encoder
-      const recon = mae.decode(features); // [B, 3, S, S] normalised
+      const features = mae.encodeSync(normalizeImageNet(target01)); // [B, 1+N, D], no gradient path to the encoder
+      const recon = mae.decodeSync(features); // [B, 3, S, S] normalised
       const l1 = decoderFinetuneLoss(recon, target01);
       return { loss: l1, parts: {} };
     },
@@ -245,7 +245,7 @@ export function maeAutoencodeTask(mae: ViTMAE): MaeTask {
     variables,
     loss: (batch) => {
       const target01 = batchPixels01(batch); // [B, 3, S, S]
-      const recon = mae.decode(mae.encode(normalizeImageNet(target01))); // [B, 3, S, S] normalised
+      const recon = mae.decodeSync(mae.encodeSync(normalizeImageNet(target01))); // [B, 3, S, S] normalised
       return { loss: decoderFinetuneLoss(recon, target01), parts: {} };
     },
   };
@@ -309,8 +309,8 @@ export function reconstructImages(mae: ViTMAE, pixels01: tf.Tensor4D, batchSize 
   for (let i = 0; i < b; i += batchSize) {
     const recon01 = tf.tidy(() => {
       const chunk = tf.slice(pixels01, [i, 0, 0, 0], [Math.min(batchSize, b - i), -1, -1, -1]) as tf.Tensor4D; // [b, 3, S, S]
-      const feats = mae.encode(normalizeImageNet(chunk)); // [b, 1+N, D]
-      return denormalizeImageNet(mae.decode(feats)); // [b, 3, S, S]
+      const feats = mae.encodeSync(normalizeImageNet(chunk)); // [b, 1+N, D]
+      return denormalizeImageNet(mae.decodeSync(feats)); // [b, 3, S, S]
     });
     out.push(...tensorToImages(recon01));
     recon01.dispose();

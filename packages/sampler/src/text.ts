@@ -17,7 +17,7 @@ import { Mulberry32 as SamplerRng } from "@lm4lv/core";
 import { selectToken } from "./processors.js";
 import type { SamplingOptions } from "./processors.js";
 import { DEFAULT_NUM_VISUAL_TOKENS, checkPrompt, stepLM, visualLoopWithCache } from "./visual.js";
-import type { VisualAdapters } from "./visual.js";
+import type { LMStep, VisualAdapters } from "./visual.js";
 
 export interface GenerateTextOptions extends SamplingOptions {
   lm: CausalLM;
@@ -64,6 +64,16 @@ function endsWith(tokens: readonly number[], suffix: readonly number[]): boolean
   return suffix.every((id, i) => tokens[off + i] === id);
 }
 
+/** Ids → their embeddings `[1, n, Dl]` through the LM. */
+async function embedIds(lm: CausalLM, ids: readonly number[]): Promise<tf.Tensor3D> {
+  const t = tf.tensor2d(Int32Array.from(ids), [1, ids.length], "int32");
+  try {
+    return await lm.embed(t);
+  } finally {
+    t.dispose();
+  }
+}
+
 /** (1, 1, vocab) → Float32Array; disposes the tensor. */
 function takeRow(logits: tf.Tensor3D): Float32Array {
   const row = logits.dataSync() as Float32Array;
@@ -71,7 +81,7 @@ function takeRow(logits: tf.Tensor3D): Float32Array {
   return row;
 }
 
-export function generateText(options: GenerateTextOptions): GenerateTextResult {
+export async function generateText(options: GenerateTextOptions): Promise<GenerateTextResult> {
   const { lm, maxNewTokens, decode } = options;
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new RangeError(`maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
   if (!!options.promptEmbeds === !!options.promptIds) throw new Error("generateText: give exactly one of promptEmbeds / promptIds");
@@ -84,9 +94,7 @@ export function generateText(options: GenerateTextOptions): GenerateTextResult {
   if (!Number.isInteger(numVisual) || numVisual < 1) throw new RangeError(`numVisualTokens must be a positive integer, got ${numVisual}`);
   const rng = new SamplerRng(options.seed ?? 0);
 
-  const prompt =
-    options.promptEmbeds ??
-    tf.tidy(() => lm.embed(tf.tensor2d(Int32Array.from(options.promptIds!), [1, options.promptIds!.length], "int32")));
+  const prompt = options.promptEmbeds ?? (await embedIds(lm, options.promptIds!));
   const tokens: number[] = [];
   const images: tf.Tensor3D[] = [];
   const imageOffsets: number[] = [];
@@ -95,7 +103,7 @@ export function generateText(options: GenerateTextOptions): GenerateTextResult {
   let cache: KVCache | undefined;
   try {
     checkPrompt(lm, prompt, "generateText");
-    const first = stepLM(lm, prompt, undefined, true); // (1, 1, ·) of the prompt's last position
+    const first = await stepLM(lm, prompt, undefined, true); // (1, 1, ·) of the prompt's last position
     cache = first.cache!;
     let hidden: tf.Tensor3D | undefined = first.hidden;
     let logits = takeRow(first.logits);
@@ -112,16 +120,20 @@ export function generateText(options: GenerateTextOptions): GenerateTextResult {
         }
         if (tokens.length === maxNewTokens) break;
 
-        const embedded = tf.tidy(() => lm.embed(tf.tensor2d([id], [1, 1], "int32"))); // (1, 1, Dl)
-        const step = stepLM(lm, embedded, cache, true);
-        embedded.dispose();
+        const embedded = await embedIds(lm, [id]); // (1, 1, Dl)
+        let step: LMStep;
+        try {
+          step = await stepLM(lm, embedded, cache, true);
+        } finally {
+          embedded.dispose();
+        }
         hidden?.dispose();
         hidden = step.hidden;
         logits = takeRow(step.logits);
 
         if (imageStart.length > 0 && endsWith(tokens, imageStart)) {
           // Visual mode: the hidden state at the last "<Img>" token predicts visual token 0.
-          const visual = visualLoopWithCache(lm, options.adapters!, hidden, cache, numVisual, true);
+          const visual = await visualLoopWithCache(lm, options.adapters!, hidden, cache, numVisual, true);
           hidden = undefined; // consumed by the loop
           logits = takeRow(visual.logits!); // after the last feature was fed back
           images.push(visual.features);

@@ -15,7 +15,7 @@ beforeAll(async () => {
   await initBackend("cpu");
   lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
   adapters = new RandomLinearAdapters(DV, 64, 3);
-  prompt = lm.embed(tf.tensor2d([PROMPT], [1, PROMPT.length], "int32"));
+  prompt = lm.embedSync(tf.tensor2d([PROMPT], [1, PROMPT.length], "int32"));
 });
 afterAll(() => {
   adapters.dispose();
@@ -23,11 +23,11 @@ afterAll(() => {
 });
 
 describe("generateVisualTokens", () => {
-  it("gives the same features with and without the KV cache", () => {
+  it("gives the same features with and without the KV cache", async () => {
     const before = tf.memory().numTensors;
-    const cached = generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 20 });
+    const cached = await generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 20 });
     expect(tf.memory().numTensors).toBe(before + 1); // only the result is left
-    const full = generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 20, useCache: false });
+    const full = await generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 20, useCache: false });
     expect(cached.shape).toEqual([1, 20, DV]);
     expect(full.shape).toEqual([1, 20, DV]);
     expect(maxAbsDiff(cached.dataSync(), full.dataSync())).toBeLessThan(1e-4);
@@ -37,12 +37,12 @@ describe("generateVisualTokens", () => {
     tf.dispose([cached, full]);
   });
 
-  it("follows the definition step by step: f_i = deAdapt(h), next input adapt(f_i)", () => {
-    const got = generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 3 }).dataSync();
+  it("follows the definition step by step: f_i = deAdapt(h), next input adapt(f_i)", async () => {
+    const got = (await generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 3 })).dataSync();
     let seq = prompt;
     const expected: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const { lastHiddenState } = lm.forward({ inputsEmbeds: seq });
+      const { lastHiddenState } = lm.forwardSync({ inputsEmbeds: seq });
       const T = seq.shape[1];
       const f = adapters.deAdapt(lastHiddenState.slice([0, T - 1, 0], [1, 1, 64])); // (1, 1, Dv)
       expected.push(...f.dataSync());
@@ -51,11 +51,11 @@ describe("generateVisualTokens", () => {
     expect(maxAbsDiff(got, expected)).toBeLessThan(1e-4);
   });
 
-  it("is deterministic and checks its inputs", () => {
-    const a = generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 4 });
-    const b = generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 4 });
+  it("is deterministic and checks its inputs", async () => {
+    const a = await generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 4 });
+    const b = await generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 4 });
     expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBe(0);
-    expect(() => generateVisualTokens({ lm, adapters, promptEmbeds: tf.zeros([1, 3, 32]) as tf.Tensor3D })).toThrow(/promptEmbeds shape \[1,3,32\], expected \[1, T, 64\]/);
-    expect(() => generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 0 })).toThrow(/numTokens/);
+    await expect(generateVisualTokens({ lm, adapters, promptEmbeds: tf.zeros([1, 3, 32]) as tf.Tensor3D })).rejects.toThrow(/promptEmbeds shape \[1,3,32\], expected \[1, T, 64\]/);
+    await expect(generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: 0 })).rejects.toThrow(/numTokens/);
   });
 });

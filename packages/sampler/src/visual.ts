@@ -6,7 +6,8 @@
  *                            h   = LM(adapt(f_i) as the next input embedding)
  *
  * Deterministic. With the KV cache each step feeds one embedding; without it every step re-runs the
- * whole prefix (the reference implementation's way) — both give the same features.
+ * whole prefix (the reference implementation's way) — both give the same features. The LM is
+ * core's asynchronous `CausalLM` (tfjs or ONNX Runtime): every step awaits its forward.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { CausalLM, KVCache } from "@lm4lv/core";
@@ -42,9 +43,16 @@ export function lastPosition(x: tf.Tensor3D): tf.Tensor3D {
   return x.slice([0, T - 1, 0], [B, 1, D]);
 }
 
+/** One LM step's last position: hidden state `[1, 1, Dl]`, logits `[1, 1, vocab]`, and the cache. */
+export interface LMStep {
+  hidden: tf.Tensor3D;
+  logits: tf.Tensor3D;
+  cache?: KVCache;
+}
+
 /** Runs the LM and keeps only the last position's hidden state and logits (the rest is freed). */
-export function stepLM(lm: CausalLM, inputsEmbeds: tf.Tensor3D, cache: KVCache | undefined, useCache: boolean): { hidden: tf.Tensor3D; logits: tf.Tensor3D; cache?: KVCache } {
-  const out = lm.forward({ inputsEmbeds, cache, useCache });
+export async function stepLM(lm: CausalLM, inputsEmbeds: tf.Tensor3D, cache: KVCache | undefined, useCache: boolean): Promise<LMStep> {
+  const out = await lm.forward({ inputsEmbeds, cache, useCache });
   const hidden = lastPosition(out.lastHiddenState); // (1, 1, Dl)
   const logits = lastPosition(out.logits); // (1, 1, vocab)
   tf.dispose([out.lastHiddenState, out.logits]);
@@ -65,14 +73,14 @@ export function checkPrompt(lm: CausalLM, promptEmbeds: tf.Tensor3D, what: strin
  * logits it produces are returned (text generation continues from them).
  * Consumes `h`. Returns features `[1, n, Dv]`.
  */
-export function visualLoopWithCache(
+export async function visualLoopWithCache(
   lm: CausalLM,
   adapters: VisualAdapters,
   h: tf.Tensor3D,
   cache: KVCache,
   n: number,
   feedLast: boolean,
-): { features: tf.Tensor3D; logits?: tf.Tensor3D } {
+): Promise<{ features: tf.Tensor3D; logits?: tf.Tensor3D }> {
   const features: tf.Tensor3D[] = [];
   let logits: tf.Tensor3D | undefined;
   try {
@@ -81,8 +89,12 @@ export function visualLoopWithCache(
       features.push(f);
       if (i === n - 1 && !feedLast) break;
       const e = tf.tidy(() => adapters.adapt(f)); // (1, 1, Dl)
-      const step = stepLM(lm, e, cache, true);
-      e.dispose();
+      let step: LMStep;
+      try {
+        step = await stepLM(lm, e, cache, true);
+      } finally {
+        e.dispose();
+      }
       h.dispose();
       h = step.hidden;
       logits?.dispose();
@@ -99,17 +111,17 @@ export function visualLoopWithCache(
 }
 
 /** Writes `numTokens` visual features `[1, numTokens, Dv]` after the prompt. */
-export function generateVisualTokens(options: GenerateVisualOptions): tf.Tensor3D {
+export async function generateVisualTokens(options: GenerateVisualOptions): Promise<tf.Tensor3D> {
   const { lm, adapters, promptEmbeds } = options;
   const n = options.numTokens ?? DEFAULT_NUM_VISUAL_TOKENS;
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`numTokens must be a positive integer, got ${n}`);
   checkPrompt(lm, promptEmbeds, "generateVisualTokens");
 
   if (options.useCache ?? true) {
-    const first = stepLM(lm, promptEmbeds, undefined, true); // prompt once
+    const first = await stepLM(lm, promptEmbeds, undefined, true); // prompt once
     first.logits.dispose();
     try {
-      return visualLoopWithCache(lm, adapters, first.hidden, first.cache!, n, false).features;
+      return (await visualLoopWithCache(lm, adapters, first.hidden, first.cache!, n, false)).features;
     } finally {
       first.cache!.dispose();
     }
@@ -120,7 +132,7 @@ export function generateVisualTokens(options: GenerateVisualOptions): tf.Tensor3
   const features: tf.Tensor3D[] = [];
   try {
     for (let i = 0; i < n; i++) {
-      const step = stepLM(lm, sequence, undefined, false);
+      const step = await stepLM(lm, sequence, undefined, false);
       step.logits.dispose();
       const f = tf.tidy(() => adapters.deAdapt(step.hidden)); // (1, 1, Dv)
       step.hidden.dispose();

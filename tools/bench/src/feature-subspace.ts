@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   const size = model.imageSize;
   const train = await images(resolve(values.train ?? join(ROOT, ".cache/data/crops/train")), 400, 53, size);
   const val = await images(resolve(values.val ?? join(ROOT, ".cache/data/crops/val")), 24, 97, size);
-  const trainF = model.encode(train); // [B, 1+N, D]
+  const trainF = await model.encode(train); // [B, 1+N, D]
   const D = trainF.shape[2];
   const rows = trainF.reshape([-1, D]).arraySync() as number[][];
   trainF.dispose();
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   for (const r of rows) for (let i = 0; i < D; i++) { const di = r[i] - mean[i]; for (let j = 0; j < D; j++) cov[i * D + j] += (di * (r[j] - mean[j])) / rows.length; }
   const { values: eig, vectors } = symmetricEigen(cov, D);
   const total = eig.reduce((s, x) => s + x, 0);
-  const valF = model.encode(val);
+  const valF = await model.encode(val);
   console.log(`MAE features: ${D} wide; PCA of ${rows.length} tokens from ${train.length} training crops; ${val.length} held-out crops`);
   console.log("| dimensions kept | variance kept | PSNR of the decoded projection (dB) |\n| --- | --- | --- |");
   for (const k of [8, 16, 32, 64, 96, 128, D]) {
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
       const x = valF.reshape([-1, D]).sub(mu);
       return tf.matMul(tf.matMul(x, basis), basis, false, true).add(mu).reshape(valF.shape) as tf.Tensor3D;
     });
-    const decoded = model.decode(proj);
+    const decoded = await model.decode(proj);
     tf.dispose([basis, mu, proj]);
     const score = decoded.reduce((s, img, i) => s + psnr(img, val[i]), 0) / val.length;
     const kept = eig.slice(0, k).reduce((s, x) => s + x, 0) / total;

@@ -35,18 +35,18 @@ export async function benchLlm(): Promise<Row[]> {
     // prefill: 128 tokens
     const ids = tf.tensor2d([Array.from({ length: 128 }, (_, i) => (i * 7) % shape.vocab_size)], undefined, "int32");
     const prefill = await time(() => {
-      const out = lm.forward({ inputIds: ids as tf.Tensor2D });
+      const out = lm.forwardSync({ inputIds: ids as tf.Tensor2D });
       out.logits.dataSync();
       tf.dispose([out.logits, out.lastHiddenState]);
     }, { budgetMs: 4000 });
     // decode at context ~128: one token per call with the cache
     const cache = lm.newCache();
-    const pre = lm.forward({ inputIds: ids as tf.Tensor2D, cache });
+    const pre = lm.forwardSync({ inputIds: ids as tf.Tensor2D, cache });
     tf.dispose([pre.logits, pre.lastHiddenState]);
     const next = tf.tensor2d([[5]], undefined, "int32");
     let steps = 0;
     const decode = await time(() => {
-      const out = lm.forward({ inputIds: next as tf.Tensor2D, cache });
+      const out = lm.forwardSync({ inputIds: next as tf.Tensor2D, cache });
       out.logits.dataSync();
       tf.dispose([out.logits, out.lastHiddenState]);
       steps++;
@@ -57,7 +57,7 @@ export async function benchLlm(): Promise<Row[]> {
     const w = tf.randomNormal([1, 160, shape.hidden_size]);
     const fb = await time(() => {
       const g = tf.grad((x: tf.Tensor) => {
-        const out = lm.forward({ inputsEmbeds: x as tf.Tensor3D });
+        const out = lm.forwardSync({ inputsEmbeds: x as tf.Tensor3D });
         return out.lastHiddenState.mul(w).sum();
       })(emb);
       g.dataSync();

@@ -24,7 +24,7 @@ export async function benchLm4lv(): Promise<Row[]> {
   const rows: Row[] = [];
 
   // training: one optimiser step's gradient of a batch of 4, and its MAE share
-  const encode = await time(() => { const f = model.encode([...pairs.map((p) => p.lq), ...pairs.map((p) => p.hq)]); f.dataSync(); f.dispose(); }, { budgetMs: 3000 });
+  const encode = await time(() => { const f = model.encodeSync([...pairs.map((p) => p.lq), ...pairs.map((p) => p.hq)]); f.dataSync(); f.dispose(); }, { budgetMs: 3000 });
   const step = await time(() => {
     const { value, grads } = tf.variableGrads(() => model.loss(pairs).loss, Object.values(vars));
     value.dataSync();

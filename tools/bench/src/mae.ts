@@ -12,9 +12,9 @@ export async function benchMae(opts: { cpu?: boolean } = {}): Promise<Row[]> {
   const config = vitMAEPreset("mae-base");
   const measure = async (label: string, mae: ViTMAE) => {
     const px = tf.randomNormal([1, 3, 224, 224]) as tf.Tensor4D;
-    const feats = mae.encode(px);
-    const enc = await time(() => { const f = mae.encode(px); f.dataSync(); f.dispose(); }, { warmup: 1, minRuns: 3, maxRuns: 10, budgetMs: 8000 });
-    const dec = await time(() => { const p = mae.decode(feats); p.dataSync(); p.dispose(); }, { warmup: 1, minRuns: 3, maxRuns: 10, budgetMs: 6000 });
+    const feats = mae.encodeSync(px);
+    const enc = await time(() => { const f = mae.encodeSync(px); f.dataSync(); f.dispose(); }, { warmup: 1, minRuns: 3, maxRuns: 10, budgetMs: 8000 });
+    const dec = await time(() => { const p = mae.decodeSync(feats); p.dataSync(); p.dispose(); }, { warmup: 1, minRuns: 3, maxRuns: 10, budgetMs: 6000 });
     // encoder ≈ 2·params·tokens FLOPs (+ attention), decoder likewise
     rows.push({ backend: label, "encode ms/image": enc.medianMs, "decode ms/image": dec.medianMs });
     console.log(`  ${label}: encode ${enc.medianMs.toFixed(0)} ms, decode ${dec.medianMs.toFixed(0)} ms (${enc.runs}/${dec.runs} runs)`);

@@ -69,7 +69,7 @@ async function ortPeakGemm(dir: string, threads: number, n = 1024): Promise<numb
   const a = g.input("a", "float32", [n, n]);
   const w = g.initializer("w", Float32Array.from({ length: n * n }, (_, i) => Math.sin(i) * 0.01), [n, n]);
   g.output(g.op("MatMul", [a, w]), "float32", [n, n], "y");
-  const s = new OrtSession(g.save(join(dir, "gemm.onnx")).path, { intraOpThreads: threads });
+  const s = await OrtSession.create(g.save(join(dir, "gemm.onnx")).path, { intraOpThreads: threads });
   const feed = { a: new OrtTensor("float32", Float32Array.from({ length: n * n }, (_, i) => Math.cos(i)), [n, n]) };
   const t = await time(() => s.run(feed), { warmup: 2, minRuns: 5, budgetMs: 3000 });
   s.dispose();
@@ -92,10 +92,10 @@ export async function benchOnnx(): Promise<Row[]> {
     const mae = ViTMAE.fromConfig(config, 0);
     buildViTEncoder(mae).save(join(dir, "enc.onnx"));
     buildViTDecoder(mae).save(join(dir, "dec.onnx"));
-    const vision = new OrtVisionModel(join(dir, "enc.onnx"), join(dir, "dec.onnx"), mae, { intraOpThreads: threads });
+    const vision = await OrtVisionModel.create(join(dir, "enc.onnx"), join(dir, "dec.onnx"), mae, { intraOpThreads: threads });
     const pixels = tf.randomUniform([1, 3, 224, 224], -2, 2, "float32", 1) as tf.Tensor4D;
-    const feats = mae.encode(pixels);
-    const run = (f: () => tf.Tensor) => () => { const t = f(); t.dataSync(); t.dispose(); };
+    const feats = mae.encodeSync(pixels);
+    const run = (f: () => Promise<tf.Tensor>) => async () => { const t = await f(); t.dataSync(); t.dispose(); };
     const opts = { warmup: 1, minRuns: 3, maxRuns: 20, budgetMs: 6000 };
     ms.ort.encode = (await time(run(() => vision.encode(pixels)), opts)).medianMs;
     ms.tfjs.encode = (await time(run(() => mae.encode(pixels)), opts)).medianMs;
@@ -111,16 +111,16 @@ export async function benchOnnx(): Promise<Row[]> {
     const lm = LlamaForCausalLM.fromConfig(llamaPreset("tiny", { ...LLAMA_130M, head_dim: 64, max_position_embeddings: 2048, tie_word_embeddings: false }), 0);
     buildLlamaStep(lm).save(join(dir, "step.onnx"));
     buildEmbed(lm).save(join(dir, "embed.onnx"));
-    const ortLm = new OrtCausalLM(join(dir, "step.onnx"), join(dir, "embed.onnx"), { hiddenSize: 768, vocabSize: 32000, numLayers: 12, numKeyValueHeads: 12, headDim: 64 }, { intraOpThreads: threads });
+    const ortLm = await OrtCausalLM.create(join(dir, "step.onnx"), join(dir, "embed.onnx"), { hiddenSize: 768, vocabSize: 32000, numLayers: 12, numKeyValueHeads: 12, headDim: 64 }, { intraOpThreads: threads });
     const prompt = tf.mul(tf.randomNormal([1, PREFILL, 768], 0, 1, "float32", 2), 0.02) as tf.Tensor3D;
     const next = tf.mul(tf.randomNormal([1, 1, 768], 0, 1, "float32", 3), 0.02) as tf.Tensor3D;
     for (const [engine, model] of [["ort", ortLm], ["tfjs", lm]] as const) {
       const m = model as OrtCausalLM | LlamaForCausalLM;
-      ms[engine].prefill = (await time(() => { const o = m.forward({ inputsEmbeds: prompt }); o.logits.dataSync(); tf.dispose([o.logits, o.lastHiddenState]); }, { warmup: 1, minRuns: 2, maxRuns: 10, budgetMs: 8000 })).medianMs;
-      const cache = m.forward({ inputsEmbeds: prompt, useCache: true });
+      ms[engine].prefill = (await time(async () => { const o = await m.forward({ inputsEmbeds: prompt }); o.logits.dataSync(); tf.dispose([o.logits, o.lastHiddenState]); }, { warmup: 1, minRuns: 2, maxRuns: 10, budgetMs: 8000 })).medianMs;
+      const cache = await m.forward({ inputsEmbeds: prompt, useCache: true });
       tf.dispose([cache.logits, cache.lastHiddenState]);
       // decode at context 200: the cache is read, not extended (useCache false), so every run sees 200 past positions
-      ms[engine].step = (await time(() => { const o = m.forward({ inputsEmbeds: next, cache: cache.cache, useCache: false }); o.logits.dataSync(); tf.dispose([o.logits, o.lastHiddenState]); }, { warmup: 2, minRuns: 5, maxRuns: 40, budgetMs: 5000 })).medianMs;
+      ms[engine].step = (await time(async () => { const o = await m.forward({ inputsEmbeds: next, cache: cache.cache, useCache: false }); o.logits.dataSync(); tf.dispose([o.logits, o.lastHiddenState]); }, { warmup: 2, minRuns: 5, maxRuns: 40, budgetMs: 5000 })).medianMs;
       cache.cache!.dispose();
     }
     // Folded LM4LV visual step (adapter → Llama → norm → de-adapter, Dv 768): ms per visual token
@@ -134,11 +134,11 @@ export async function benchOnnx(): Promise<Row[]> {
     };
     buildVisualStep(lm, adapterTensors).save(join(dir, "visual.onnx"));
     tf.dispose(Object.values(adapterTensors));
-    const visual = new OrtVisualStep(join(dir, "visual.onnx"), { hiddenSize: 768, vocabSize: 32000, numLayers: 12, numKeyValueHeads: 12, headDim: 64, visionHidden: dv }, { intraOpThreads: threads });
+    const visual = await OrtVisualStep.create(join(dir, "visual.onnx"), { hiddenSize: 768, vocabSize: 32000, numLayers: 12, numKeyValueHeads: 12, headDim: 64, visionHidden: dv }, { intraOpThreads: threads });
     const vcache = new OrtKVCache(12);
-    let f = visual.run(toOrt(prompt), new OrtTensor("float32", new Float32Array(0), [1, 0, dv]), vcache);
+    let f = await visual.run(toOrt(prompt), new OrtTensor("float32", new Float32Array(0), [1, 0, dv]), vcache);
     const noText = new OrtTensor("float32", new Float32Array(0), [1, 0, 768]);
-    ms.ort.visual = (await time(() => { f = visual.run(noText, f, vcache); }, { warmup: 2, minRuns: 5, maxRuns: 40, budgetMs: 4000 })).medianMs;
+    ms.ort.visual = (await time(async () => { f = await visual.run(noText, f, vcache); }, { warmup: 2, minRuns: 5, maxRuns: 40, budgetMs: 4000 })).medianMs;
     vcache.dispose();
     visual.dispose();
     flops.visual = llamaFlops(1, PREFILL + 1) - 2 * 768 * 32000 + 2 * 2 * 768 * dv;

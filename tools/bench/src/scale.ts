@@ -109,9 +109,9 @@ function exportStage(args: { mae: string; llm: string; ckpt: string; base: strin
   return { seconds, bytes, peakRssMiB: peakRssMiB(), dir: r.dir };
 }
 
-function runStage(args: { dir: string; threads: number; lmDecodeTokens: number }): RunResult {
+async function runStage(args: { dir: string; threads: number; lmDecodeTokens: number }): Promise<RunResult> {
   const t0 = performance.now();
-  const ort = loadOrtModels(args.dir, { intraOpThreads: args.threads });
+  const ort = await loadOrtModels(args.dir, { intraOpThreads: args.threads });
   const loadSeconds = (performance.now() - t0) / 1000;
   const rssAfterLoadMiB = process.memoryUsage().rss / 2 ** 20;
   const { vision, lm, visualStep } = ort;
@@ -123,14 +123,14 @@ function runStage(args: { dir: string; threads: number; lmDecodeTokens: number }
     // MAE encode of one (random) 224 px image
     const pixels = tf.randomUniform([1, 3, S, S], -1, 1, "float32", 3) as tf.Tensor4D;
     let t = performance.now();
-    const lqFeatures = vision.encode(pixels); // [1, 197, Dv]
+    const lqFeatures = await vision.encode(pixels); // [1, 197, Dv]
     const encodeSeconds = (performance.now() - t) / 1000;
     const ids = tf.tensor2d(Array.from({ length: PROMPT_TEXT }, (_, i) => 3 + ((i * 7919) % (lm.vocabSize - 3))), [1, PROMPT_TEXT], "int32");
-    const text = lm.embed(ids); // [1, 40, C]
+    const text = await lm.embed(ids); // [1, 40, C]
     // the prompt (prefill) in one run: text then the LQ features, through the adapter in the graph
     const cache = new OrtKVCache(visualStep.info.numLayers);
     t = performance.now();
-    let f = visualStep.run(toOrt(text), toOrt(lqFeatures), cache); // visual token 0
+    let f = await visualStep.run(toOrt(text), toOrt(lqFeatures), cache); // visual token 0
     const prefillSeconds = (performance.now() - t) / 1000;
     const prefillTokens = PROMPT_TEXT + lqFeatures.shape[1];
     // the visual loop as generateVisualTokensOrt runs it: one run per token, feature in → next feature out
@@ -139,13 +139,13 @@ function runStage(args: { dir: string; threads: number; lmDecodeTokens: number }
     out.set(f.data as Float32Array, 0);
     t = performance.now();
     for (let i = 1; i < n; i++) {
-      f = visualStep.run(noText, f, cache);
+      f = await visualStep.run(noText, f, cache);
       out.set(f.data as Float32Array, i * dv);
     }
     const visualMsPerToken = (performance.now() - t) / (n - 1);
     const features = tf.tensor3d(out, [1, n, dv]);
     t = performance.now();
-    vision.decode(features).dispose();
+    (await vision.decode(features)).dispose();
     const decodeImageSeconds = (performance.now() - t) / 1000;
     const imageSeconds = encodeSeconds + prefillSeconds + (visualMsPerToken * (n - 1)) / 1000 + decodeImageSeconds;
     // LM decode on the same session, continuing the visual loop's cache (logits for one position)
@@ -153,7 +153,7 @@ function runStage(args: { dir: string; threads: number; lmDecodeTokens: number }
     const x = tf.slice(text, [0, 0, 0], [1, 1, C]) as tf.Tensor3D;
     t = performance.now();
     for (let i = 0; i < args.lmDecodeTokens; i++) {
-      const o = lm.forward({ inputsEmbeds: x, cache });
+      const o = await lm.forward({ inputsEmbeds: x, cache });
       o.logits.dataSync();
       tf.dispose([o.logits, o.lastHiddenState]);
     }
@@ -239,7 +239,7 @@ async function childMain(argv: string[]): Promise<void> {
   const [stage, json] = argv;
   await initBackend(process.env.LM4LV_BACKEND ?? "wasm");
   const args = JSON.parse(json);
-  const result = stage === "export" ? exportStage(args) : stage === "run" ? runStage(args) : undefined;
+  const result = stage === "export" ? exportStage(args) : stage === "run" ? await runStage(args) : undefined;
   if (!result) throw new Error(`unknown stage "${stage}"`);
   process.stdout.write(`${RESULT_TAG}${JSON.stringify(result)}\n`);
 }

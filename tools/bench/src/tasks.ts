@@ -92,14 +92,14 @@ async function main(): Promise<void> {
       const { lq, hq } = await ds.get(i, 0);
       const row: RgbImage[] = [lq];
       add("input", hq, lq);
-      const rec = model.reconstruct([lq])[0];
+      const rec = (await model.reconstruct([lq]))[0];
       add("mae", hq, rec);
       row.push(rec);
       const r = await gen.restore(lq);
       r.features.dispose();
       add("lm4lv", hq, r.image);
       row.push(r.image);
-      add("teacherForced", hq, model.teacherForced(lq, hq));
+      add("teacherForced", hq, await model.teacherForced(lq, hq));
       for (const [v, m] of [["randomLm", random], ["norepeatLm", norepeat]] as const) {
         if (!m) continue;
         const rr = await m.restore(lq);
