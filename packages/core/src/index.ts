@@ -38,3 +38,5 @@ export type { RgbImage, ImageFormat } from "./image.js";
 export type { VisionModel, SyncVisionModel, CausalLM, SyncCausalLM, CausalLMInput, CausalLMOutput, KVCache } from "./interfaces.js";
 export { isSyncVisionModel, isSyncCausalLM } from "./interfaces.js";
 export { Mulberry32 } from "./rng.js";
+export { ParameterStore } from "./parameters.js";
+export type { ParameterInit } from "./parameters.js";
