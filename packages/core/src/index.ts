@@ -14,8 +14,22 @@ export {
   f32ToBF16,
 } from "./safetensors.js";
 export type { SafetensorsDtype, TensorEntry, LoadedTensor, TensorToWrite } from "./safetensors.js";
-export { ConfigError, readJsonFile, readConfig, validateConfig, positive } from "./config.js";
-export type { ConfigSchema, FieldSpec, FieldType } from "./config.js";
+export {
+  ConfigError,
+  readJsonFile,
+  readConfig,
+  validateConfig,
+  formatIssues,
+  issueMessage,
+  fieldPath,
+  describeValue,
+  positiveInt,
+  nonNegativeInt,
+  positiveNumber,
+  nonNegativeNumber,
+  oneOf,
+} from "./config.js";
+export type { IssueSource, ValidateOptions } from "./config.js";
 export { writeFileAtomic } from "./fsutil.js";
 export { WeightLoadError } from "./errors.js";
 export {

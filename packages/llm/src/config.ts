@@ -5,142 +5,106 @@
  * the head counts, the `rope_scaling` block); `readLlamaConfig` reads a file/folder.
  * Presets give the real sizes (Llama-2-7B, TinyLlama-1.1B) and the tiny test shape.
  */
-import { ConfigError, readJsonFile, validateConfig, positive } from "@lm4lv/core";
-import type { ConfigSchema } from "@lm4lv/core";
-
-/** Llama 3 frequency-dependent RoPE scaling (HF `rope_type: "llama3"`). */
-export interface Llama3RopeScaling {
-  rope_type: "llama3";
-  factor: number;
-  low_freq_factor: number;
-  high_freq_factor: number;
-  original_max_position_embeddings: number;
-}
+import { z } from "zod";
+import { ConfigError, nonNegativeNumber, positiveInt, positiveNumber, readJsonFile, validateConfig } from "@lm4lv/core";
 
 /** Linear position interpolation (HF `rope_type: "linear"`): every frequency divided by `factor`. */
-export interface LinearRopeScaling {
-  rope_type: "linear";
-  factor: number;
-}
+const LINEAR_ROPE_SCALING = z.object({ rope_type: z.literal("linear"), factor: positiveNumber() });
 
-export type RopeScaling = Llama3RopeScaling | LinearRopeScaling;
+/** Llama 3 frequency-dependent RoPE scaling (HF `rope_type: "llama3"`). */
+const LLAMA3_ROPE_SCALING = z
+  .object({
+    rope_type: z.literal("llama3"),
+    factor: positiveNumber(),
+    low_freq_factor: positiveNumber(),
+    high_freq_factor: positiveNumber(),
+    original_max_position_embeddings: positiveNumber(),
+  })
+  .refine((s) => s.high_freq_factor > s.low_freq_factor, {
+    path: ["high_freq_factor"],
+    message: "must exceed low_freq_factor",
+  });
 
-export interface LlamaConfig {
-  model_type?: string;
-  vocab_size: number;
-  hidden_size: number;
-  intermediate_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  /** Grouped-query attention: key/value heads (default: num_attention_heads). */
-  num_key_value_heads: number;
-  /** Width of one head (default: hidden_size / num_attention_heads). */
-  head_dim: number;
-  rms_norm_eps: number;
-  rope_theta: number;
-  rope_scaling: RopeScaling | null;
-  max_position_embeddings: number;
-  tie_word_embeddings: boolean;
-  attention_bias: boolean;
-  mlp_bias: boolean;
-  hidden_act: "silu";
-  /** Std of the normal init used by `fromConfig` (HF field). */
-  initializer_range: number;
-  bos_token_id: number | null;
-  /** One id or a list (Llama 3 lists several). */
-  eos_token_id: number | number[] | null;
-  pad_token_id?: number | null;
-  torch_dtype?: string;
-  [extra: string]: unknown;
-}
+/**
+ * `rope_scaling`: null, `{rope_type: "default"}` (= null), "linear" or "llama3"; older exports
+ * name the kind `type`. Fields besides the kind's own are dropped.
+ */
+const ROPE_SCALING = z
+  .preprocess(
+    (v) => (v && typeof v === "object" && !Array.isArray(v) && (v as { rope_type?: unknown }).rope_type == null && "type" in v ? { ...v, rope_type: (v as { type: unknown }).type } : v),
+    z
+      .discriminatedUnion("rope_type", [LINEAR_ROPE_SCALING, LLAMA3_ROPE_SCALING, z.object({ rope_type: z.literal("default") })], {
+        error: 'unsupported (use null, "linear" or "llama3")',
+      })
+      .nullable(),
+  )
+  .transform((s) => (s?.rope_type === "default" ? null : s));
 
-// Schema checks receive the (already type-checked) value as unknown.
-const isPositive = (v: unknown) => positive(v as number);
-const nonNegative = (v: unknown) => ((v as number) >= 0 ? undefined : "must be >= 0");
+export type LinearRopeScaling = z.output<typeof LINEAR_ROPE_SCALING>;
+export type Llama3RopeScaling = z.output<typeof LLAMA3_ROPE_SCALING>;
+export type RopeScaling = LinearRopeScaling | Llama3RopeScaling;
 
-/** Field schema; head counts and `rope_scaling` get extra checks in parseLlamaConfig. */
-export const LLAMA_CONFIG_SCHEMA: ConfigSchema = {
-  vocab_size: { type: "integer", check: isPositive },
-  hidden_size: { type: "integer", check: isPositive },
-  intermediate_size: { type: "integer", check: isPositive },
-  num_hidden_layers: { type: "integer", check: isPositive },
-  num_attention_heads: { type: "integer", check: isPositive },
-  rms_norm_eps: { type: "number", default: 1e-6, check: isPositive },
-  rope_theta: { type: "number", default: 10000, check: isPositive },
-  rope_scaling: { type: "object|null", default: null },
-  max_position_embeddings: { type: "integer", default: 2048, check: isPositive },
-  tie_word_embeddings: { type: "boolean", default: false },
-  attention_bias: { type: "boolean", default: false },
-  mlp_bias: { type: "boolean", default: false },
-  hidden_act: { type: "string", default: "silu", check: (v: unknown) => (v === "silu" ? undefined : `only "silu" is supported, got "${v}"`) },
-  initializer_range: { type: "number", default: 0.02, check: nonNegative },
-};
+const tokenId = () => z.number("expected a token id (an integer >= 0) or null").int("expected a token id (an integer >= 0) or null").nonnegative("expected a token id (an integer >= 0) or null");
 
-function checkTokenId(v: unknown): boolean {
-  return v === null || v === undefined || (typeof v === "number" && Number.isInteger(v) && v >= 0);
-}
-
-function parseRopeScaling(raw: unknown, source: string): RopeScaling | null {
-  if (raw === null || raw === undefined) return null;
-  const r = raw as Record<string, unknown>;
-  // Older exports call the field "type".
-  const kind = r.rope_type ?? r.type;
-  const num = (name: string): number => {
-    const v = r[name];
-    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-      throw new ConfigError(`${source}: field "rope_scaling.${name}" should be a positive number, got ${JSON.stringify(v)}`);
+/**
+ * `config.json` of a `LlamaForCausalLM`: HF field names and defaults; fields it does not list are
+ * kept. `num_key_value_heads` defaults to `num_attention_heads` (grouped-query attention when
+ * smaller), `head_dim` to hidden_size / num_attention_heads.
+ */
+export const LLAMA_CONFIG_SCHEMA = z
+  .looseObject({
+    model_type: z.string().optional(),
+    vocab_size: positiveInt(),
+    hidden_size: positiveInt(),
+    intermediate_size: positiveInt(),
+    num_hidden_layers: positiveInt(),
+    num_attention_heads: positiveInt(),
+    /** Grouped-query attention: key/value heads (default: num_attention_heads). */
+    num_key_value_heads: positiveInt().nullish(),
+    /** Width of one head (default: hidden_size / num_attention_heads). */
+    head_dim: positiveInt("expected a positive even integer").refine((v) => v % 2 === 0, "expected a positive even integer").nullish(),
+    rms_norm_eps: positiveNumber().default(1e-6),
+    rope_theta: positiveNumber().default(10000),
+    rope_scaling: ROPE_SCALING.default(null),
+    max_position_embeddings: positiveInt().default(2048),
+    tie_word_embeddings: z.boolean().default(false),
+    attention_bias: z.boolean().default(false),
+    mlp_bias: z.boolean().default(false),
+    hidden_act: z.literal("silu", 'only "silu" is supported').default("silu"),
+    /** Std of the normal init used by `fromConfig` (HF field). */
+    initializer_range: nonNegativeNumber().default(0.02),
+    bos_token_id: tokenId().nullable().default(null),
+    /** One id or a list (Llama 3 lists several). */
+    eos_token_id: z
+      .union([tokenId(), z.array(tokenId())], "expected a token id, a list of ids or null")
+      .nullable()
+      .default(null),
+    pad_token_id: tokenId().nullable().optional(),
+    torch_dtype: z.string().optional(),
+  })
+  .superRefine((c, ctx) => {
+    const kv = c.num_key_value_heads ?? c.num_attention_heads;
+    if (c.num_attention_heads % kv !== 0) {
+      ctx.addIssue({ code: "custom", path: ["num_key_value_heads"], input: kv, message: `must divide num_attention_heads (${c.num_attention_heads})` });
     }
-    return v;
-  };
-  if (kind === "default") return null;
-  if (kind === "linear") return { rope_type: "linear", factor: num("factor") };
-  if (kind === "llama3") {
-    const s: Llama3RopeScaling = {
-      rope_type: "llama3",
-      factor: num("factor"),
-      low_freq_factor: num("low_freq_factor"),
-      high_freq_factor: num("high_freq_factor"),
-      original_max_position_embeddings: num("original_max_position_embeddings"),
-    };
-    if (s.high_freq_factor <= s.low_freq_factor) {
-      throw new ConfigError(`${source}: field "rope_scaling": high_freq_factor (${s.high_freq_factor}) must exceed low_freq_factor (${s.low_freq_factor})`);
+    if (c.head_dim == null && c.hidden_size % c.num_attention_heads !== 0) {
+      ctx.addIssue({ code: "custom", path: ["hidden_size"], input: c.hidden_size, message: `not a multiple of num_attention_heads (${c.num_attention_heads}) and "head_dim" is not given` });
+    } else if (c.head_dim == null && (c.hidden_size / c.num_attention_heads) % 2 !== 0) {
+      ctx.addIssue({ code: "custom", path: ["hidden_size"], input: c.hidden_size, message: `hidden_size / num_attention_heads (${c.num_attention_heads}) is odd: RoPE needs an even head_dim` });
     }
-    return s;
-  }
-  throw new ConfigError(`${source}: field "rope_scaling.rope_type" ${JSON.stringify(kind)} is not supported (use null, "linear" or "llama3")`);
-}
+  })
+  .transform((c): typeof c & { num_key_value_heads: number; head_dim: number } => ({
+    ...c,
+    num_key_value_heads: c.num_key_value_heads ?? c.num_attention_heads,
+    head_dim: c.head_dim ?? c.hidden_size / c.num_attention_heads,
+  }));
+
+/** Llama configuration, typed by LLAMA_CONFIG_SCHEMA (defaults filled, unknown fields kept). */
+export type LlamaConfig = z.output<typeof LLAMA_CONFIG_SCHEMA>;
 
 /** Validates a raw HF config object and fills defaults. `source` names the file in errors. */
 export function parseLlamaConfig(raw: Record<string, unknown>, source = "llama config"): LlamaConfig {
-  const c = validateConfig<LlamaConfig>(raw, LLAMA_CONFIG_SCHEMA, source);
-  const heads = c.num_attention_heads;
-  const kv = raw.num_key_value_heads ?? heads;
-  if (typeof kv !== "number" || !Number.isInteger(kv) || kv <= 0) {
-    throw new ConfigError(`${source}: field "num_key_value_heads" should be a positive integer, got ${JSON.stringify(kv)}`);
-  }
-  if (heads % kv !== 0) {
-    throw new ConfigError(`${source}: num_attention_heads (${heads}) must be a multiple of num_key_value_heads (${kv})`);
-  }
-  c.num_key_value_heads = kv;
-  const hd = raw.head_dim ?? (c.hidden_size % heads === 0 ? c.hidden_size / heads : undefined);
-  if (hd === undefined) {
-    throw new ConfigError(`${source}: hidden_size (${c.hidden_size}) is not a multiple of num_attention_heads (${heads}) and "head_dim" is not given`);
-  }
-  if (typeof hd !== "number" || !Number.isInteger(hd) || hd <= 0 || hd % 2 !== 0) {
-    throw new ConfigError(`${source}: field "head_dim" should be a positive even integer, got ${JSON.stringify(hd)}`);
-  }
-  c.head_dim = hd;
-  c.rope_scaling = parseRopeScaling(raw.rope_scaling, source);
-  for (const f of ["bos_token_id", "pad_token_id"] as const) {
-    if (!checkTokenId(raw[f])) throw new ConfigError(`${source}: field "${f}" should be a token id or null, got ${JSON.stringify(raw[f])}`);
-  }
-  const eos = raw.eos_token_id;
-  if (!(checkTokenId(eos) || (Array.isArray(eos) && eos.every((e) => checkTokenId(e) && e !== null)))) {
-    throw new ConfigError(`${source}: field "eos_token_id" should be a token id, a list of ids or null, got ${JSON.stringify(eos)}`);
-  }
-  c.bos_token_id = (raw.bos_token_id as number | null | undefined) ?? null;
-  c.eos_token_id = (eos as number | number[] | null | undefined) ?? null;
-  return c;
+  return validateConfig(raw, LLAMA_CONFIG_SCHEMA, source);
 }
 
 /** Reads and validates `config.json` (a file, or a folder holding one). */

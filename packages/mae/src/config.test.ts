@@ -1,4 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConfigError } from "@lm4lv/core";
 import { parseViTMAEConfig, readViTMAEConfig, vitMAEPreset, VIT_MAE_PRESETS } from "./config.js";
 import { expectedWeights } from "./weights.js";
@@ -30,10 +33,21 @@ describe("ViTMAEConfig", () => {
 
   it("errors name the source and the field", () => {
     expect(() => parseViTMAEConfig({ hidden_size: "x" }, "my.json")).toThrow(ConfigError);
-    expect(() => parseViTMAEConfig({ hidden_size: "x" }, "my.json")).toThrow(/my.json: field "hidden_size" should be integer/);
-    expect(() => parseViTMAEConfig({ mask_ratio: 1 })).toThrow(/field "mask_ratio": must be in \[0, 1\)/);
-    expect(() => parseViTMAEConfig({ hidden_act: "swish2" })).toThrow(/field "hidden_act": unsupported activation/);
-    expect(() => parseViTMAEConfig({ image_size: 30, patch_size: 4 })).toThrow(/"image_size" \(30\) must be divisible by "patch_size" \(4\)/);
-    expect(() => parseViTMAEConfig({ hidden_size: 50, num_attention_heads: 5 })).toThrow(/"hidden_size": must be a multiple of 4/);
+    expect(() => parseViTMAEConfig({ hidden_size: "x" }, "my.json")).toThrow(/^my.json: hidden_size: expected a positive integer, got "x"$/);
+    expect(() => parseViTMAEConfig({ mask_ratio: 1 })).toThrow(/mask_ratio: expected a number in \[0, 1\), got 1/);
+    expect(() => parseViTMAEConfig({ hidden_act: "swish2" })).toThrow(/hidden_act: expected one of gelu, gelu_new, gelu_pytorch_tanh, relu, silu, got "swish2"/);
+    expect(() => parseViTMAEConfig({ image_size: 30, patch_size: 4 })).toThrow(/image_size: must be divisible by patch_size \(4\), got 30/);
+    expect(() => parseViTMAEConfig({ hidden_size: 50, num_attention_heads: 5 })).toThrow(/hidden_size: must be a multiple of 4 \(2-D sin-cos position embedding\), got 50/);
+    expect(() => parseViTMAEConfig({ model_type: "llama" }, "x/config.json")).toThrow(/^x\/config.json: model_type: expected "vit_mae", got "llama"$/);
+  });
+
+  it("keeps the fields it does not know, and reads a real file naming it in errors", () => {
+    const c = parseViTMAEConfig({ transformers_version: "4.40.0", torch_dtype: "float32" });
+    expect(c.transformers_version).toBe("4.40.0");
+    expect(c.hidden_size).toBe(768);
+    const dir = mkdtempSync(join(tmpdir(), "mae-config-"));
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(FIXTURE_DIR, "config.json"), "utf8")), hidden_size: "abc", patch_size: 0 }));
+    expect(() => readViTMAEConfig(dir)).toThrow(`${join(dir, "config.json")}: hidden_size: expected a positive integer, got "abc"; patch_size: expected a positive integer, got 0`);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -163,9 +163,9 @@ describe("ViTMAE loading, saving and other shapes", () => {
     mkdirSync(empty);
     expect(() => ViTMAE.fromPretrained(empty)).toThrow(/not a model folder \(no config.json\)/);
     writeFileSync(join(empty, "config.json"), JSON.stringify({ model_type: "vit_mae", hidden_size: "big" }));
-    expect(() => ViTMAE.fromPretrained(empty)).toThrow(/field "hidden_size" should be integer/);
+    expect(() => ViTMAE.fromPretrained(empty)).toThrow(/config\.json: hidden_size: expected a positive integer, got "big"/);
     expect(() => parseViTMAEConfig({ hidden_size: 48, num_attention_heads: 5 })).toThrow(ConfigError);
-    expect(() => parseViTMAEConfig({ hidden_size: 48, num_attention_heads: 5 })).toThrow(/"hidden_size" \(48\) must be divisible by "num_attention_heads"/);
+    expect(() => parseViTMAEConfig({ hidden_size: 48, num_attention_heads: 5 })).toThrow(/hidden_size: must be divisible by num_attention_heads \(5\), got 48/);
   });
 
   it("fixture: save → load round trip keeps every tensor and output bit-exact", () => {
