@@ -5,10 +5,15 @@
  * Tensors:   `<variable name>`                   each trained variable, F32
  *            `optimizer.exp_avg.<name>`           Adam first moment
  *            `optimizer.exp_avg_sq.<name>`        Adam second moment
- * Metadata:  `format`  "lm4lv-train/1"
+ * Metadata:  `format`  "lm4lv-train/2"
  *            `state`   JSON {step, optimizerStep, rng, data, bestMetric}
  *            `config`  the run's config JSON (free-form, as given by the caller)
  *            `history` JSON {train: HistoryEntry[], validation: ValidationEntry[]}
+ *
+ * Formats: since "lm4lv-train/2" the variables are stored under the names and in the layout their
+ * model gives them (`namedParameters()` of @lm4lv/mae and @lm4lv/llm: HF names, HF layout).
+ * "lm4lv-train/1" files are read too; a model whose variables had other names or layouts then
+ * (MAE Linear weights `[in, out]`, Llama `<module>.kernel`) maps them with `upgradeCheckpoint`.
  */
 import * as tf from "@tensorflow/tfjs";
 import { readSafetensors, writeSafetensors } from "@lm4lv/core";
@@ -18,8 +23,12 @@ import type { JsonValue } from "./data.js";
 import { arraysEqual } from "./optimizer.js";
 import type { AdamState, FloatTensorData, NamedVariables } from "./optimizer.js";
 
-export const CHECKPOINT_FORMAT = "lm4lv-train/1";
+export const CHECKPOINT_FORMAT = "lm4lv-train/2";
+/** Older formats `loadCheckpoint` still reads (see the file comment). */
+export const LEGACY_CHECKPOINT_FORMATS = ["lm4lv-train/1"] as const;
 const OPT_PREFIX = "optimizer.";
+/** The Adam moments stored per variable: `<moment>.<variable name>`. */
+const MOMENTS = ["exp_avg_sq.", "exp_avg."] as const;
 
 export interface HistoryEntry {
   step: number;
@@ -48,6 +57,8 @@ export interface TrainState {
 }
 
 export interface CheckpointContent {
+  /** The file's format: CHECKPOINT_FORMAT or one of LEGACY_CHECKPOINT_FORMATS. */
+  format: string;
   state: TrainState;
   variables: Record<string, FloatTensorData>;
   optimizer: AdamState["tensors"];
@@ -62,7 +73,7 @@ export function snapshotVariables(vars: NamedVariables): Record<string, FloatTen
   return out;
 }
 
-export function saveCheckpoint(path: string, c: CheckpointContent): void {
+export function saveCheckpoint(path: string, c: Omit<CheckpointContent, "format">): void {
   const tensors: Record<string, TensorToWrite> = {};
   for (const [n, t] of Object.entries(c.variables)) {
     if (n.startsWith(OPT_PREFIX)) throw new Error(`saveCheckpoint ${path}: variable name "${n}" clashes with the optimizer prefix "${OPT_PREFIX}"`);
@@ -88,7 +99,10 @@ function parseJson(path: string, field: string, text: string | undefined): unkno
 
 export function loadCheckpoint(path: string): CheckpointContent {
   const { tensors, metadata } = readSafetensors(path);
-  if (metadata.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: not a training checkpoint (metadata format = ${JSON.stringify(metadata.format)}, expected "${CHECKPOINT_FORMAT}")`);
+  const format = metadata.format;
+  if (format !== CHECKPOINT_FORMAT && !(LEGACY_CHECKPOINT_FORMATS as readonly string[]).includes(format)) {
+    throw new Error(`${path}: not a training checkpoint (metadata format = ${JSON.stringify(format)}, expected "${CHECKPOINT_FORMAT}")`);
+  }
   const variables: Record<string, FloatTensorData> = {};
   const optimizer: Record<string, FloatTensorData> = {};
   for (const [n, t] of Object.entries(tensors)) {
@@ -99,12 +113,43 @@ export function loadCheckpoint(path: string): CheckpointContent {
   const state = parseJson(path, "state", metadata.state) as TrainState;
   if (!state || !Number.isInteger(state.step) || !Array.isArray(state.rng)) throw new Error(`${path}: checkpoint "state" is incomplete: ${metadata.state}`);
   return {
+    format,
     state,
     variables,
     optimizer,
     config: parseJson(path, "config", metadata.config) as JsonValue,
     history: parseJson(path, "history", metadata.history) as CheckpointContent["history"],
   };
+}
+
+/** Maps one tensor of an older checkpoint to today's variable name and values. */
+export type LegacyTensorMap = (name: string, t: FloatTensorData) => [string, FloatTensorData];
+
+/**
+ * A checkpoint of a legacy format with every variable and both its Adam moments mapped by `map`
+ * (the same function for all three: a moment has its variable's layout). Today's format is
+ * returned as it is.
+ */
+export function upgradeCheckpoint(c: CheckpointContent, map: LegacyTensorMap): CheckpointContent {
+  if (c.format === CHECKPOINT_FORMAT) return c;
+  const variables = Object.fromEntries(Object.entries(c.variables).map(([n, t]) => map(n, t)));
+  const optimizer: Record<string, FloatTensorData> = {};
+  for (const [key, t] of Object.entries(c.optimizer)) {
+    const moment = MOMENTS.find((m) => key.startsWith(m));
+    if (!moment) throw new Error(`checkpoint: optimizer tensor "${key}" is not an Adam moment (${MOMENTS.join(", ")})`);
+    const [name, mapped] = map(key.slice(moment.length), t);
+    optimizer[moment + name] = mapped;
+  }
+  return { ...c, format: CHECKPOINT_FORMAT, variables, optimizer };
+}
+
+/** `[rows, cols]` → `[cols, rows]` (e.g. a Linear weight stored as a kernel `[in, out]` in a legacy checkpoint). */
+export function transposeTensorData(t: FloatTensorData): FloatTensorData {
+  if (t.shape.length !== 2) throw new Error(`transposeTensorData: shape [${t.shape}] is not 2-D`);
+  const [rows, cols] = t.shape;
+  const out = new Float32Array(t.data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c];
+  return { shape: [cols, rows], data: out };
 }
 
 /**

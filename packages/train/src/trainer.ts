@@ -22,8 +22,8 @@ import { makeSchedule } from "./schedule.js";
 import type { ScheduleOptions } from "./schedule.js";
 import { isDataIterator } from "./data.js";
 import type { DataSource, JsonValue } from "./data.js";
-import { loadCheckpoint, restoreVariables, saveCheckpoint, snapshotVariables } from "./checkpoint.js";
-import type { HistoryEntry, TrainState, ValidationEntry } from "./checkpoint.js";
+import { loadCheckpoint, restoreVariables, saveCheckpoint, snapshotVariables, upgradeCheckpoint } from "./checkpoint.js";
+import type { HistoryEntry, LegacyTensorMap, TrainState, ValidationEntry } from "./checkpoint.js";
 import { Progress } from "./progress.js";
 import type { ProgressOptions } from "./progress.js";
 import { writeLossPlot } from "./loss-plot.js";
@@ -77,6 +77,11 @@ export interface TrainOptions<B> {
   checkpointEvery?: number;
   /** Resume from `<checkpointDir>/last.safetensors` when it exists (true), or from this file. */
   resume?: boolean | string;
+  /**
+   * For checkpoints of a legacy format (see checkpoint.ts): maps a saved variable (and, alike, its
+   * Adam moments) to today's name and layout. Default: tensors are used as saved.
+   */
+  upgradeLegacy?: LegacyTensorMap;
   validate?: (step: number) => ValidationResult | Promise<ValidationResult>;
   /** Run validate every n steps and after the last step. Default 0 (only after the last step). */
   validateEvery?: number;
@@ -169,7 +174,8 @@ export class Trainer<B> {
 
   /** Loads a checkpoint into the variables, optimizer, RNG, data iterator and history. */
   restore(path: string): void {
-    const c = loadCheckpoint(path);
+    const loaded = loadCheckpoint(path);
+    const c = this.options.upgradeLegacy ? upgradeCheckpoint(loaded, this.options.upgradeLegacy) : loaded;
     restoreVariables(path, this.options.variables, c.variables);
     this.optimizer.importState({ step: c.state.optimizerStep, tensors: c.optimizer });
     this.rng.setState(c.state.rng);
