@@ -82,7 +82,9 @@ export class ParameterStore {
   /** Shape in HF layout. */
   shape(name: string): number[] {
     const t = this.tensor(name);
-    return this.linear.has(name) && !(t instanceof tf.Variable) ? [t.shape[1], t.shape[0]] : [...t.shape];
+    if (!this.linear.has(name) || t instanceof tf.Variable) return [...t.shape];
+    const [inDim, outDim] = t.shape as [number, number];
+    return [outDim, inDim];
   }
 
   /** Number of values of the parameters whose names `select` accepts (all by default). */
