@@ -52,5 +52,5 @@ export type { RgbImage, ImageFormat } from "./image.js";
 export type { VisionModel, SyncVisionModel, CausalLM, SyncCausalLM, CausalLMInput, CausalLMOutput, KVCache } from "./interfaces.js";
 export { isSyncVisionModel, isSyncCausalLM } from "./interfaces.js";
 export { Mulberry32 } from "./rng.js";
-export { ParameterStore } from "./parameters.js";
+export { ParameterStore, transpose2d } from "./parameters.js";
 export type { ParameterInit } from "./parameters.js";

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./backend.js";
-import { ParameterStore } from "./parameters.js";
+import { ParameterStore, transpose2d } from "./parameters.js";
 
 /** W [out 2, in 3], a bias [2], a norm [3]. */
 const W = [1, 2, 3, 4, 5, 6];
@@ -77,5 +77,17 @@ describe("ParameterStore", () => {
     const before = tf.memory().numTensors;
     expect(() => new ParameterStore("Test", [{ name: "a", tensor: tf.ones([2]) }, { name: "w", tensor: tf.ones([2]), linear: true }])).toThrow(/Linear weight "w" has shape \[2\]/);
     expect(tf.memory().numTensors).toBe(before + 1); // only the rejected tensor, which the caller still holds
+  });
+});
+
+describe("transpose2d", () => {
+  it("swaps rows and columns, also across its 64-wide blocks", () => {
+    expect(transpose2d(Float32Array.of(1, 2, 3, 4, 5, 6), 2, 3)).toEqual(Float32Array.of(1, 4, 2, 5, 3, 6));
+    const rows = 70, cols = 130;
+    const a = Float32Array.from({ length: rows * cols }, (_, i) => i);
+    const t = transpose2d(a, rows, cols);
+    for (const [r, c] of [[0, 0], [69, 129], [5, 100], [65, 3]]) expect(t[c * rows + r]).toBe(a[r * cols + c]);
+    expect(transpose2d(t, cols, rows)).toEqual(a);
+    expect(() => transpose2d(a, 3, 3)).toThrow(/needs 9/);
   });
 });

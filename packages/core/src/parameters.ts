@@ -192,3 +192,19 @@ export class ParameterStore {
     if (this.disposed) throw new Error(`${this.owner}: the model was disposed`);
   }
 }
+
+/** `[rows, cols]` row-major → `[cols, rows]` (host arrays, e.g. an HF Linear weight ↔ its kernel). */
+export function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
+  if (a.length !== rows * cols) throw new Error(`transpose2d: ${a.length} values, [${rows}, ${cols}] needs ${rows * cols}`);
+  const out = new Float32Array(a.length);
+  // blocked, so both sides stay in cache on large matrices
+  const B = 64;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    const r1 = Math.min(rows, r0 + B);
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = a[r * cols + c];
+    }
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 export { ViTMAE } from "./model.js";
-export type { ViTMAEForwardOptions, ViTMAEForwardOutput } from "./model.js";
+export type { ViTMAEForwardOptions, ViTMAEForwardOutput, ViTMAESaveOptions } from "./model.js";
 export { parseViTMAEConfig, readViTMAEConfig, vitMAEPreset, VIT_MAE_PRESETS, VIT_MAE_SCHEMA, SUPPORTED_ACTIVATIONS } from "./config.js";
 export type { ViTMAEConfig, ViTMAEPresetName } from "./config.js";
 export {

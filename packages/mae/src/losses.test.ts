@@ -28,6 +28,8 @@ function finiteDifference(loss: () => number, v: tf.Variable, i: number, eps: nu
   return (up - down) / (2 * eps);
 }
 
+const isDecoder = (name: string) => name.startsWith("decoder.");
+
 const CHECKED = [
   "decoder.decoder_pred.bias",
   "decoder.decoder_pred.weight",
@@ -56,28 +58,30 @@ describe("MAE losses: gradients w.r.t. decoder parameters agree with finite diff
     mae.dispose();
   });
 
-  it("decoderVariables() exposes exactly the decoder, as trainable variables", () => {
-    const vars = mae.decoderVariables();
-    const decoderNames = [...mae.weights.keys()].filter((n) => n.startsWith("decoder."));
-    expect([...vars.keys()].sort()).toEqual(decoderNames.sort());
-    expect(vars.size).toBe(40);
-    for (const v of vars.values()) expect(v.trainable).toBe(true);
-    expect(mae.weights.get("vit.layernorm.weight")).not.toBeInstanceOf(tf.Variable);
-    expect(mae.decoderVariables().get("decoder.mask_token")).toBe(vars.get("decoder.mask_token")); // stable
+  it("trainableParameters(decoder.*) makes exactly the decoder trainable, as HF-layout variables", () => {
+    const vars = mae.trainableParameters(isDecoder);
+    const decoderNames = [...mae.namedParameters().keys()].filter(isDecoder);
+    expect(Object.keys(vars).sort()).toEqual(decoderNames.sort());
+    expect(Object.keys(vars).length).toBe(40);
+    for (const v of Object.values(vars)) expect(v.trainable).toBe(true);
+    expect(vars["decoder.decoder_pred.weight"].shape).toEqual([4 * 4 * 3, 32]); // HF [out, in]
+    expect(mae.namedParameters().get("decoder.decoder_pred.weight")).toBe(vars["decoder.decoder_pred.weight"]);
+    expect(mae.namedParameters().get("vit.layernorm.weight")).not.toBeInstanceOf(tf.Variable);
+    expect(mae.trainableParameters(isDecoder)["decoder.mask_token"]).toBe(vars["decoder.mask_token"]); // stable
   });
 
   for (const normPixLoss of [false, true]) {
     it(`pre-training loss (mask 0.75, normPixLoss ${normPixLoss})`, () => {
-      const vars = mae.decoderVariables();
+      const vars = mae.trainableParameters(isDecoder);
       const f = () => mae.forward(pixels, { noise, maskRatio: 0.75, normPixLoss }).loss;
       const checked = [...CHECKED, "decoder.mask_token"];
-      const { value, grads } = tf.variableGrads(f, checked.map((n) => vars.get(n)!));
+      const { value, grads } = tf.variableGrads(f, checked.map((n) => vars[n]));
       value.dispose();
       const lossValue = () => tf.tidy(() => f().dataSync()[0]);
       for (const name of checked) {
-        const g = data(grads[vars.get(name)!.name]);
+        const g = data(grads[vars[name].name]);
         const i = argmaxAbs(g);
-        const fd = finiteDifference(lossValue, vars.get(name)!, i, 1e-2);
+        const fd = finiteDifference(lossValue, vars[name], i, 1e-2);
         expect(Math.abs(g[i]), name).toBeGreaterThan(1e-3);
         expect(Math.abs(fd - g[i]) / Math.abs(g[i]), `${name}[${i}] analytic ${g[i]} vs numeric ${fd}`).toBeLessThan(2e-2);
       }
@@ -86,17 +90,17 @@ describe("MAE losses: gradients w.r.t. decoder parameters agree with finite diff
   }
 
   it("decoder fine-tuning L1 loss (mask ratio 0, encoder frozen)", () => {
-    const vars = mae.decoderVariables();
+    const vars = mae.trainableParameters(isDecoder);
     const feats = mae.encodeSync(pixels); // computed once: the encoder is frozen
     const target = tf.tidy(() => tf.clipByValue(denormalizeImageNet(pixels), 0, 1)) as tf.Tensor4D;
     const f = () => decoderFinetuneLoss(mae.decodeSync(feats), target);
-    const { value, grads } = tf.variableGrads(f, CHECKED.map((n) => vars.get(n)!));
+    const { value, grads } = tf.variableGrads(f, CHECKED.map((n) => vars[n]));
     value.dispose();
     const lossValue = () => tf.tidy(() => f().dataSync()[0]);
     for (const name of CHECKED) {
-      const g = data(grads[vars.get(name)!.name]);
+      const g = data(grads[vars[name].name]);
       const i = argmaxAbs(g);
-      const fd = finiteDifference(lossValue, vars.get(name)!, i, 3e-3);
+      const fd = finiteDifference(lossValue, vars[name], i, 3e-3);
       expect(Math.abs(g[i]), name).toBeGreaterThan(1e-4);
       expect(Math.abs(fd - g[i]) / Math.abs(g[i]), `${name}[${i}] analytic ${g[i]} vs numeric ${fd}`).toBeLessThan(2e-2);
     }
@@ -117,8 +121,8 @@ describe.each(["wasm", "cpu"])("decoder training steps on %s", (backend) => {
 
   it("Adam on the L1 fine-tuning loss lowers it and leaves the encoder unchanged", () => {
     const fresh = ViTMAE.fromPretrained(FIXTURE_DIR);
-    const encBefore = data(fresh.weights.get("vit.encoder.layer.0.output.dense.weight")!).slice();
-    const vars = [...fresh.decoderVariables().values()];
+    const encBefore = data(fresh.namedParameters().get("vit.encoder.layer.0.output.dense.weight")!).slice();
+    const vars = Object.values(fresh.trainableParameters(isDecoder));
     const feats = fresh.encodeSync(pixels);
     const target = tf.tidy(() => tf.clipByValue(denormalizeImageNet(pixels), 0, 1)) as tf.Tensor4D;
     const opt = tf.train.adam(1e-2, 0.9, 0.95);
@@ -127,7 +131,7 @@ describe.each(["wasm", "cpu"])("decoder training steps on %s", (backend) => {
     for (let s = 0; s < 10; s++) opt.minimize(loss, true, vars)?.dispose();
     const last = tf.tidy(() => loss().dataSync()[0]);
     expect(last).toBeLessThan(first * 0.9);
-    expect(Array.from(data(fresh.weights.get("vit.encoder.layer.0.output.dense.weight")!))).toEqual(Array.from(encBefore));
+    expect(Array.from(data(fresh.namedParameters().get("vit.encoder.layer.0.output.dense.weight")!))).toEqual(Array.from(encBefore));
     opt.dispose();
     tf.dispose([feats, target]);
     fresh.dispose();
@@ -135,7 +139,7 @@ describe.each(["wasm", "cpu"])("decoder training steps on %s", (backend) => {
 
   it("Adam on the masked pre-training loss (gradients through the token gather) lowers it", () => {
     const fresh = ViTMAE.fromPretrained(FIXTURE_DIR);
-    const vars = [...fresh.decoderVariables().values()];
+    const vars = Object.values(fresh.trainableParameters(isDecoder));
     const opt = tf.train.adam(1e-2, 0.9, 0.95);
     const loss = () => fresh.forward(pixels, { noise, maskRatio: 0.75 }).loss;
     const first = tf.tidy(() => loss().dataSync()[0]);

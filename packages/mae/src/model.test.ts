@@ -174,14 +174,18 @@ describe("ViTMAE loading, saving and other shapes", () => {
     a.save(dir);
     const b = ViTMAE.fromPretrained(dir);
     expect(b.config.hidden_size).toBe(48);
-    for (const [name, t] of a.weights) expect(maxAbsDiff(data(t), data(b.weights.get(name)!))).toBe(0);
-    // the file written holds HF layout: every tensor equals the original checkpoint's
+    const named = b.namedParameters();
+    for (const [name, t] of a.namedParameters()) expect(maxAbsDiff(data(t), data(named.get(name)!))).toBe(0);
+    // namedParameters and the file written hold HF names and layout: every tensor equals the original checkpoint's
     const orig = SafetensorsFile.open(join(FIXTURE_DIR, "model.safetensors"));
     const saved = SafetensorsFile.open(join(dir, "model.safetensors"));
     expect(saved.keys().sort()).toEqual(orig.keys().sort());
+    expect([...named.keys()].sort()).toEqual(orig.keys().sort());
     for (const k of orig.keys()) {
       expect(saved.entry(k).shape).toEqual(orig.entry(k).shape);
       expect(maxAbsDiff(saved.readFloat32(k), orig.readFloat32(k))).toBe(0);
+      expect(named.get(k)!.shape, k).toEqual(orig.entry(k).shape);
+      expect(maxAbsDiff(data(named.get(k)!), orig.readFloat32(k)), k).toBe(0);
     }
     orig.close();
     saved.close();
@@ -201,7 +205,7 @@ describe("ViTMAE loading, saving and other shapes", () => {
       mask_ratio: 0.5, initializer_range: 0.2,
     };
     const m = ViTMAE.fromConfig(config, 3);
-    expect(m.weights.has("vit.encoder.layer.0.attention.attention.query.bias")).toBe(false);
+    expect(m.namedParameters().has("vit.encoder.layer.0.attention.attention.query.bias")).toBe(false);
     expect(m.numTokens).toBe(17);
     const x = tf.randomNormal([2, 3, 24, 24], 0, 1, "float32", 1) as tf.Tensor4D;
     const out = m.forward(x, { seed: 5 });
@@ -221,8 +225,8 @@ describe("ViTMAE loading, saving and other shapes", () => {
     // same seed → same weights; another seed → different
     const m3 = ViTMAE.fromConfig(config, 3), m4 = ViTMAE.fromConfig(config, 4);
     const w = "decoder.decoder_pred.weight";
-    expect(maxAbsDiff(data(m.weights.get(w)!), data(m3.weights.get(w)!))).toBe(0);
-    expect(maxAbsDiff(data(m.weights.get(w)!), data(m4.weights.get(w)!))).toBeGreaterThan(0);
+    expect(maxAbsDiff(data(m.namedParameters().get(w)!), data(m3.namedParameters().get(w)!))).toBe(0);
+    expect(maxAbsDiff(data(m.namedParameters().get(w)!), data(m4.namedParameters().get(w)!))).toBeGreaterThan(0);
     tf.dispose([x, recon, recon2, out.lastHiddenState, out.idsRestore, out.mask, out.logits, out.loss]);
     [m, m2, m3, m4].forEach((mm) => mm.dispose());
   });

@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { mkdirSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic, writeSafetensors } from "@lm4lv/core";
+import { ParameterStore, writeFileAtomic, writeSafetensors } from "@lm4lv/core";
 import type { RgbImage, SyncVisionModel, TensorToWrite } from "@lm4lv/core";
 import { readViTMAEConfig, parseViTMAEConfig } from "./config.js";
 import type { ViTMAEConfig } from "./config.js";
@@ -51,28 +51,23 @@ interface BlockShape {
   eps: number;
 }
 
+/** What `save` writes: F32 (default) or F16 (`torch_dtype: "float16"` in config.json). */
+export interface ViTMAESaveOptions {
+  dtype?: "f32" | "f16";
+}
+
 export class ViTMAE implements SyncVisionModel {
   readonly config: ViTMAEConfig;
-  /**
-   * Parameters by HF name. Layout: as HF except every 2-D (linear) weight, which is kept
-   * transposed, `[in, out]`, so matmuls need no transposed operand (twice as fast on wasm);
-   * `save` transposes back. Decoder entries become `tf.Variable`s after `decoderVariables()`.
-   */
-  readonly weights: Map<string, tf.Tensor>;
+  /** Parameters by HF name (see `namedParameters`); every 2-D one is a Linear weight. */
+  private readonly params: ParameterStore;
   private disposed = false;
 
   private constructor(config: ViTMAEConfig, raw: Map<string, RawWeight>) {
     this.config = config;
-    this.weights = new Map();
-    for (const [name, w] of raw) {
-      const t = tf.tensor(w.data, w.shape, "float32");
-      if (w.shape.length !== 2) {
-        this.weights.set(name, t);
-        continue;
-      }
-      this.weights.set(name, tf.transpose(t)); // [out, in] → [in, out]
-      t.dispose();
-    }
+    this.params = new ParameterStore(
+      "ViTMAE",
+      [...raw].map(([name, w]) => ({ name, tensor: tf.tensor(w.data, w.shape, "float32"), linear: w.shape.length === 2 })),
+    );
   }
 
   /** Loads `config.json` + `model.safetensors` (or a sharded index) from a folder; every tensor is checked. */
@@ -90,19 +85,39 @@ export class ViTMAE implements SyncVisionModel {
     return new ViTMAE(c, initWeights(c, seed));
   }
 
-  /** Writes `config.json` and `model.safetensors` (F32, HF names) into `dir`. */
-  save(dir: string): void {
-    this.checkAlive();
+  /** Writes an HF folder: `config.json` and `model.safetensors` (HF names and layout; F32, or F16 with `dtype: "f16"`). */
+  save(dir: string, opts: ViTMAESaveOptions = {}): void {
+    const dtype = opts.dtype ?? "f32";
+    if (dtype !== "f32" && dtype !== "f16") throw new Error(`ViTMAE.save: dtype must be "f32" or "f16", got "${dtype}"`);
     mkdirSync(dir, { recursive: true });
     const tensors: Record<string, TensorToWrite> = {};
-    for (const [name, t] of this.weights) {
-      const hf = t.rank === 2 ? tf.transpose(t) : t; // back to PyTorch [out, in]
-      tensors[name] = { shape: hf.shape, data: hf.dataSync() as Float32Array };
-      if (hf !== t) hf.dispose();
+    for (const name of this.params.names()) {
+      tensors[name] = { shape: this.params.shape(name), data: this.params.read(name), ...(dtype === "f16" ? { dtype: "F16" as const } : {}) };
     }
     writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
-    const config = { architectures: ["ViTMAEForPreTraining"], model_type: "vit_mae", ...this.config };
+    const config = { architectures: ["ViTMAEForPreTraining"], model_type: "vit_mae", ...this.config, ...(dtype === "f16" ? { torch_dtype: "float16" } : {}) };
     writeFileAtomic(join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
+  }
+
+  // --- Parameters ------------------------------------------------------------------------------
+
+  /**
+   * Every parameter by its HF state-dict name (`vit.encoder.layer.0.attention.attention.query.weight`,
+   * ...), in HF layout (Linear weights `[out, in]`) and checkpoint order. Trainable ones are the
+   * `tf.Variable`s training updates. The tensors belong to the model: never dispose them. (The
+   * model computes with frozen Linear weights transposed; the first call keeps an HF-layout copy.)
+   */
+  namedParameters(): Map<string, tf.Tensor> {
+    return this.params.namedParameters();
+  }
+
+  /**
+   * Makes the parameters whose names `select` accepts trainable: each becomes a `tf.Variable` in
+   * HF layout that the model computes with from then on (e.g. `(n) => n.startsWith("decoder.")`
+   * for spec §6 fine-tuning). Returns them by name; the others stay frozen.
+   */
+  trainableParameters(select: (name: string) => boolean): Record<string, tf.Variable> {
+    return this.params.trainable(select);
   }
 
   // --- VisionModel -------------------------------------------------------------------------
@@ -200,51 +215,27 @@ export class ViTMAE implements SyncVisionModel {
     return out;
   }
 
-  // --- Training ------------------------------------------------------------------------------
-
-  /**
-   * The decoder's parameters (every `decoder.*` tensor, incl. `decoder_pos_embed` and
-   * `mask_token`) as trainable `tf.Variable`s, by HF name. The first call swaps the stored
-   * tensors for variables; the encoder stays plain tensors (frozen).
-   */
-  decoderVariables(): Map<string, tf.Variable> {
-    this.checkAlive();
-    const vars = new Map<string, tf.Variable>();
-    for (const [name, t] of this.weights) {
-      if (!name.startsWith("decoder.")) continue;
-      if (t instanceof tf.Variable) {
-        vars.set(name, t);
-        continue;
-      }
-      const v = tf.variable(t, true); // tfjs names must be globally unique: let it choose
-      t.dispose();
-      this.weights.set(name, v);
-      vars.set(name, v);
-    }
-    return vars;
-  }
-
   /** Number of parameters (all, or of the encoder / decoder part). */
   parameterCount(part: "all" | "encoder" | "decoder" = "all"): number {
-    let n = 0;
-    for (const [name, t] of this.weights) {
-      if (part === "all" || (part === "encoder") === name.startsWith("vit.")) n += t.size;
-    }
-    return n;
+    return this.params.count((name) => part === "all" || (part === "encoder") === name.startsWith("vit."));
   }
 
   dispose(): void {
-    for (const t of this.weights.values()) t.dispose();
-    this.weights.clear();
+    this.params.dispose();
     this.disposed = true;
   }
 
   // --- Internals, in forward order -----------------------------------------------------------
 
+  /** A parameter that is not a Linear weight. */
   private w(name: string): tf.Tensor {
-    const t = this.weights.get(name);
-    if (!t) throw new Error(`ViTMAE: no parameter "${name}"`);
-    return t;
+    return this.params.get(name);
+  }
+
+  /** `x [..., in] → [..., out]` with the Linear `<prefix>.weight` (and its bias when the model has one). */
+  private linear(x: tf.Tensor, prefix: string): tf.Tensor {
+    const bias = this.params.has(`${prefix}.bias`) ? this.params.get(`${prefix}.bias`) : undefined;
+    return linear(x, this.params.kernel(`${prefix}.weight`), bias);
   }
 
   private checkAlive(): void {
@@ -308,7 +299,7 @@ export class ViTMAE implements SyncVisionModel {
     const shape = this.decoderShape();
     const n = this.numPatches;
     return tf.tidy(() => {
-      let x = linear(latent, this.w("decoder.decoder_embed.weight"), this.w("decoder.decoder_embed.bias")) as tf.Tensor3D; // [B, 1+K, Dd]
+      let x = this.linear(latent, "decoder.decoder_embed") as tf.Tensor3D; // [B, 1+K, Dd]
       const [b, t, dd] = x.shape;
       if (idsRestore) {
         const cls = tf.slice(x, [0, 0, 0], [b, 1, dd]); // [B, 1, Dd]
@@ -325,7 +316,7 @@ export class ViTMAE implements SyncVisionModel {
       let h = tf.add(x, this.w("decoder.decoder_pos_embed")) as tf.Tensor3D; // [B, 1+N, Dd]
       for (let i = 0; i < this.config.decoder_num_hidden_layers; i++) h = this.block(h, `decoder.decoder_layers.${i}`, shape);
       h = layerNorm(h, this.w("decoder.decoder_norm.weight"), this.w("decoder.decoder_norm.bias"), shape.eps) as tf.Tensor3D;
-      const pred = linear(h, this.w("decoder.decoder_pred.weight"), this.w("decoder.decoder_pred.bias")); // [B, 1+N, p·p·C]
+      const pred = this.linear(h, "decoder.decoder_pred"); // [B, 1+N, p·p·C]
       return tf.slice(pred, [0, 1, 0], [b, n, -1]) as tf.Tensor3D; // [B, N, p·p·C]
     });
   }
@@ -336,8 +327,8 @@ export class ViTMAE implements SyncVisionModel {
       const normed = layerNorm(x, this.w(`${prefix}.layernorm_before.weight`), this.w(`${prefix}.layernorm_before.bias`), shape.eps);
       const h = tf.add(x, this.attention(normed as tf.Tensor3D, prefix, shape.heads)) as tf.Tensor3D; // [B, T, D]
       const normed2 = layerNorm(h, this.w(`${prefix}.layernorm_after.weight`), this.w(`${prefix}.layernorm_after.bias`), shape.eps);
-      const up = shape.act(linear(normed2, this.w(`${prefix}.intermediate.dense.weight`), this.w(`${prefix}.intermediate.dense.bias`))); // [B, T, mlp]
-      const down = linear(up, this.w(`${prefix}.output.dense.weight`), this.w(`${prefix}.output.dense.bias`)); // [B, T, D]
+      const up = shape.act(this.linear(normed2, `${prefix}.intermediate.dense`)); // [B, T, mlp]
+      const down = this.linear(up, `${prefix}.output.dense`); // [B, T, D]
       return tf.add(h, down) as tf.Tensor3D;
     });
   }
@@ -348,7 +339,7 @@ export class ViTMAE implements SyncVisionModel {
       const [b, t, d] = x.shape;
       const hd = d / heads;
       const proj = (name: string) => {
-        const y = linear(x, this.w(`${prefix}.attention.attention.${name}.weight`), this.weights.get(`${prefix}.attention.attention.${name}.bias`)); // [B, T, D]
+        const y = this.linear(x, `${prefix}.attention.attention.${name}`); // [B, T, D]
         return tf.transpose(tf.reshape(y, [b, t, heads, hd]), [0, 2, 1, 3]); // [B, H, T, hd]
       };
       const q = proj("query");
@@ -358,7 +349,7 @@ export class ViTMAE implements SyncVisionModel {
       const probs = tf.softmax(scores, -1);
       const ctx = tf.matMul(probs, v); // [B, H, T, hd]
       const merged = tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [b, t, d]); // [B, T, D]
-      return linear(merged, this.w(`${prefix}.attention.output.dense.weight`), this.w(`${prefix}.attention.output.dense.bias`)) as tf.Tensor3D;
+      return this.linear(merged, `${prefix}.attention.output.dense`) as tf.Tensor3D;
     });
   }
 }

@@ -202,7 +202,7 @@ export function sourceHash(src: ExportSource, opts: ExportOptions = {}): string 
       hashTensors(h, tensors());
     }
   };
-  part("mae", src.mae, () => [...(src.mae as ViTMAE).weights.entries()].sort(([a], [b]) => (a < b ? -1 : 1)), () => (src.mae as ViTMAE).config);
+  part("mae", src.mae, () => [...(src.mae as ViTMAE).namedParameters()], () => (src.mae as ViTMAE).config);
   part("llm", src.llm, () => llamaTensors(src.llm as LlamaForCausalLM), () => (src.llm as LlamaForCausalLM).config);
   part("adapters", src.adapters, () => Object.entries((src.adapters as LM4LVAdapters).namedVariables()), () => null);
   return h.digest("hex");

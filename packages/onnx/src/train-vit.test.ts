@@ -30,17 +30,9 @@ afterAll(() => mae?.dispose());
 const B = 2;
 const pixelShape = (): [number, number, number, number] => [B, 3, mae.imageSize, mae.imageSize];
 
-/** The weights named by `select` as tf.Variables (in place, as the trainer's `makeTrainable`). */
+/** The weights named by `select` as tf.Variables (HF layout, in place, as training makes them). */
 function variables(select: (name: string) => boolean): Record<string, tf.Variable> {
-  const out: Record<string, tf.Variable> = {};
-  for (const [name, t] of [...mae.weights]) {
-    if (!select(name)) continue;
-    const v = t instanceof tf.Variable ? t : tf.variable(t, true);
-    if (v !== t) t.dispose();
-    mae.weights.set(name, v);
-    out[name] = v;
-  }
-  return out;
+  return mae.trainableParameters(select);
 }
 
 /** tfjs loss and gradients by HF name. */

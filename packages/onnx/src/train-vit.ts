@@ -17,12 +17,13 @@
  *     stages   normalise → encoder (frozen: initializers), no masking → decoder → unpatchify →
  *              de-normalise → mean |recon01 − pixels01|
  *
- * Every weight is declared with `g.param(<HF name>, ..., <shape as in mae.weights>)`: 2-D
- * linears are `[in, out]` kernels, the patch embedding stays `[D, C, p, p]`, q/k/v stay three
- * linears and position embeddings are sliced in the graph, so the trainable inputs are exactly
- * the trainer's variables (by name and layout) and their gradients come back the same way.
- * Names not listed as trainable (the fixed sin-cos position embeddings, the frozen encoder) are
- * initializers. Shapes in comments: B batch, N patches, K kept patches, T tokens, D width,
+ * Every weight is declared with `g.param(<HF name>, ..., <HF shape>)` from the model's
+ * `namedParameters()`: Linear weights are `[out, in]` and enter their MatMul through a Transpose
+ * (folded by ONNX Runtime for initializers), the patch embedding stays `[D, C, p, p]`, q/k/v stay
+ * three linears and position embeddings are sliced in the graph, so the trainable inputs are
+ * exactly the trainer's variables (by name and layout) and their gradients come back the same
+ * way. Names not listed as trainable (the fixed sin-cos position embeddings, the frozen encoder)
+ * are initializers. Shapes in comments: B batch, N patches, K kept patches, T tokens, D width,
  * P = p·p·C values per patch.
  */
 import * as ort from "onnxruntime-node";
@@ -38,21 +39,24 @@ import { finishTrainingGraph } from "./training.js";
 /** The model's weights declared on demand as graph parameters (inputs when trainable), once each. */
 class MaeParams {
   private readonly declared = new Map<string, string>();
+  private readonly values: Map<string, tf.Tensor>;
 
   constructor(
     readonly g: OnnxGraph,
-    private readonly mae: ViTMAE,
-  ) {}
-
-  has(name: string): boolean {
-    return this.mae.weights.has(name);
+    mae: ViTMAE,
+  ) {
+    this.values = mae.namedParameters();
   }
 
-  /** The value of weight `name`, with the shape it has in `mae.weights`. */
+  has(name: string): boolean {
+    return this.values.has(name);
+  }
+
+  /** The value of weight `name`, HF layout. */
   get(name: string): string {
     let v = this.declared.get(name);
     if (v) return v;
-    const t: tf.Tensor | undefined = this.mae.weights.get(name);
+    const t = this.values.get(name);
     if (!t) throw new Error(`${this.g.name}: the model has no parameter "${name}"`);
     // a copy: the tfjs buffer may be reused, the initializer keeps these bytes
     v = this.g.param(name, Float32Array.from(t.dataSync() as Float32Array), [...t.shape]);
@@ -60,16 +64,18 @@ class MaeParams {
     return v;
   }
 
-  /** `x [..., in] → [..., out]` with the stored `[in, out]` kernel `<prefix>.weight` and optional bias. */
+  /** `x [..., in] → [..., out]` with the Linear `<prefix>.weight` (`[out, in]`) and optional bias. */
   linear(x: string, prefix: string): string {
-    const y = this.g.op("MatMul", [x, this.get(`${prefix}.weight`)]);
+    const kernel = this.g.op("Transpose", [this.get(`${prefix}.weight`)], { perm: [1, 0] }); // [in, out]
+    const y = this.g.op("MatMul", [x, kernel]);
     return this.has(`${prefix}.bias`) ? this.g.op("Add", [y, this.get(`${prefix}.bias`)]) : y;
   }
 }
 
 function checkTrainable(where: string, mae: ViTMAE, trainable: readonly string[], allowed: (name: string) => boolean, why: string): void {
+  const names = mae.namedParameters();
   for (const name of trainable) {
-    if (!mae.weights.has(name)) throw new Error(`${where}: trainable parameter "${name}" is not a weight of the model`);
+    if (!names.has(name)) throw new Error(`${where}: trainable parameter "${name}" is not a weight of the model`);
     if (!allowed(name)) throw new Error(`${where}: parameter "${name}" cannot be trainable (${why})`);
   }
 }

@@ -15,11 +15,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { readImage, writeFileAtomic, writeImage, writeSafetensors } from "@lm4lv/core";
-import type { RgbImage, TensorToWrite } from "@lm4lv/core";
+import { readImage, writeImage } from "@lm4lv/core";
+import type { RgbImage } from "@lm4lv/core";
 import { ViTMAE, IMAGENET_MEAN, IMAGENET_STD, decoderFinetuneLoss, normalizeImageNet, denormalizeImageNet, patchify, unpatchify, tensorToImages, parseViTMAEConfig, vitMAEPreset, VIT_MAE_PRESETS } from "@lm4lv/mae";
 import type { ViTMAEConfig } from "@lm4lv/mae";
-import { ShuffledBatches, TrainRng, Trainer, imageGrid, writeLossPlot } from "@lm4lv/train";
+import { ShuffledBatches, TrainRng, Trainer, imageGrid, transposeTensorData, writeLossPlot } from "@lm4lv/train";
 import type { GradientFn, HistoryEntry, JsonValue, ProgressOptions, ScheduleKind, TrainResult, ValidationEntry } from "@lm4lv/train";
 import { listImages } from "@lm4lv/data";
 import { psnr, ssim } from "@lm4lv/metrics";
@@ -175,24 +175,9 @@ function batchNormalised(b: MaeBatch): Float32Array {
 /** Parameters that MAE pre-training keeps fixed (sin-cos position embeddings, as in the MAE code). */
 export const FIXED_PRETRAIN_PARAMETERS = ["vit.embeddings.position_embeddings", "decoder.decoder_pos_embed"] as const;
 
-/**
- * Turns the model's parameters selected by `select(name)` into trainable `tf.Variable`s in
- * place (the model then computes with them) and returns them by HF name.
- */
+/** The model's parameters selected by `select` as trainable `tf.Variable`s (HF layout), by HF name. */
 export function makeTrainable(mae: ViTMAE, select: (name: string) => boolean): Record<string, tf.Variable> {
-  const out: Record<string, tf.Variable> = {};
-  for (const [name, t] of [...mae.weights]) {
-    if (!select(name)) continue;
-    if (t instanceof tf.Variable) {
-      out[name] = t;
-      continue;
-    }
-    const v = tf.variable(t, true);
-    t.dispose();
-    mae.weights.set(name, v);
-    out[name] = v;
-  }
-  return out;
+  return mae.trainableParameters(select);
 }
 
 export interface MaeTask {
@@ -220,7 +205,7 @@ export function maePretrainTask(mae: ViTMAE, opts: { maskRatio?: number; normPix
 
 /** Spec §6: encoder frozen, no masking, identity order; L1 between de-normalised reconstruction and the [0,1] image. */
 export function maeDecoderFinetuneTask(mae: ViTMAE): MaeTask {
-  const variables = Object.fromEntries(mae.decoderVariables());
+  const variables = mae.trainableParameters((n) => n.startsWith("decoder."));
   return {
     variables,
     loss: (batch) => {
@@ -391,22 +376,7 @@ export function sampleGrid(mae: ViTMAE, pixels01: tf.Tensor4D, opts: { maskRatio
 
 /** Writes an HF folder: `config.json` + `model.safetensors` (F32, or F16 with `dtype: "f16"`). */
 export function saveMaeModel(mae: ViTMAE, dir: string, opts: { dtype?: "f32" | "f16" } = {}): void {
-  const dtype = opts.dtype ?? "f32";
-  if (dtype === "f32") {
-    mae.save(dir);
-    return;
-  }
-  if (dtype !== "f16") throw new Error(`saveMaeModel: dtype must be "f32" or "f16", got "${dtype}"`);
-  mkdirSync(dir, { recursive: true });
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, t] of mae.weights) {
-    const hf = t.rank === 2 ? tf.transpose(t) : t; // stored [in, out] → PyTorch [out, in]
-    tensors[name] = { shape: hf.shape, data: hf.dataSync() as Float32Array, dtype: "F16" };
-    if (hf !== t) hf.dispose();
-  }
-  writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
-  const config = { architectures: ["ViTMAEForPreTraining"], model_type: "vit_mae", ...mae.config, torch_dtype: "float16" };
-  writeFileAtomic(join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
+  mae.save(dir, opts);
 }
 
 // --- A whole run ---------------------------------------------------------------------------------
@@ -547,6 +517,8 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
       checkpointDir: o.checkpointDir ?? join(o.out, "checkpoints"),
       checkpointEvery: o.checkpointEvery ?? 100,
       resume: o.resume ?? false,
+      // lm4lv-train/1 checkpoints held the MAE's Linear weights (its 2-D tensors) as [in, out] kernels
+      upgradeLegacy: (name, t) => [name, t.shape.length === 2 ? transposeTensorData(t) : t],
       validate,
       validateEvery: o.valEvery ?? 0,
       config: runConfig,
@@ -605,6 +577,6 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
 /** The parameters whose names start with `prefix`, as F32 arrays (for checks such as "the encoder did not move"). */
 export function snapshotParameters(mae: ViTMAE, prefix = ""): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
-  for (const [name, t] of mae.weights) if (name.startsWith(prefix)) out[name] = Float32Array.from(t.dataSync() as Float32Array);
+  for (const [name, t] of mae.namedParameters()) if (name.startsWith(prefix)) out[name] = Float32Array.from(t.dataSync() as Float32Array);
   return out;
 }

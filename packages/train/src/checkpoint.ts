@@ -16,7 +16,7 @@
  * (MAE Linear weights `[in, out]`, Llama `<module>.kernel`) maps them with `upgradeCheckpoint`.
  */
 import * as tf from "@tensorflow/tfjs";
-import { readSafetensors, writeSafetensors } from "@lm4lv/core";
+import { readSafetensors, transpose2d, writeSafetensors } from "@lm4lv/core";
 import type { TensorToWrite } from "@lm4lv/core";
 import type { RngState } from "@lm4lv/data";
 import type { JsonValue } from "./data.js";
@@ -146,10 +146,8 @@ export function upgradeCheckpoint(c: CheckpointContent, map: LegacyTensorMap): C
 /** `[rows, cols]` → `[cols, rows]` (e.g. a Linear weight stored as a kernel `[in, out]` in a legacy checkpoint). */
 export function transposeTensorData(t: FloatTensorData): FloatTensorData {
   if (t.shape.length !== 2) throw new Error(`transposeTensorData: shape [${t.shape}] is not 2-D`);
-  const [rows, cols] = t.shape;
-  const out = new Float32Array(t.data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c];
-  return { shape: [cols, rows], data: out };
+  const [rows, cols] = t.shape as [number, number];
+  return { shape: [cols, rows], data: transpose2d(t.data, rows, cols) };
 }
 
 /**
