@@ -80,9 +80,46 @@ describe("saveAdapters / loadAdapters", () => {
     rmSync(join(dir, "adapters.safetensors"));
     expect(() => loadAdapters(dir, { visionHidden: 4, llmHidden: 6 })).toThrow(/adapters\.safetensors: file not found/);
     writeFileSync(join(dir, "lm4lv.json"), JSON.stringify({ format: "something-else" }));
-    expect(() => loadAdapters(dir, { visionHidden: 4, llmHidden: 6 })).toThrow(/lm4lv\.json: format is "something-else"/);
+    expect(() => loadAdapters(dir, { visionHidden: 4, llmHidden: 6 })).toThrow(/lm4lv\.json: format: expected "lm4lv-adapters" \(not an LM4LV adapter checkpoint\), got "something-else"$/);
     rmSync(join(dir, "lm4lv.json"));
     expect(existsSync(join(dir, "lm4lv.json"))).toBe(false);
     expect(() => loadAdapters(dir, { visionHidden: 4, llmHidden: 6 })).toThrow(/lm4lv\.json: file not found/);
+  });
+
+  it("validates lm4lv.json field by field, naming the file and each bad field; keeps fields it does not know", () => {
+    const dir = tempDir();
+    const a = new LM4LVAdapters({ visionHidden: 4, llmHidden: 6, numTaskTokens: 1 });
+    saveAdapters(dir, a, { ...RUN, extra: { ...RUN.extra, tokenizer: "../tok" } });
+    a.dispose();
+    const file = join(dir, "lm4lv.json");
+    const good = JSON.parse(readFileSync(file, "utf8"));
+    const info = readCheckpointInfo(dir);
+    const width: number = info.visionHidden; // typed by the schema
+    expect(width).toBe(4);
+    expect(info.extra.tokenizer).toBe("../tok");
+    expect(info.lora).toBeNull();
+
+    writeFileSync(file, JSON.stringify({ ...good, note: "kept", lora: undefined, extra: undefined }));
+    expect(readCheckpointInfo(dir)).toMatchObject({ note: "kept", lora: null, extra: {} });
+
+    writeFileSync(file, JSON.stringify({ ...good, version: 2 }));
+    expect(() => readCheckpointInfo(dir)).toThrow(`${file}: version: expected 1 (the version this code reads), got 2`);
+    writeFileSync(file, JSON.stringify({ ...good, llm: 7, step: -1, visionHidden: "4", extra: [] }));
+    expect(() => readCheckpointInfo(dir)).toThrow(
+      `${file}: llm: expected a folder path (a string), got 7; step: expected an integer >= 0, got -1; extra: expected an object, got []; visionHidden: expected an integer >= 0, got "4"`,
+    );
+    writeFileSync(file, JSON.stringify({ ...good, lora: { rank: 0, alpha: 16, targets: ["q", "x"] } }));
+    expect(() => readCheckpointInfo(dir)).toThrow(`${file}: lora.rank: expected a positive integer, got 0; lora.targets[1]: expected one of q, k, v, o, got "x"`);
+    writeFileSync(file, JSON.stringify({ ...good, lora: { rank: 4, alpha: 8, targets: ["q", "v"] } }));
+    expect(readCheckpointInfo(dir).lora).toEqual({ rank: 4, alpha: 8, targets: ["q", "v"], seed: 0 });
+    writeFileSync(file, JSON.stringify({ ...good, extra: { tokenizer: 3 } }));
+    expect(() => readCheckpointInfo(dir)).toThrow(`${file}: extra.tokenizer: expected a folder path (a string), got 3`);
+  });
+
+  it("checks what it is asked to save", () => {
+    const a = new LM4LVAdapters({ visionHidden: 4, llmHidden: 6, numTaskTokens: 1 });
+    expect(() => saveAdapters(tempDir(), a, { ...RUN, step: 1.5 })).toThrow("saveAdapters: run.step: expected an integer >= 0, got 1.5");
+    expect(() => saveAdapters(tempDir(), a, { ...RUN, task: undefined as unknown as string })).toThrow("saveAdapters: run.task: missing (expected a task name (a string))");
+    a.dispose();
   });
 });

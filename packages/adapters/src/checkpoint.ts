@@ -10,44 +10,72 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { SafetensorsFile, readJsonFile, writeFileAtomic, writeSafetensors } from "@lm4lv/core";
+import { z } from "zod";
+import { SafetensorsFile, nonNegativeInt, oneOf, positiveInt, positiveNumber, readJsonFile, validateConfig, writeFileAtomic, writeSafetensors } from "@lm4lv/core";
 import { ADAPTER_PARAM_NAMES, LM4LVAdapters, adapterParamShapes } from "./adapters.js";
 import type { AdapterParamName } from "./adapters.js";
 import { LlamaLora, loraParamShapes } from "./lora.js";
-import type { LlamaLike, LoraTarget } from "./lora.js";
+import type { LlamaLike } from "./lora.js";
 
 export const ADAPTERS_FILE = "adapters.safetensors";
 export const RUN_FILE = "lm4lv.json";
 export const CHECKPOINT_FORMAT = "lm4lv-adapters";
 export const CHECKPOINT_VERSION = 1;
 
+const folder = () => z.string("expected a folder path (a string)");
+
+/** `extra`: anything worth keeping (optimiser settings, data, seed, ...); `tokenizer` names the tokenizer folder when it is not the LLM's. */
+const EXTRA_SCHEMA = z.looseObject({ tokenizer: folder().optional() });
+
 /** What the caller knows about the run; sizes come from the adapters themselves. */
-export interface RunInfo {
+export const RUN_INFO_SCHEMA = z.object({
   /** Folder (or hub id) of the MAE checkpoint. */
-  visionModel: string;
+  visionModel: folder(),
   /** Folder (or hub id) of the Llama checkpoint. */
-  llm: string;
+  llm: folder(),
   /** Task name, e.g. "denoise_50". */
-  task: string;
+  task: z.string("expected a task name (a string)"),
   /** Visual positions per image (1 + (image/patch)²). */
-  numVisualTokens: number;
+  numVisualTokens: nonNegativeInt(),
   /** Optimiser steps done. */
-  step: number;
+  step: nonNegativeInt(),
   /** Anything else worth keeping (optimiser settings, data, seed, ...). */
-  extra?: Record<string, unknown>;
-}
+  extra: EXTRA_SCHEMA.optional(),
+});
+
+export type RunInfo = z.input<typeof RUN_INFO_SCHEMA>;
+
+/** The first field read: a JSON file that is not an LM4LV checkpoint stops here. */
+const FORMAT_SCHEMA = z.looseObject({
+  format: z.literal(CHECKPOINT_FORMAT, `expected "${CHECKPOINT_FORMAT}" (not an LM4LV adapter checkpoint)`),
+});
+
+/** Then the version: a checkpoint of another version stops here. */
+const HEADER_SCHEMA = FORMAT_SCHEMA.extend({
+  version: z.literal(CHECKPOINT_VERSION, `expected ${CHECKPOINT_VERSION} (the version this code reads)`),
+});
+
+/** LoRA settings of a checkpoint holding LoRA matrices. */
+const LORA_INFO_SCHEMA = z.object({
+  rank: positiveInt(),
+  alpha: positiveNumber(),
+  targets: z.array(oneOf(["q", "k", "v", "o"])),
+  seed: z.number("expected an integer").int("expected an integer").default(0),
+});
+
+/** lm4lv.json: the run plus what the adapters' shapes say; fields it does not list are kept. */
+export const CHECKPOINT_INFO_SCHEMA = HEADER_SCHEMA.extend({
+  ...RUN_INFO_SCHEMA.shape,
+  visionHidden: nonNegativeInt(),
+  llmHidden: nonNegativeInt(),
+  numTaskTokens: nonNegativeInt(),
+  /** LoRA settings when the checkpoint holds LoRA matrices, else null. */
+  lora: LORA_INFO_SCHEMA.nullable().default(null),
+  extra: EXTRA_SCHEMA.default({}),
+});
 
 /** The content of lm4lv.json. */
-export interface CheckpointInfo extends RunInfo {
-  format: typeof CHECKPOINT_FORMAT;
-  version: number;
-  visionHidden: number;
-  llmHidden: number;
-  numTaskTokens: number;
-  /** LoRA settings when the checkpoint holds LoRA matrices, else null. */
-  lora: { rank: number; alpha: number; targets: LoraTarget[]; seed: number } | null;
-  extra: Record<string, unknown>;
-}
+export type CheckpointInfo = z.output<typeof CHECKPOINT_INFO_SCHEMA>;
 
 export class CheckpointError extends Error {}
 
@@ -55,13 +83,8 @@ export class CheckpointError extends Error {}
  * Writes `dir/adapters.safetensors` and `dir/lm4lv.json` (creating `dir`); with `lora`, its
  * matrices are stored too. Returns the info written.
  */
-export function saveAdapters(dir: string, adapters: LM4LVAdapters, run: RunInfo, lora?: LlamaLora): CheckpointInfo {
-  for (const field of ["visionModel", "llm", "task"] as const) {
-    if (typeof run[field] !== "string") throw new CheckpointError(`saveAdapters: run.${field} must be a string`);
-  }
-  for (const field of ["numVisualTokens", "step"] as const) {
-    if (!Number.isInteger(run[field]) || run[field] < 0) throw new CheckpointError(`saveAdapters: run.${field} must be a non-negative integer, got ${run[field]}`);
-  }
+export function saveAdapters(dir: string, adapters: LM4LVAdapters, runInfo: RunInfo, lora?: LlamaLora): CheckpointInfo {
+  const run = validateConfig(runInfo, RUN_INFO_SCHEMA, (path) => `saveAdapters: run.${path.join(".")}`, { error: CheckpointError });
   const info: CheckpointInfo = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
@@ -86,29 +109,12 @@ export function saveAdapters(dir: string, adapters: LM4LVAdapters, run: RunInfo,
   return info;
 }
 
-/** Reads and checks `dir/lm4lv.json`. */
+/** Reads and validates `dir/lm4lv.json` (CHECKPOINT_INFO_SCHEMA); errors name the file and every bad field. */
 export function readCheckpointInfo(dir: string): CheckpointInfo {
   const { path, json } = readJsonFile(dir, RUN_FILE);
-  if (json.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`${path}: format is ${JSON.stringify(json.format)}, expected "${CHECKPOINT_FORMAT}"`);
-  if (json.version !== CHECKPOINT_VERSION) throw new CheckpointError(`${path}: version ${JSON.stringify(json.version)} is not supported (expected ${CHECKPOINT_VERSION})`);
-  for (const field of ["visionModel", "llm", "task"]) {
-    if (typeof json[field] !== "string") throw new CheckpointError(`${path}: field "${field}" must be a string`);
-  }
-  for (const field of ["visionHidden", "llmHidden", "numVisualTokens", "numTaskTokens", "step"]) {
-    const v = json[field];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw new CheckpointError(`${path}: field "${field}" must be a non-negative integer, got ${JSON.stringify(v)}`);
-  }
-  if (json.extra !== undefined && (typeof json.extra !== "object" || json.extra === null || Array.isArray(json.extra))) {
-    throw new CheckpointError(`${path}: field "extra" must be an object`);
-  }
-  const lora = json.lora ?? null;
-  if (lora !== null) {
-    const l = lora as Record<string, unknown>;
-    if (typeof l !== "object" || !Number.isInteger(l.rank) || typeof l.alpha !== "number" || !Array.isArray(l.targets)) {
-      throw new CheckpointError(`${path}: field "lora" must be null or {rank, alpha, targets, seed}`);
-    }
-  }
-  return { ...(json as unknown as CheckpointInfo), lora: lora as CheckpointInfo["lora"], extra: (json.extra as Record<string, unknown>) ?? {} };
+  validateConfig(json, FORMAT_SCHEMA, path, { error: CheckpointError });
+  validateConfig(json, HEADER_SCHEMA, path, { error: CheckpointError });
+  return validateConfig(json, CHECKPOINT_INFO_SCHEMA, path, { error: CheckpointError });
 }
 
 export interface LoadAdaptersOptions {

@@ -110,19 +110,25 @@ export function issueMessage(iss: Issue): string {
 /** Where an issue is: a file name (its fields are named after it) or a function naming the place of a path. */
 export type IssueSource = string | ((path: readonly PropertyKey[]) => string);
 
-export interface ValidateOptions {
-  /** Error class thrown (default ConfigError). */
-  error?: new (message: string) => Error;
+export interface FormatOptions {
   /** Issues listed before "... and N more" (default 10). */
   max?: number;
+  /** How a path is named after a file's name (default fieldPath; e.g. "item 3: image[1]" for a list). */
+  field?: (path: readonly PropertyKey[]) => string;
+}
+
+export interface ValidateOptions extends FormatOptions {
+  /** Error class thrown (default ConfigError). */
+  error?: new (message: string) => Error;
 }
 
 /** All issues as one line: `file: a: msg; b: msg` (or `where(a): msg; where(b): msg`). */
-export function formatIssues(issues: readonly Issue[], source: IssueSource, max = 10): string {
+export function formatIssues(issues: readonly Issue[], source: IssueSource, opts: FormatOptions = {}): string {
+  const max = opts.max ?? 10;
   const seen = new Set<string>();
   const lines: string[] = [];
   for (const iss of issues) {
-    const field = typeof source === "string" ? fieldPath(iss.path) : source(iss.path);
+    const field = typeof source === "string" ? (opts.field ?? fieldPath)(iss.path) : source(iss.path);
     const line = field ? `${field}: ${issueMessage(iss)}` : issueMessage(iss);
     if (!seen.has(line)) {
       seen.add(line);
@@ -142,7 +148,7 @@ export function validateConfig<S extends z.ZodType>(raw: unknown, schema: S, sou
   const r = schema.safeParse(raw, { reportInput: true, error: (iss) => defaultMessage(iss) });
   if (r.success) return r.data;
   const ErrorClass = opts.error ?? ConfigError;
-  throw new ErrorClass(formatIssues(r.error.issues, source, opts.max));
+  throw new ErrorClass(formatIssues(r.error.issues, source, opts));
 }
 
 /** readJsonFile + validateConfig; errors name the file's path. */

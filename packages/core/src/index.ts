@@ -29,7 +29,7 @@ export {
   nonNegativeNumber,
   oneOf,
 } from "./config.js";
-export type { IssueSource, ValidateOptions } from "./config.js";
+export type { IssueSource, FormatOptions, ValidateOptions } from "./config.js";
 export { writeFileAtomic } from "./fsutil.js";
 export { WeightLoadError } from "./errors.js";
 export {

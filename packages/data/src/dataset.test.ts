@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readImage, writeImage } from "@lm4lv/core";
-import { FolderPairDataset, JsonDataset, PAIR_CONVERSATION, listImages, writeDegradedDataset } from "./dataset.js";
+import { DatasetError, FolderPairDataset, JsonDataset, PAIR_CONVERSATION, listImages, readDataItems, writeDegradedDataset } from "./dataset.js";
 import { rotate90 } from "./degradations.js";
 import { degrade } from "./tasks.js";
 import { randomImage, smoothImage } from "./testing.js";
@@ -139,19 +139,54 @@ describe("JsonDataset validation", () => {
     expect(() => JsonDataset.open(write("bad.json", "{oops"))).toThrow(/bad.json: not valid JSON/);
     expect(() => JsonDataset.open(write("obj.json", { a: 1 }))).toThrow(/expected a JSON list/);
     expect(() => JsonDataset.open(write("nofile.json", [{ image: ["clean/a.png", "clean/zzz.png"], conversations: conv }]))).toThrow(
-      /nofile.json item 0: image\[1\] "clean\/zzz.png" not found/,
+      /nofile.json: item 0: image\[1\]: "clean\/zzz.png" not found/,
     );
     expect(() =>
       JsonDataset.open(write("count.json", [{ image: ["clean/a.png", "clean/c.png"], conversations: [{ from: "human", value: "<image>" }] }])),
-    ).toThrow(/count.json item 0: the conversation has 1 <image> placeholder\(s\) but "image" lists 2 path\(s\)/);
+    ).toThrow(/count.json: item 0: image: 2 path\(s\) but the conversation has 1 <image> placeholder\(s\), got \["clean\/a.png","clean\/c.png"\]/);
     expect(() =>
       JsonDataset.open(write("role.json", [{ image: ["clean/a.png"], conversations: [{ from: "bot", value: "<image>" }] }], )),
-    ).toThrow(/role.json item 0: conversations\[0\].from must be "human", "gpt" or "none", got "bot"/);
+    ).toThrow(/role.json: item 0: conversations\[0\]\.from: expected one of human, gpt, none, got "bot"/);
     expect(() =>
       JsonDataset.open(write("type.json", [{ image: ["clean/a.png", "clean/c.png"], conversations: conv, task_type: "x" }])),
-    ).toThrow(/type.json item 0: task_type must be "conversation" or "simple"/);
+    ).toThrow(/type.json: item 0: task_type: expected one of conversation, simple, got "x"/);
     expect(() => JsonDataset.open(write("one.json", [{ image: ["clean/a.png"], conversations: [{ from: "human", value: "<image>" }] }]))).toThrow(
-      /one.json item 0: expected 2 images \(LQ, HQ\), got 1/,
+      /one.json: item 0: image: expected 2 images \(LQ, HQ\), got 1/,
+    );
+  });
+});
+
+describe("readDataItems (the reference JSON list, validated by DATA_ITEM_SCHEMA)", () => {
+  const write = (name: string, json: unknown) => {
+    const p = join(root, name);
+    writeFileSync(p, JSON.stringify(json));
+    return p;
+  };
+  const conv = PAIR_CONVERSATION.map((t) => ({ ...t }));
+
+  it("returns typed items (a single path reads as a list; unknown fields dropped)", () => {
+    const p = write("good.json", [{ image: ["lq/a.png", "hq/a.png"], conversations: conv, task_type: "conversation", id: 7 }, { image: "x.png", conversations: [{ from: "human", value: "<image>" }] }]);
+    const { path, items } = readDataItems(p);
+    expect(path).toBe(p);
+    const first: string = items[0].image[1]; // typed by the schema
+    expect(first).toBe("hq/a.png");
+    expect(items).toEqual([
+      { image: ["lq/a.png", "hq/a.png"], conversations: conv, task_type: "conversation" },
+      { image: ["x.png"], conversations: [{ from: "human", value: "<image>" }] },
+    ]);
+  });
+
+  it("lists every bad item and field at once, naming the file", () => {
+    const p = write("bad-items.json", [
+      { image: ["a.png", ""], conversations: conv },
+      { image: 3, conversations: [] },
+      { conversations: [{ from: "human" }] },
+    ]);
+    expect(() => readDataItems(p)).toThrow(DatasetError);
+    expect(() => readDataItems(p)).toThrow(
+      `${p}: item 0: image[1]: expected a non-empty path, got ""; ` +
+        "item 1: image: expected a path or a list of paths, got 3; item 1: conversations: expected a non-empty list of turns, got []; " +
+        "item 2: image: missing (expected a path or a list of paths); item 2: conversations[0].value: missing (expected a string)",
     );
   });
 });

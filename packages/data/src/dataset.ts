@@ -12,7 +12,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
-import { isImagePath, readImage, writeFileAtomic, writeImage, type RgbImage } from "@lm4lv/core";
+import { z } from "zod";
+import { fieldPath, isImagePath, oneOf, readImage, validateConfig, writeFileAtomic, writeImage, type RgbImage } from "@lm4lv/core";
 import type { ConversationTurn } from "@lm4lv/tokenizer";
 import { deriveSeed } from "./rng.js";
 import { getTask, makePair, type TaskParams } from "./tasks.js";
@@ -40,12 +41,6 @@ export interface PairSample {
   conversation: ConversationTurn[];
 }
 
-export interface DataItem {
-  image: string[];
-  conversations: ConversationTurn[];
-  task_type?: "conversation" | "simple";
-}
-
 export class DatasetError extends Error {}
 
 function countPlaceholders(text: string): number {
@@ -56,36 +51,54 @@ function copyConversation(): ConversationTurn[] {
   return PAIR_CONVERSATION.map((t) => ({ ...t }));
 }
 
-/** Checks one parsed JSON item; `where` names it in errors ("data.json item 3"). */
-function validateItem(raw: unknown, where: string): DataItem {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new DatasetError(`${where}: expected an object`);
-  const obj = raw as Record<string, unknown>;
-  // "image" may be a single path (LLaVA style) or a list of paths.
-  const image = typeof obj.image === "string" ? [obj.image] : obj.image;
-  if (!Array.isArray(image) || image.some((p) => typeof p !== "string" || p.length === 0)) {
-    throw new DatasetError(`${where}: "image" must be a path or a list of non-empty path strings`);
+const path = () => z.string("expected a path (a string)").min(1, "expected a non-empty path");
+
+/**
+ * The fields of one item of the reference JSON list (spec §4). `image` may be a single path
+ * (LLaVA style) or a list; either way it reads as a list. Other fields of an item are dropped.
+ */
+export const DATA_ITEM_FIELDS = z.object({
+  image: z.preprocess((v) => (typeof v === "string" ? [v] : v), z.array(path(), "expected a path or a list of paths")),
+  conversations: z
+    .array(z.object({ from: oneOf(["human", "gpt", "none"]), value: z.string() }), "expected a list of turns")
+    .min(1, "expected a non-empty list of turns"),
+  task_type: oneOf(["conversation", "simple"]).optional(),
+});
+
+/** An item of the reference JSON list: DATA_ITEM_FIELDS, and the k-th `<image>` of the conversation for each path. */
+export const DATA_ITEM_SCHEMA = DATA_ITEM_FIELDS.superRefine((it, ctx) => {
+  const tokens = it.conversations.reduce((n, t) => n + countPlaceholders(t.value), 0);
+  if (tokens !== it.image.length) {
+    ctx.addIssue({ code: "custom", path: ["image"], input: it.image, message: `${it.image.length} path(s) but the conversation has ${tokens} ${IMAGE_PLACEHOLDER} placeholder(s)` });
   }
-  if (!Array.isArray(obj.conversations) || obj.conversations.length === 0) {
-    throw new DatasetError(`${where}: "conversations" must be a non-empty list`);
+});
+
+export type DataItem = z.output<typeof DATA_ITEM_SCHEMA>;
+
+/** Names an issue's path in a JSON list: "item 3: conversations[0].from". */
+export function itemPath(path: readonly PropertyKey[]): string {
+  if (typeof path[0] !== "number") return fieldPath(path);
+  return path.length > 1 ? `item ${path[0]}: ${fieldPath(path.slice(1))}` : `item ${path[0]}`;
+}
+
+/**
+ * Reads a JSON list in the reference format (a folder means its `data.json`) and validates every
+ * item with `item` (default DATA_ITEM_SCHEMA); errors name the file, the item and the field,
+ * e.g. `data.json: item 3: conversations[0].from: expected one of human, gpt, none, got "bot"`.
+ */
+export function readDataItems<S extends z.ZodType = typeof DATA_ITEM_SCHEMA>(jsonPath: string, item?: S): { path: string; items: z.output<S>[] } {
+  let abs = resolve(jsonPath);
+  if (existsSync(abs) && statSync(abs).isDirectory()) abs = join(abs, "data.json");
+  if (!existsSync(abs)) throw new DatasetError(`${abs}: dataset JSON not found`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(abs, "utf8"));
+  } catch (e) {
+    throw new DatasetError(`${abs}: not valid JSON (${(e as Error).message})`);
   }
-  const conversations = obj.conversations.map((t, k) => {
-    const turn = t as Record<string, unknown>;
-    if (typeof t !== "object" || t === null) throw new DatasetError(`${where}: conversations[${k}] must be an object`);
-    if (turn.from !== "human" && turn.from !== "gpt" && turn.from !== "none") {
-      throw new DatasetError(`${where}: conversations[${k}].from must be "human", "gpt" or "none", got ${JSON.stringify(turn.from)}`);
-    }
-    if (typeof turn.value !== "string") throw new DatasetError(`${where}: conversations[${k}].value must be a string`);
-    return { from: turn.from, value: turn.value } as ConversationTurn;
-  });
-  const tokens = conversations.reduce((n, t) => n + countPlaceholders(t.value), 0);
-  if (tokens !== image.length) {
-    throw new DatasetError(`${where}: the conversation has ${tokens} ${IMAGE_PLACEHOLDER} placeholder(s) but "image" lists ${image.length} path(s)`);
-  }
-  const taskType = obj.task_type;
-  if (taskType !== undefined && taskType !== "conversation" && taskType !== "simple") {
-    throw new DatasetError(`${where}: task_type must be "conversation" or "simple", got ${JSON.stringify(taskType)}`);
-  }
-  return { image: image as string[], conversations, ...(taskType !== undefined ? { task_type: taskType } : {}) };
+  if (!Array.isArray(raw)) throw new DatasetError(`${abs}: expected a JSON list of items ({"image": [...], "conversations": [...]})`);
+  const items = validateConfig(raw, z.array(item ?? DATA_ITEM_SCHEMA), abs, { error: DatasetError, field: itemPath });
+  return { path: abs, items: items as z.output<S>[] };
 }
 
 export interface JsonDatasetOptions {
@@ -114,26 +127,16 @@ export class JsonDataset {
    * A folder means its `data.json`.
    */
   static open(jsonPath: string, opts: JsonDatasetOptions = {}): JsonDataset {
-    let abs = resolve(jsonPath);
-    if (existsSync(abs) && statSync(abs).isDirectory()) abs = join(abs, "data.json");
-    if (!existsSync(abs)) throw new DatasetError(`${abs}: dataset JSON not found`);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(abs, "utf8"));
-    } catch (e) {
-      throw new DatasetError(`${abs}: not valid JSON (${(e as Error).message})`);
-    }
-    if (!Array.isArray(raw)) throw new DatasetError(`${abs}: expected a JSON list of items`);
-    const items = raw.map((r, i) => validateItem(r, `${abs} item ${i}`));
+    const { path: abs, items } = readDataItems(jsonPath);
     const pairs = opts.pairs ?? true;
     const root = dirname(abs);
     items.forEach((it, i) => {
       if (pairs && it.image.length !== 2) {
-        throw new DatasetError(`${abs} item ${i}: expected 2 images (LQ, HQ), got ${it.image.length} (open with { pairs: false } for other layouts)`);
+        throw new DatasetError(`${abs}: item ${i}: image: expected 2 images (LQ, HQ), got ${it.image.length} (open with { pairs: false } for other layouts)`);
       }
       it.image.forEach((p, k) => {
         const full = isAbsolute(p) ? p : resolve(root, p);
-        if (!existsSync(full)) throw new DatasetError(`${abs} item ${i}: image[${k}] "${p}" not found (looked for ${full})`);
+        if (!existsSync(full)) throw new DatasetError(`${abs}: item ${i}: image[${k}]: "${p}" not found (looked for ${full})`);
       });
     });
     return new JsonDataset(abs, items, opts);

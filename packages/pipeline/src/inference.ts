@@ -4,10 +4,11 @@
  * input, image[1] = clean target). Each item is processed on its own: an unreadable image or a target
  * of the wrong size is reported for that item and the others still run.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { basename, dirname, extname, isAbsolute, join } from "node:path";
+import { z } from "zod";
 import { hconcat, isImagePath, readImage, writeImage, type RgbImage } from "@lm4lv/core";
-import { listImages } from "@lm4lv/data";
+import { DATA_ITEM_FIELDS, listImages, readDataItems } from "@lm4lv/data";
 import { psnr, ssim } from "@lm4lv/metrics";
 import type { LM4LV } from "./lm4lv.js";
 
@@ -17,6 +18,14 @@ export interface InferenceItem {
   /** Clean target, when known. */
   target?: string;
 }
+
+/**
+ * An item of a pairs JSON for restoration: the reference format's `image` field (DATA_ITEM_FIELDS),
+ * image[0] the input and image[1] the clean target when given; the conversation is not needed.
+ */
+export const INFERENCE_ITEM_SCHEMA = z.object({
+  image: DATA_ITEM_FIELDS.shape.image.refine((paths) => paths.length > 0, "expected at least one path (the input)"),
+});
 
 /** Image file, folder, or reference-format JSON → items. `cleanDir` pairs folder items with targets by file stem. */
 export function listInferenceItems(input: string, opts: { clean?: string } = {}): InferenceItem[] {
@@ -30,22 +39,10 @@ export function listInferenceItems(input: string, opts: { clean?: string } = {})
     return names.map((n) => ({ name: stemOf(n), input: join(input, n), target: cleanByStem.get(stemOf(n)) }));
   }
   if (input.toLowerCase().endsWith(".json")) {
-    let items: unknown;
-    try {
-      items = JSON.parse(readFileSync(input, "utf8"));
-    } catch (e) {
-      throw new Error(`${input}: not valid JSON (${(e as Error).message})`);
-    }
-    if (!Array.isArray(items)) throw new Error(`${input}: expected a JSON list of {"image": [...], "conversations": [...]}`);
-    const base = dirname(resolve(input));
+    const { path, items } = readDataItems(input, INFERENCE_ITEM_SCHEMA);
+    const base = dirname(path);
     const at = (p: string) => (isAbsolute(p) ? p : join(base, p));
-    return items.map((it, i) => {
-      const images = (it as { image?: unknown }).image;
-      if (!Array.isArray(images) || images.length < 1 || images.some((p) => typeof p !== "string")) {
-        throw new Error(`${input} item ${i}: "image" must be a list of paths`);
-      }
-      return { name: `${String(i).padStart(4, "0")}_${stemOf(images[0])}`, input: at(images[0]), target: images[1] ? at(images[1]) : undefined };
-    });
+    return items.map(({ image }, i) => ({ name: `${String(i).padStart(4, "0")}_${stemOf(image[0])}`, input: at(image[0]), target: image[1] ? at(image[1]) : undefined }));
   }
   if (!isImagePath(input)) throw new Error(`${input}: not an image, a folder or a .json pairs file`);
   return [{ name: stemOf(input), input, target: opts.clean }];
