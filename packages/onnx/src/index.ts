@@ -9,7 +9,7 @@ export { weightLinear, WEIGHT_FORMATS, INT4_BLOCK_SIZE, DEFAULT_ACCURACY_LEVEL }
 export type { WeightFormat, WeightLinear } from "./layers.js";
 export { quantizeInt8PerChannel, quantizeInt4Blocks, packNBits, packZeroPoints4, int8MatMulNBits, int4MatMulNBits, int8BlockSize, blockCount } from "./quantize.js";
 export type { Int8Channels, Int4Blocks, MatMulNBitsWeights } from "./quantize.js";
-export { OrtSession, sessionOptions } from "./session.js";
+export { OrtSession, sessionOptions, executionProviders, ORT_PROVIDERS } from "./session.js";
 /** onnxruntime-node's tensor class, for feeding `OrtSession.run` directly. */
 export { Tensor as OrtTensor } from "onnxruntime-node";
 export type { OrtSessionOptions } from "./session.js";

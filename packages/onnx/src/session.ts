@@ -14,13 +14,34 @@ export interface OrtSessionOptions {
   graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
   /** Write the optimised graph here (inspection only). */
   optimizedModelPath?: string;
+  /**
+   * ONNX Runtime execution providers, in order of preference (default: the comma-separated list in
+   * the environment variable `LM4LV_ORT_PROVIDERS`, else `["cpu"]`). Only "cpu" has run here; "cuda"
+   * needs onnxruntime-node's CUDA 12 binaries (docs/scale.md).
+   */
+  executionProviders?: readonly string[];
+}
+
+/** Provider names onnxruntime-node knows (its `InferenceSession.ExecutionProviderName`s on some platform). */
+export const ORT_PROVIDERS = ["cpu", "cuda", "tensorrt", "dml", "webgpu", "coreml"] as const;
+
+/** `opts.executionProviders`, else `LM4LV_ORT_PROVIDERS` ("cuda,cpu"), else ["cpu"]; names are checked. */
+export function executionProviders(opts: OrtSessionOptions = {}, env: NodeJS.ProcessEnv = process.env): string[] {
+  const fromEnv = env.LM4LV_ORT_PROVIDERS?.trim();
+  const where = opts.executionProviders ? "executionProviders" : "LM4LV_ORT_PROVIDERS";
+  const list = opts.executionProviders ? [...opts.executionProviders] : fromEnv ? fromEnv.split(",").map((p) => p.trim().toLowerCase()) : ["cpu"];
+  if (!list.length) throw new RangeError(`${where}: empty provider list`);
+  for (const p of list) {
+    if (!(ORT_PROVIDERS as readonly string[]).includes(p)) throw new RangeError(`${where}: unknown execution provider "${p}" (known: ${ORT_PROVIDERS.join(", ")})`);
+  }
+  return list;
 }
 
 export function sessionOptions(opts: OrtSessionOptions = {}): ort.InferenceSession.SessionOptions {
   const threads = opts.intraOpThreads ?? cpus().length;
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`intraOpThreads must be a positive integer, got ${threads}`);
   const o: ort.InferenceSession.SessionOptions = {
-    executionProviders: ["cpu"],
+    executionProviders: executionProviders(opts),
     graphOptimizationLevel: opts.graphOptimizationLevel ?? "all",
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
@@ -39,7 +60,7 @@ export class OrtSession {
     private readonly session: ort.InferenceSession,
   ) {}
 
-  /** Opens `path` in ONNX Runtime (CPU, `sessionOptions(opts)`). */
+  /** Opens `path` in ONNX Runtime (`sessionOptions(opts)`: CPU unless providers are given). */
   static async create(path: string, opts: OrtSessionOptions = {}): Promise<OrtSession> {
     const options = sessionOptions(opts);
     let session: ort.InferenceSession;
