@@ -118,13 +118,10 @@ function llamaOptions(opts: ExportOptions): LlamaExportOptions {
  */
 export function sourceFromDir(dir: string): ExportSource {
   if (existsSync(join(dir, "lm4lv.json"))) {
-    // an LM4LV checkpoint: its models (paths relative to the checkpoint) + its adapters
-    const { json } = readJsonFile(join(dir, "lm4lv.json"));
-    const at = (p: unknown, field: string) => {
-      if (typeof p !== "string") throw new Error(`${dir}/lm4lv.json: field "${field}" should be a folder path`);
-      return isAbsolute(p) ? p : resolve(dir, p);
-    };
-    return { mae: at(json.visionModel, "visionModel"), llm: at(json.llm, "llm"), adapters: dir };
+    // an LM4LV checkpoint (lm4lv.json validated): its models (paths relative to the checkpoint) + its adapters
+    const info = readCheckpointInfo(dir);
+    const at = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
+    return { mae: at(info.visionModel), llm: at(info.llm), adapters: dir };
   }
   if (existsSync(join(dir, "config.json"))) {
     const { json } = readJsonFile(join(dir, "config.json"));
