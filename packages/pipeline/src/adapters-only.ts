@@ -6,7 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
-import type { RgbImage } from "@lm4lv/core";
+import { z } from "zod";
+import { fieldPath, positiveInt, positiveNumber, validateConfig, type RgbImage } from "@lm4lv/core";
 import { ShuffledBatches, runTraining, type TrainResult, type ProgressOptions } from "@lm4lv/train";
 import type { LM4LV } from "./lm4lv.js";
 import type { PairSource } from "./lm4lv-training.js";
@@ -34,28 +35,38 @@ export async function restoreAdaptersOnly(model: LM4LV, lq: RgbImage): Promise<R
   }
 }
 
-export interface TrainAdaptersOnlyOptions {
+/** The hyperparameters of the adapters-only ablation and their defaults (the one place each lives). */
+export const ADAPTERS_ONLY_TRAINING_OPTIONS = z.object({
+  /** Optimiser steps. */
+  steps: positiveInt(),
+  /** Pairs per step (at most the dataset's size). */
+  batchSize: positiveInt().default(8),
+  /** Learning rate (two linear maps and an MSE: higher than LM4LV's). */
+  lr: positiveNumber().default(3e-3),
+  /** Seed of the data order. */
+  seed: z.number("expected an integer").int("expected an integer").default(0),
+  /** Continue from `<outDir>/checkpoints/last.safetensors`. */
+  resume: z.boolean().default(false),
+});
+
+export type TrainAdaptersOnlyOptions = z.input<typeof ADAPTERS_ONLY_TRAINING_OPTIONS> & {
   model: LM4LV;
   train: PairSource;
   outDir: string;
-  steps: number;
-  batchSize?: number;
-  lr?: number;
-  seed?: number;
-  resume?: boolean;
   progress?: boolean | ProgressOptions;
   handleSigint?: boolean;
-}
+};
 
 /** Trains adapter + de-adapter (task tokens unused) and saves them like an LM4LV checkpoint (`extra.mode = "adapters-only"`). */
 export async function trainAdaptersOnly(o: TrainAdaptersOnlyOptions): Promise<TrainResult> {
   const { model } = o;
+  const h = validateConfig(o, ADAPTERS_ONLY_TRAINING_OPTIONS, (path) => `trainAdaptersOnly: ${fieldPath(path)}`);
   mkdirSync(o.outDir, { recursive: true });
-  const batchSize = Math.min(o.batchSize ?? 8, o.train.length);
+  const batchSize = Math.min(h.batchSize, o.train.length);
   const batches = new ShuffledBatches({
     size: o.train.length,
     batchSize,
-    seed: o.seed ?? 0,
+    seed: h.seed,
     load: (idx) => Promise.all(idx.map(async (i) => {
       const { lq, hq } = await o.train.get(i, batches.epoch);
       return { lq: await model.fit(lq), hq: await model.fit(hq) };
@@ -69,18 +80,18 @@ export async function trainAdaptersOnly(o: TrainAdaptersOnlyOptions): Promise<Tr
       return { loss: mse, parts: { mse } };
     },
     data: batches,
-    totalSteps: o.steps,
-    seed: o.seed ?? 0,
-    optimizer: { lr: o.lr ?? 3e-3 },
+    totalSteps: h.steps,
+    seed: h.seed,
+    optimizer: { lr: h.lr },
     clipNorm: 1.0,
     batchSize,
     checkpointDir: join(o.outDir, "checkpoints"),
     checkpointEvery: 100,
-    resume: o.resume ?? false,
+    resume: h.resume,
     progress: o.progress ?? true,
     lossPlot: join(o.outDir, "loss.svg"),
     handleSigint: o.handleSigint ?? true,
-    config: { mode: "adapters-only", task: model.task, steps: o.steps },
+    config: { mode: "adapters-only", task: model.task, steps: h.steps },
   });
   model.save(o.outDir, result.step, { mode: "adapters-only" });
   return result;

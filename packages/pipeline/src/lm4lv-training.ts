@@ -6,7 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { writeImage, type RgbImage } from "@lm4lv/core";
+import { z } from "zod";
+import { fieldPath, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, validateConfig, writeImage, type RgbImage } from "@lm4lv/core";
 import { psnr, ssim } from "@lm4lv/metrics";
 import { ViTMAE, preprocessImages } from "@lm4lv/mae";
 import { LlamaForCausalLM } from "@lm4lv/llm";
@@ -24,23 +25,57 @@ export interface PairSource {
   get(i: number, epoch?: number): Promise<{ lq: RgbImage; hq: RgbImage }>;
 }
 
-export interface TrainLM4LVOptions {
+/**
+ * The hyperparameters of LM4LV training and their defaults — the one place each default lives
+ * (`pnpm train lm4lv` shows and uses these). Spec §7: Adam (0.9, 0.95), lr 3e-4, clipping 1.0.
+ */
+export const LM4LV_TRAINING_OPTIONS = z.object({
+  /** Optimiser steps. */
+  steps: positiveInt(),
+  /** Pairs per micro-batch (at most the dataset's size). */
+  batchSize: positiveInt().default(4),
+  /** Micro-batches per optimiser step. */
+  gradAccum: positiveInt().default(1),
+  /** Peak learning rate (spec §7: 3e-4 at batch 256). */
+  lr: positiveNumber().default(3e-4),
+  /** Gradient clipping (max global norm). */
+  clipNorm: positiveNumber().default(1.0),
+  /** Seed of the adapters' data order and degradations. */
+  seed: z.number("expected an integer").int("expected an integer").default(0),
+  /** Steps between checkpoints (0: only at the end). */
+  checkpointEvery: nonNegativeInt().default(50),
+  /** Steps between validations (0: only at the end). */
+  validateEvery: nonNegativeInt().default(0),
+  /** How many validation pairs to restore each time (autoregressive: slow, keep it small). */
+  valCount: nonNegativeInt().default(4),
+  /** Continue from `<outDir>/checkpoints/last.safetensors`. */
+  resume: z.boolean().default(false),
+  /** Gradient engine. With "ort" the MAE features of each image are computed once. */
+  engine: oneOf(["ort", "tfjs"]).default("tfjs"),
+  /** ORT intra-op threads (default: the number of cores). */
+  threads: positiveInt().optional(),
+  /**
+   * Outside the paper's recipe (exposure bias): std of Gaussian noise added to the clean features
+   * fed as teacher-forced inputs (targets stay clean), drawn from the trainer's RNG. ORT engine only.
+   */
+  inputNoise: nonNegativeNumber().default(0),
+  /**
+   * Outside the paper's recipe: after every step, rescale the adapter (weight and bias together)
+   * so that the RMS of its output for unit-RMS isotropic features is at most this value (‖W‖_F ≤
+   * r·√Dl, RMS(b) ≤ r): keeps the adapted visual tokens at the scale of the LM's token embeddings
+   * instead of letting them swamp the residual stream. Default: no constraint.
+   */
+  adapterMaxRms: positiveNumber().optional(),
+});
+
+export type LM4LVTrainingHyperparameters = z.output<typeof LM4LV_TRAINING_OPTIONS>;
+
+export type TrainLM4LVOptions = z.input<typeof LM4LV_TRAINING_OPTIONS> & {
   model: LM4LV;
   train: PairSource;
   /** Validation pairs (restored autoregressively: slow, keep it small). */
   val?: PairSource;
-  /** How many validation pairs to restore each time (default 4). */
-  valCount?: number;
   outDir: string;
-  steps: number;
-  batchSize?: number;
-  gradAccum?: number;
-  lr?: number;
-  clipNorm?: number;
-  seed?: number;
-  checkpointEvery?: number;
-  validateEvery?: number;
-  resume?: boolean;
   signal?: AbortSignal;
   handleSigint?: boolean;
   progress?: boolean | ProgressOptions;
@@ -48,24 +83,7 @@ export interface TrainLM4LVOptions {
   onStep?: (step: number, loss: number) => void;
   /** Extra fields for lm4lv.json. */
   extra?: Record<string, unknown>;
-  /** Gradient engine (default "tfjs"). With "ort" the MAE features of each image are computed once. */
-  engine?: TrainEngine;
-  /** ORT intra-op threads (default: the number of cores). */
-  threads?: number;
-  /**
-   * Outside the paper's recipe (exposure bias): std of Gaussian noise added to the clean features
-   * fed as teacher-forced inputs (targets stay clean), drawn from the trainer's RNG. ORT engine only.
-   * Default 0.
-   */
-  inputNoise?: number;
-  /**
-   * Outside the paper's recipe: after every step, rescale the adapter (weight and bias together)
-   * so that the RMS of its output for unit-RMS isotropic features is at most this value (‖W‖_F ≤
-   * r·√Dl, RMS(b) ≤ r): keeps the adapted visual tokens at the scale of the LM's token embeddings
-   * instead of letting them swamp the residual stream. Default: no constraint.
-   */
-  adapterMaxRms?: number;
-}
+};
 
 /** Rescales adapter.weight/bias so their output RMS bound is at most `r` (see adapterMaxRms). */
 export function constrainAdapterScale(model: LM4LV, r: number): number {
@@ -177,19 +195,20 @@ export async function evaluatePairs(model: LM4LV, data: PairSource, count: numbe
 /** Trains the adapters of `model`; writes `<outDir>/adapters.safetensors`, `lm4lv.json`, `loss.svg`, `loss.csv`, `samples.png`. */
 export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { final?: ValMetrics }> {
   const { model } = o;
-  const batchSize = o.batchSize ?? 4;
+  const h = validateConfig(o, LM4LV_TRAINING_OPTIONS, (path) => `trainLM4LV: ${fieldPath(path)}`);
+  const batchSize = h.batchSize;
   mkdirSync(o.outDir, { recursive: true });
   const batches = new ShuffledBatches({
     size: o.train.length,
     batchSize: Math.min(batchSize, o.train.length),
-    seed: o.seed ?? 0,
+    seed: h.seed,
     // pairs of an epoch are made with a per-(item, epoch) seed: reproducible and different every epoch
     load: async (idx, rng) => {
       const pairs: Pair[] = await Promise.all(idx.map(async (i) => {
         const { lq, hq } = await o.train.get(i, batches.epoch);
         return { lq: await model.fit(lq), hq: await model.fit(hq) };
       }));
-      const sigma = o.inputNoise ?? 0;
+      const sigma = h.inputNoise;
       if (sigma > 0) {
         const n = model.numVisualTokens * model.models.vision.hiddenSize;
         for (const p of pairs) p.noise = Float32Array.from({ length: n }, () => sigma * rng.normal());
@@ -197,13 +216,12 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
       return pairs;
     },
   });
-  const valCount = o.valCount ?? 4;
+  const valCount = h.valCount;
   let final: ValMetrics | undefined;
-  const engine = o.engine ?? "tfjs";
-  const inputNoise = o.inputNoise ?? 0;
-  if (o.adapterMaxRms !== undefined) constrainAdapterScale(model, o.adapterMaxRms); // the initial adapter too
+  const { engine, inputNoise, adapterMaxRms } = h;
+  if (adapterMaxRms !== undefined) constrainAdapterScale(model, adapterMaxRms); // the initial adapter too
   if (inputNoise > 0 && engine !== "ort") throw new Error("inputNoise needs the ORT engine (engine: \"ort\")");
-  const ortEngine = engine === "ort" ? await ortLM4LVGradients(model, { threads: o.threads, inputNoise: inputNoise > 0 }) : undefined;
+  const ortEngine = engine === "ort" ? await ortLM4LVGradients(model, { threads: h.threads, inputNoise: inputNoise > 0 }) : undefined;
   const result = await runTraining({
     variables: model.adapters.namedVariables(),
     ...(ortEngine
@@ -216,15 +234,15 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
         }),
     metricsFile: join(o.outDir, "metrics.jsonl"),
     data: batches,
-    totalSteps: o.steps,
-    seed: o.seed ?? 0,
-    optimizer: { lr: o.lr ?? 3e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8 },
-    clipNorm: o.clipNorm ?? 1.0,
-    accumulate: o.gradAccum ?? 1,
+    totalSteps: h.steps,
+    seed: h.seed,
+    optimizer: { lr: h.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8 },
+    clipNorm: h.clipNorm,
+    accumulate: h.gradAccum,
     batchSize,
     checkpointDir: join(o.outDir, "checkpoints"),
-    checkpointEvery: o.checkpointEvery ?? 50,
-    resume: o.resume ?? false,
+    checkpointEvery: h.checkpointEvery,
+    resume: h.resume,
     validate: o.val
       ? async () => {
           const m = await evaluatePairs(model, o.val!, valCount);
@@ -232,14 +250,14 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
           return { metric: -m.psnr, psnr: m.psnr, ssim: m.ssim, psnrInput: m.psnrInput };
         }
       : undefined,
-    validateEvery: o.validateEvery ?? 0,
-    config: { task: model.task, steps: o.steps, batchSize, lr: o.lr ?? 3e-4, seed: o.seed ?? 0, engine, inputNoise, adapterMaxRms: o.adapterMaxRms ?? null },
+    validateEvery: h.validateEvery,
+    config: { task: model.task, steps: h.steps, batchSize, lr: h.lr, seed: h.seed, engine, inputNoise, adapterMaxRms: adapterMaxRms ?? null },
     progress: o.progress ?? true,
     lossPlot: join(o.outDir, "loss.svg"),
     signal: o.signal,
     handleSigint: o.handleSigint ?? true,
     onStep: (entry) => {
-      if (o.adapterMaxRms !== undefined) constrainAdapterScale(model, o.adapterMaxRms);
+      if (adapterMaxRms !== undefined) constrainAdapterScale(model, adapterMaxRms);
       o.onStep?.(entry.step, entry.loss);
     },
   }).finally(() => ortEngine?.release());
