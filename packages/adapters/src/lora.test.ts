@@ -46,24 +46,25 @@ describe("LlamaLora", () => {
     const config = { rank: 3, alpha: 6, targets: ["q", "v"] as const, seed: 2 };
     const lora = new LlamaLora(lm, { ...config, targets: [...config.targets] }, randomB(config, 4));
     const snap = lora.snapshot();
-    const layers = lm.weights.layers.map((layer, l) => {
-      const merged = { ...layer };
+    const merged = new Map(lm.namedParameters()); // HF layout: W [out, in]
+    for (let l = 0; l < 2; l++) {
       for (const t of config.targets) {
-        const kernel = layer[t].kernel.dataSync(); // (in, out)
-        const [inp, out] = layer[t].kernel.shape;
+        const name = `model.layers.${l}.self_attn.${t}_proj.weight`;
+        const W = merged.get(name)!;
+        const [out, inp] = W.shape;
+        const w = W.dataSync();
         const A = snap[loraParamName(l, t, "A")].data; // (r, in)
         const B = snap[loraParamName(l, t, "B")].data; // (out, r)
-        const k = new Float32Array(inp * out);
-        for (let i = 0; i < inp; i++) for (let o = 0; o < out; o++) {
+        const m = new Float32Array(out * inp);
+        for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) {
           let d = 0;
           for (let r = 0; r < config.rank; r++) d += B[o * config.rank + r] * A[r * inp + i];
-          k[i * out + o] = kernel[i * out + o] + (config.alpha / config.rank) * d;
+          m[o * inp + i] = w[o * inp + i] + (config.alpha / config.rank) * d;
         }
-        merged[t] = { ...layer[t], kernel: tf.tensor2d(k, [inp, out]) };
+        merged.set(name, tf.tensor2d(m, [out, inp]));
       }
-      return merged;
-    });
-    const reference = new LlamaForCausalLM(lm.config, { ...lm.weights, layers });
+    }
+    const reference = LlamaForCausalLM.fromParameters(lm.config, merged);
     const expected = reference.forwardSync({ inputIds: IDS }).logits.dataSync();
     const got = lora.wrap().forwardSync({ inputIds: IDS }).logits.dataSync();
     expect(maxAbsDiff(got, expected)).toBeLessThan(1e-4);

@@ -6,15 +6,15 @@
  *
  *   lora_A  [r, in]    U(−1/√in, 1/√in), seeded (PyTorch's Linear init, as PEFT)
  *   lora_B  [out, r]   zero, so a fresh LoRA leaves the model unchanged
- *   W'ᵀ = Wᵀ + (α / r) · Aᵀ Bᵀ        (the Llama package keeps W as a kernel Wᵀ [in, out])
+ *   W' = W + (α / r) · B A             (HF layout [out, in], `model.layers.<l>.self_attn.<P>_proj.weight`)
  *
- * `@lm4lv/llm` is not modified: `wrap()` returns a `SyncCausalLM` whose forward builds the merged
- * kernels and runs a Llama that shares every other weight tensor, through the model's public
- * `(config, weights)` constructor. Merging per forward costs an extra copy of the chosen
- * projections (4·L matrices of C×C for a 7B model) while a gradient tape holds them.
+ * The projections and their shapes come from the model's `namedParameters()` (HF names and
+ * layout); `wrap()` is the model's `withWeightDeltas` view, which adds the deltas at every
+ * forward. Merging per forward costs an extra copy of the chosen projections (4·L matrices of
+ * C×C for a 7B model) while a gradient tape holds them.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CausalLMInput, CausalLMOutput, SyncCausalLM } from "@lm4lv/core";
+import type { SyncCausalLM } from "@lm4lv/core";
 import { Mulberry32 } from "@lm4lv/core";
 
 export type LoraTarget = "q" | "k" | "v" | "o";
@@ -31,37 +31,36 @@ export interface LoraConfig {
   seed?: number;
 }
 
-/** A projection as the Llama package stores it: kernel `[in, out]` (= HF weight transposed). */
-interface KernelLinear {
-  kernel: tf.Tensor2D;
-  bias?: tf.Tensor1D;
-}
-
-type LayerProjections = Record<LoraTarget, KernelLinear>;
-
-/** What LoRA needs from a Llama model: its public config and weights, and its constructor. */
+/** What LoRA needs from a Llama model (`LlamaForCausalLM` of @lm4lv/llm): its HF-named parameters and delta views. */
 export interface LlamaLike extends SyncCausalLM {
-  readonly config: object;
-  readonly weights: { layers: readonly LayerProjections[] };
+  namedParameters(): Map<string, tf.Tensor>;
+  withWeightDeltas(deltas: (name: string) => tf.Tensor | undefined): SyncCausalLM;
 }
 
 const HF_PROJ: Record<LoraTarget, string> = { q: "q_proj", k: "k_proj", v: "v_proj", o: "o_proj" };
+
+/** HF name of the projection a LoRA pair adapts, e.g. `model.layers.0.self_attn.q_proj.weight`. */
+export function loraBaseName(layer: number, target: LoraTarget): string {
+  return `model.layers.${layer}.self_attn.${HF_PROJ[target]}.weight`;
+}
 
 /** Stable tensor name of one LoRA matrix, e.g. `lora.layers.0.self_attn.q_proj.lora_A`. */
 export function loraParamName(layer: number, target: LoraTarget, which: "A" | "B"): string {
   return `lora.layers.${layer}.self_attn.${HF_PROJ[target]}.lora_${which}`;
 }
 
-/** Expected shape of every LoRA tensor for a model's projections. */
+/** Expected shape of every LoRA tensor for a model's projections (HF `[out, in]` each). */
 export function loraParamShapes(lm: LlamaLike, config: LoraConfig): Record<string, number[]> {
+  const params = lm.namedParameters();
   const shapes: Record<string, number[]> = {};
-  lm.weights.layers.forEach((layer, l) => {
+  for (let l = 0; params.has(loraBaseName(l, "q")); l++) {
     for (const t of config.targets ?? LORA_TARGETS) {
-      const [inp, out] = layer[t].kernel.shape;
+      const [out, inp] = params.get(loraBaseName(l, t))!.shape;
       shapes[loraParamName(l, t, "A")] = [config.rank, inp];
       shapes[loraParamName(l, t, "B")] = [out, config.rank];
     }
-  });
+  }
+  if (Object.keys(shapes).length === 0) throw new Error(`LlamaLora: the model has no ${loraBaseName(0, "q")}`);
   return shapes;
 }
 
@@ -116,46 +115,27 @@ export class LlamaLora {
     return out;
   }
 
-  /** Kernel of one projection with its delta: Wᵀ + (α/r)·Aᵀ Bᵀ, `[in, out]`. */
-  mergedKernel(layer: number, target: LoraTarget): tf.Tensor2D {
+  /** The delta of one projection, (α/r)·B·A `[out, in]` (HF layout, added to its weight). */
+  delta(layer: number, target: LoraTarget): tf.Tensor2D {
     const a = this.params.get(loraParamName(layer, target, "A"))!; // (r, in)
     const b = this.params.get(loraParamName(layer, target, "B"))!; // (out, r)
-    const base = this.base.weights.layers[layer][target].kernel; // (in, out)
-    return tf.tidy(() => base.add(tf.matMul(a, b, true, true).mul(this.scale))); // (in, out)
+    return tf.tidy(() => tf.matMul(b, a).mul(this.scale)); // (out, in)
   }
 
   /**
    * A `CausalLM` running the base model with the LoRA deltas, differentiable with respect to the
-   * LoRA variables. Every other tensor is shared with the base model; never dispose it.
+   * LoRA variables: the base model's `withWeightDeltas` view, sharing every tensor with it.
    */
   wrap(): SyncCausalLM {
     this.check();
-    const base = this.base;
-    const Model = base.constructor as new (config: object, weights: object) => SyncCausalLM;
-    const forwardSync = (input: CausalLMInput): CausalLMOutput => {
+    const byName = new Map<string, [number, LoraTarget]>();
+    const layers = new Set([...this.params.keys()].map((n) => Number(n.split(".")[2])));
+    for (const l of layers) for (const t of this.config.targets) byName.set(loraBaseName(l, t), [l, t]);
+    return this.base.withWeightDeltas((name) => {
       this.check();
-      let cache: CausalLMOutput["cache"];
-      const out = tf.tidy(() => {
-        const layers = base.weights.layers.map((layer, l) => {
-          const merged: Record<string, KernelLinear> = { ...layer };
-          for (const t of this.config.targets) merged[t] = { ...layer[t], kernel: this.mergedKernel(l, t) };
-          return merged;
-        });
-        const model = new Model(base.config, { ...base.weights, layers });
-        const result = model.forwardSync(input);
-        cache = result.cache;
-        return { lastHiddenState: result.lastHiddenState, logits: result.logits };
-      });
-      return cache ? { ...out, cache } : out;
-    };
-    return {
-      hiddenSize: base.hiddenSize,
-      vocabSize: base.vocabSize,
-      embed: (ids) => base.embed(ids),
-      embedSync: (ids) => base.embedSync(ids),
-      forward: async (input) => forwardSync(input),
-      forwardSync,
-    };
+      const at = byName.get(name);
+      return at ? this.delta(at[0], at[1]) : undefined;
+    });
   }
 
   dispose(): void {

@@ -5,22 +5,22 @@
  * → block → model. Notation: B batch, T new positions, P past (cached) positions,
  * S = P + T keys, C hidden, nh query heads, kv key/value heads, hs head width, I MLP width.
  *
- * Weights are plain tensors (never variables); outputs stay differentiable with respect to
- * `inputsEmbeds` (tf.grad works through `forwardSync`). `embed` / `forward` are core's
+ * Parameters are held by HF name (`namedParameters()`, HF layout); frozen unless made trainable
+ * with `trainableParameters`. Outputs stay differentiable with respect to `inputsEmbeds` (tf.grad
+ * works through `forwardSync`) and to trainable parameters. `embed` / `forward` are core's
  * asynchronous `CausalLM` seam; `embedSync` / `forwardSync` run the same code synchronously.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { SafetensorsCheckpoint, writeFileAtomic } from "@lm4lv/core";
-import type { CausalLMInput, CausalLMOutput, SyncCausalLM } from "@lm4lv/core";
+import { SafetensorsCheckpoint, writeFileAtomic, writeSafetensors } from "@lm4lv/core";
+import type { CausalLMInput, CausalLMOutput, ParameterStore, SyncCausalLM, TensorToWrite } from "@lm4lv/core";
 import { parseLlamaConfig, readLlamaConfig } from "./config.js";
 import type { LlamaConfig } from "./config.js";
 import { applyRotary, computeInvFreq, ropeCosSin } from "./rope.js";
 import { LlamaKVCache } from "./cache.js";
 import type { LayerKV } from "./cache.js";
-import { disposeWeights, loadWeights, randomWeights, saveWeights } from "./weights.js";
-import type { Linear, LlamaLayerWeights, LlamaWeights } from "./weights.js";
+import { loadParameters, parametersFrom, randomParameters } from "./weights.js";
 
 /** Added to the scores of masked keys. Finite, so a fully masked row gives no NaN. */
 export const MASK_VALUE = -1e9;
@@ -29,11 +29,11 @@ export const MASK_VALUE = -1e9;
 // Small building blocks
 
 /** x (B, T, in) @ kernel (in, out) + bias → (B, T, out). */
-function linear(x: tf.Tensor3D, w: Linear): tf.Tensor3D {
+function linear(x: tf.Tensor3D, kernel: tf.Tensor2D, bias?: tf.Tensor): tf.Tensor3D {
   const [B, T, inp] = x.shape;
-  const out = w.kernel.shape[1];
-  let y = tf.matMul(x.reshape([B * T, inp]), w.kernel); // (B·T, out)
-  if (w.bias) y = y.add(w.bias);
+  const out = kernel.shape[1];
+  let y = tf.matMul(x.reshape([B * T, inp]), kernel); // (B·T, out)
+  if (bias) y = y.add(bias);
   return y.reshape([B, T, out]);
 }
 
@@ -117,15 +117,22 @@ export interface GreedyResult {
   stepLogits?: Float32Array[];
 }
 
+/** Adds a delta (HF layout `[out, in]`) to Linear weights by name; see `withWeightDeltas`. */
+export type WeightDeltas = (name: string) => tf.Tensor | undefined;
+
 export class LlamaForCausalLM implements SyncCausalLM {
   readonly config: LlamaConfig;
-  readonly weights: LlamaWeights;
   readonly invFreq: Float32Array;
+  /** Parameters by HF name (see `namedParameters`). */
+  private readonly params: ParameterStore;
+  /** Set on a view made by `withWeightDeltas` (which owns no parameter). */
+  private readonly deltas?: WeightDeltas;
   private disposed = false;
 
-  constructor(config: LlamaConfig, weights: LlamaWeights) {
+  private constructor(config: LlamaConfig, params: ParameterStore, deltas?: WeightDeltas) {
     this.config = config;
-    this.weights = weights;
+    this.params = params;
+    this.deltas = deltas;
     this.invFreq = computeInvFreq(config);
   }
 
@@ -150,7 +157,7 @@ export class LlamaForCausalLM implements SyncCausalLM {
     const config = readLlamaConfig(dir);
     const ckpt = SafetensorsCheckpoint.open(dir);
     try {
-      return new LlamaForCausalLM(config, loadWeights(config, ckpt));
+      return new LlamaForCausalLM(config, loadParameters(config, ckpt));
     } finally {
       ckpt.close();
     }
@@ -159,7 +166,16 @@ export class LlamaForCausalLM implements SyncCausalLM {
   /** Random weights (HF-style init with `initializer_range`), deterministic per seed. */
   static fromConfig(config: LlamaConfig | Record<string, unknown>, seed = 0): LlamaForCausalLM {
     const c = parseLlamaConfig(config as Record<string, unknown>, "fromConfig");
-    return new LlamaForCausalLM(c, randomWeights(c, seed));
+    return new LlamaForCausalLM(c, randomParameters(c, seed));
+  }
+
+  /**
+   * A model from HF-named, HF-layout tensors (a state dict: every name of `llamaWeightTable`,
+   * with its shape). The tensors are copied; the caller keeps its own.
+   */
+  static fromParameters(config: LlamaConfig | Record<string, unknown>, tensors: ReadonlyMap<string, tf.Tensor>): LlamaForCausalLM {
+    const c = parseLlamaConfig(config as Record<string, unknown>, "fromParameters");
+    return new LlamaForCausalLM(c, parametersFrom(c, tensors));
   }
 
   /** Writes config.json + model.safetensors under HF names (a tied model stores no lm_head). */
@@ -169,8 +185,55 @@ export class LlamaForCausalLM implements SyncCausalLM {
     mkdirSync(dir, { recursive: true });
     const torchDtype = { F32: "float32", F16: "float16", BF16: "bfloat16" }[dtype];
     const config = { architectures: ["LlamaForCausalLM"], model_type: "llama", ...this.config, torch_dtype: torchDtype };
-    saveWeights(join(dir, "model.safetensors"), this.config, this.weights, dtype);
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const name of this.params.names()) tensors[name] = { shape: this.params.shape(name), data: this.params.read(name), dtype };
+    writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
     writeFileAtomic(join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
+  }
+
+  // --- parameters --------------------------------------------------------------------------
+
+  /**
+   * Every parameter by its HF state-dict name (`model.layers.0.self_attn.q_proj.weight`, ...), in
+   * HF layout (Linear weights `[out, in]`) and checkpoint order; a tied model has no `lm_head.weight`.
+   * Trainable ones are the `tf.Variable`s training updates. The tensors belong to the model: never
+   * dispose them. (The model computes with frozen Linear weights transposed; the first call keeps
+   * an HF-layout copy of each.)
+   */
+  namedParameters(): Map<string, tf.Tensor> {
+    this.check();
+    return this.params.namedParameters();
+  }
+
+  /**
+   * Makes the parameters whose names `select` accepts trainable (default: all): each becomes a
+   * `tf.Variable` in HF layout that the model computes with from then on. Returns them by name.
+   */
+  trainableParameters(select: (name: string) => boolean = () => true): Record<string, tf.Variable> {
+    this.check();
+    return this.params.trainable(select);
+  }
+
+  /** The token embedding table `[vocab, hidden]` (HF `get_input_embeddings`), a `tf.Variable` when trainable. */
+  inputEmbeddings(): tf.Tensor2D {
+    this.check();
+    return this.params.get("model.embed_tokens.weight") as tf.Tensor2D;
+  }
+
+  /** Number of parameters (a tied embedding counts once). */
+  parameterCount(): number {
+    return this.params.count();
+  }
+
+  /**
+   * A view of this model whose Linear weights `W` compute as `W + deltas(name)` when `deltas`
+   * returns a tensor (HF layout `[out, in]`, e.g. LoRA's (α/r)·B·A), at every forward and
+   * differentiably; `deltas` is called inside the forward's `tf.tidy`. The view shares this
+   * model's parameters and owns none (its `dispose` does nothing).
+   */
+  withWeightDeltas(deltas: WeightDeltas): LlamaForCausalLM {
+    this.check();
+    return new LlamaForCausalLM(this.config, this.params, deltas);
   }
 
   /** (B, T) ids → (B, T, C) through the frozen embedding table. */
@@ -183,7 +246,7 @@ export class LlamaForCausalLM implements SyncCausalLM {
     this.check();
     return tf.tidy(() => {
       const ids = inputIds.dtype === "int32" ? inputIds : inputIds.toInt();
-      return tf.gather(this.weights.embedTokens, ids) as unknown as tf.Tensor3D; // (B, T, C)
+      return tf.gather(this.params.get("model.embed_tokens.weight"), ids) as unknown as tf.Tensor3D; // (B, T, C)
     });
   }
 
@@ -200,7 +263,7 @@ export class LlamaForCausalLM implements SyncCausalLM {
    */
   private attention(
     x: tf.Tensor3D,
-    w: LlamaLayerWeights,
+    p: string,
     cos: tf.Tensor4D,
     sin: tf.Tensor4D,
     bias: tf.Tensor4D,
@@ -209,9 +272,9 @@ export class LlamaForCausalLM implements SyncCausalLM {
     const { num_attention_heads: nh, num_key_value_heads: kv, head_dim: hs } = this.config;
     const [B, T] = x.shape;
     const S = (past?.key.shape[2] ?? 0) + T;
-    let q = splitHeads(linear(x, w.q), nh, hs); // (B, nh, T, hs)
-    let k = splitHeads(linear(x, w.k), kv, hs); // (B, kv, T, hs)
-    let v = splitHeads(linear(x, w.v), kv, hs); // (B, kv, T, hs)
+    let q = splitHeads(this.linear(x, `${p}.self_attn.q_proj`), nh, hs); // (B, nh, T, hs)
+    let k = splitHeads(this.linear(x, `${p}.self_attn.k_proj`), kv, hs); // (B, kv, T, hs)
+    let v = splitHeads(this.linear(x, `${p}.self_attn.v_proj`), kv, hs); // (B, kv, T, hs)
     q = applyRotary(q, cos, sin);
     k = applyRotary(k, cos, sin);
     if (past) {
@@ -232,17 +295,17 @@ export class LlamaForCausalLM implements SyncCausalLM {
       .reshape([B, nh, T, hs]) // (B, nh, T, hs)
       .transpose([0, 2, 1, 3]) // (B, T, nh, hs)
       .reshape([B, T, nh * hs]) as tf.Tensor3D;
-    return { out: linear(y, w.o), present: { key: k, value: v } };
+    return { out: this.linear(y, `${p}.self_attn.o_proj`), present: { key: k, value: v } };
   }
 
   // --- MLP -----------------------------------------------------------------------------------
 
   /** SwiGLU: down(silu(gate(x)) · up(x)). (B, T, C) → (B, T, I) → (B, T, C). */
-  private mlp(x: tf.Tensor3D, w: LlamaLayerWeights): tf.Tensor3D {
-    const gate = linear(x, w.gate); // (B, T, I)
-    const up = linear(x, w.up); // (B, T, I)
+  private mlp(x: tf.Tensor3D, p: string): tf.Tensor3D {
+    const gate = this.linear(x, `${p}.mlp.gate_proj`); // (B, T, I)
+    const up = this.linear(x, `${p}.mlp.up_proj`); // (B, T, I)
     const act = gate.mul(gate.sigmoid()); // silu
-    return linear(act.mul(up) as tf.Tensor3D, w.down); // (B, T, C)
+    return this.linear(act.mul(up) as tf.Tensor3D, `${p}.mlp.down_proj`); // (B, T, C)
   }
 
   // --- block ---------------------------------------------------------------------------------
@@ -250,16 +313,16 @@ export class LlamaForCausalLM implements SyncCausalLM {
   /** Pre-norm residual block. (B, T, C) → (B, T, C). */
   private block(
     h: tf.Tensor3D,
-    w: LlamaLayerWeights,
+    p: string,
     cos: tf.Tensor4D,
     sin: tf.Tensor4D,
     bias: tf.Tensor4D,
     past: LayerKV | undefined,
   ): { h: tf.Tensor3D; present: LayerKV } {
     const eps = this.config.rms_norm_eps;
-    const att = this.attention(rmsNorm(h, w.inputNorm, eps), w, cos, sin, bias, past);
+    const att = this.attention(rmsNorm(h, this.params.get(`${p}.input_layernorm.weight`) as tf.Tensor1D, eps), p, cos, sin, bias, past);
     h = h.add(att.out);
-    h = h.add(this.mlp(rmsNorm(h, w.postAttentionNorm, eps), w));
+    h = h.add(this.mlp(rmsNorm(h, this.params.get(`${p}.post_attention_layernorm.weight`) as tf.Tensor1D, eps), p));
     return { h, present: att.present };
   }
 
@@ -304,13 +367,13 @@ export class LlamaForCausalLM implements SyncCausalLM {
 
       const hiddenStates: tf.Tensor3D[] = [];
       let h = x;
-      this.weights.layers.forEach((w, l) => {
+      for (let l = 0; l < this.numLayers; l++) {
         if (outputHiddenStates) hiddenStates.push(h);
-        const out = this.block(h, w, cos, sin, bias, cache?.layer(l));
+        const out = this.block(h, `model.layers.${l}`, cos, sin, bias, cache?.layer(l));
         h = out.h;
         if (useCache) presents.push({ key: tf.keep(out.present.key), value: tf.keep(out.present.value) });
-      });
-      const lastHiddenState = rmsNorm(h, this.weights.norm, this.config.rms_norm_eps); // (B, T, C)
+      }
+      const lastHiddenState = rmsNorm(h, this.params.get("model.norm.weight") as tf.Tensor1D, this.config.rms_norm_eps); // (B, T, C)
       if (outputHiddenStates) hiddenStates.push(lastHiddenState);
       const logits = this.lmHead(lastHiddenState); // (B, T, vocab)
       return outputHiddenStates ? { lastHiddenState, logits, hiddenStates } : { lastHiddenState, logits };
@@ -330,9 +393,16 @@ export class LlamaForCausalLM implements SyncCausalLM {
 
   /** (B, T, C) → (B, T, vocab); a tied model multiplies by the embedding table transposed. */
   private lmHead(h: tf.Tensor3D): tf.Tensor3D {
-    if (this.weights.lmHead) return linear(h, this.weights.lmHead);
+    if (!this.config.tie_word_embeddings) return this.linear(h, "lm_head");
     const [B, T, C] = h.shape;
-    return tf.matMul(h.reshape([B * T, C]), this.weights.embedTokens, false, true).reshape([B, T, this.vocabSize]);
+    return tf.matMul(h.reshape([B * T, C]), this.params.get("model.embed_tokens.weight") as tf.Tensor2D, false, true).reshape([B, T, this.vocabSize]);
+  }
+
+  /** x (B, T, in) → (B, T, out) through the Linear `<prefix>.weight` (+ its delta on a view) and its bias, if any. */
+  private linear(x: tf.Tensor3D, prefix: string): tf.Tensor3D {
+    const name = `${prefix}.weight`;
+    const bias = this.params.has(`${prefix}.bias`) ? this.params.get(`${prefix}.bias`) : undefined;
+    return linear(x, this.params.kernel(name, this.deltas?.(name)), bias);
   }
 
   /**
@@ -374,7 +444,7 @@ export class LlamaForCausalLM implements SyncCausalLM {
 
   dispose(): void {
     if (this.disposed) return;
-    disposeWeights(this.config, this.weights);
+    if (!this.deltas) this.params.dispose(); // a view owns nothing
     this.disposed = true;
   }
 

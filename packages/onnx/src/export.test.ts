@@ -28,11 +28,13 @@ describe("exportOnnx / ensureExported", () => {
     expect(again.paths).toEqual(first.paths);
 
     // Different weights (a copy of the model with one layer changed) → another hash → export again.
-    const lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
-    const h0 = sourceHash({ llm: lm });
-    const old = lm.weights.norm;
-    lm.weights.norm = tf.add(old, 0.5) as tf.Tensor1D;
-    old.dispose();
+    const base = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
+    const h0 = sourceHash({ llm: base });
+    const changedNorm = new Map(base.namedParameters());
+    changedNorm.set("model.norm.weight", tf.add(changedNorm.get("model.norm.weight")!, 0.5));
+    const lm = LlamaForCausalLM.fromParameters(base.config, changedNorm);
+    changedNorm.get("model.norm.weight")!.dispose();
+    base.dispose();
     expect(sourceHash({ llm: lm })).not.toBe(h0);
     const changed = ensureExported({ llm: lm }, out);
     expect(changed.exported).toBe(true);

@@ -169,20 +169,6 @@ function hashTensors(h: ReturnType<typeof createHash>, named: [string, tf.Tensor
   }
 }
 
-function llamaTensors(lm: LlamaForCausalLM): [string, tf.Tensor][] {
-  const w = lm.weights;
-  const out: [string, tf.Tensor][] = [["embed", w.embedTokens], ["norm", w.norm]];
-  w.layers.forEach((l, i) => {
-    for (const key of ["q", "k", "v", "o", "gate", "up", "down"] as const) {
-      out.push([`${i}.${key}`, l[key].kernel]);
-      if (l[key].bias) out.push([`${i}.${key}.bias`, l[key].bias!]);
-    }
-    out.push([`${i}.in`, l.inputNorm], [`${i}.post`, l.postAttentionNorm]);
-  });
-  if (w.lmHead) out.push(["lm_head", w.lmHead.kernel]);
-  return out;
-}
-
 /** sha256 of everything an export depends on. */
 export function sourceHash(src: ExportSource, opts: ExportOptions = {}): string {
   const h = createHash("sha256");
@@ -200,7 +186,7 @@ export function sourceHash(src: ExportSource, opts: ExportOptions = {}): string 
     }
   };
   part("mae", src.mae, () => [...(src.mae as ViTMAE).namedParameters()], () => (src.mae as ViTMAE).config);
-  part("llm", src.llm, () => llamaTensors(src.llm as LlamaForCausalLM), () => (src.llm as LlamaForCausalLM).config);
+  part("llm", src.llm, () => [...(src.llm as LlamaForCausalLM).namedParameters()], () => (src.llm as LlamaForCausalLM).config);
   part("adapters", src.adapters, () => Object.entries((src.adapters as LM4LVAdapters).namedVariables()), () => null);
   return h.digest("hex");
 }

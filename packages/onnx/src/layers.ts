@@ -81,14 +81,24 @@ function sharedParts<T extends object>(compute: () => T): <K extends keyof T>(ke
   };
 }
 
-/** x `[..., K]` → `[..., N]` with the weight stored in `format` (see WeightFormat). */
+/**
+ * x `[..., K]` → `[..., N]` with the weight stored in `format` (see WeightFormat). In a training
+ * graph whose trainable names include `<name>.weight`, that fp32 weight is a graph input in HF
+ * layout `[N, K]`.
+ */
 export function weightLinear(g: OnnxGraph, x: string, w: WeightLinear, format: WeightFormat, accuracyLevel = DEFAULT_ACCURACY_LEVEL): string {
   const { name, inDim: K, outDim: N } = w;
   let y: string;
   switch (format) {
-    case "fp32":
-      y = g.op("MatMul", [x, g.param(`${name}.kernel`, w.kernel, [K, N])]);
+    case "fp32": {
+      // trainable (a training graph): the HF weight `<name>.weight` [N, K] is the input, transposed
+      // here; frozen: the kernel [K, N] is stored as it is used
+      const weight = `${name}.weight`;
+      y = g.isTrainable(weight)
+        ? g.op("MatMul", [x, g.op("Transpose", [g.param(weight, w.weight, [N, K])], { perm: [1, 0] })])
+        : g.op("MatMul", [x, g.param(`${name}.kernel`, w.kernel, [K, N])]);
       break;
+    }
     case "fp16": {
       const k16 = g.lazyInitializer(`${name}.kernel_fp16`, "float16", [K, N], () => f32ToF16(w.kernel()));
       y = g.op("MatMul", [x, g.op("Cast", [k16], { to: 1 })]);

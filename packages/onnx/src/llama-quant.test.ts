@@ -2,9 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { f16ToF32, f32ToF16, initBackend, SafetensorsCheckpoint } from "@lm4lv/core";
-import { LlamaForCausalLM } from "@lm4lv/llm";
-import type { Linear, LlamaWeights } from "@lm4lv/llm";
+import { f16ToF32, f32ToF16, initBackend, SafetensorsCheckpoint, transpose2d } from "@lm4lv/core";
+import { LlamaForCausalLM, llamaWeightTable } from "@lm4lv/llm";
 import { buildEmbed, buildLlamaStep } from "./llama-export.js";
 import type { LlamaExportOptions } from "./llama-export.js";
 import type { WeightFormat } from "./layers.js";
@@ -53,41 +52,24 @@ function dequantizedKernel(w: Float32Array, n: number, k: number, format: "int8"
 /** The fixture's LM with every linear weight replaced by its dequantized self (tfjs, float32). */
 function dequantizedModel(format: "int8" | "int4"): LlamaForCausalLM {
   const ck = SafetensorsCheckpoint.open(LLAMA_TINY);
-  const made: tf.Tensor[] = [];
-  const keep = <T extends tf.Tensor>(t: T) => (made.push(t), t);
+  const c = lm.config;
+  const tensors = new Map<string, tf.Tensor>();
   try {
-    const lin = (name: string, f: "int8" | "int4"): Linear => {
-      const { shape, data } = ck.read(`${name}.weight`);
-      const [n, k] = shape;
-      return { kernel: keep(tf.tensor2d(dequantizedKernel(data as Float32Array, n, k, f), [k, n])) };
-    };
-    const vec = (name: string) => keep(tf.tensor1d(ck.readFloat32(name)));
-    const c = lm.config;
-    const table = ck.readFloat32("model.embed_tokens.weight");
-    const weights: LlamaWeights = {
-      embedTokens: keep(tf.tensor2d(f16ToF32(f32ToF16(table)), [c.vocab_size, c.hidden_size])), // stored float16
-      layers: Array.from({ length: c.num_hidden_layers }, (_, l) => {
-        const p = `model.layers.${l}`;
-        return {
-          inputNorm: vec(`${p}.input_layernorm.weight`),
-          q: lin(`${p}.self_attn.q_proj`, format),
-          k: lin(`${p}.self_attn.k_proj`, format),
-          v: lin(`${p}.self_attn.v_proj`, format),
-          o: lin(`${p}.self_attn.o_proj`, format),
-          postAttentionNorm: vec(`${p}.post_attention_layernorm.weight`),
-          gate: lin(`${p}.mlp.gate_proj`, format),
-          up: lin(`${p}.mlp.up_proj`, format),
-          down: lin(`${p}.mlp.down_proj`, format),
-        };
-      }),
-      norm: vec("model.norm.weight"),
-      lmHead: lin("lm_head", "int8"), // int4 exports keep an int8 head
-    };
-    return new LlamaForCausalLM(c, weights);
-  } catch (e) {
-    tf.dispose(made);
-    throw e;
+    for (const spec of llamaWeightTable(c)) {
+      const values = ck.readFloat32(spec.name);
+      let hf = values;
+      if (spec.role === "linear") {
+        const [n, k] = spec.shape;
+        const f = spec.name === "lm_head.weight" ? "int8" : format; // int4 exports keep an int8 head
+        hf = transpose2d(dequantizedKernel(values, n, k, f), k, n); // kernel [k, n] → HF [n, k]
+      } else if (spec.role === "embedding") {
+        hf = f16ToF32(f32ToF16(values)); // stored float16
+      }
+      tensors.set(spec.name, tf.tensor(hf, spec.shape));
+    }
+    return LlamaForCausalLM.fromParameters(c, tensors);
   } finally {
+    tf.dispose([...tensors.values()]);
     ck.close();
   }
 }

@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { bf16ToF32, f16ToF32, f32ToBF16, f32ToF16, initBackend, readSafetensors, writeSafetensors } from "@lm4lv/core";
+import { bf16ToF32, f16ToF32, f32ToBF16, f32ToF16, initBackend, readSafetensors, transpose2d, writeSafetensors } from "@lm4lv/core";
 import type { SafetensorsDtype, TensorToWrite } from "@lm4lv/core";
 import { LlamaForCausalLM, llamaWeightTable } from "@lm4lv/llm";
 import { exportOnnx, loadOrtModels } from "./export.js";
 import { buildLlamaStep } from "./llama-export.js";
-import { openLlamaSource, transpose2d } from "./llama-source.js";
+import { openLlamaSource } from "./llama-source.js";
 import type { LlamaWeightSource } from "./llama-source.js";
 import { LLAMA_TINY, maxAbsDiff, tempDir } from "./test-helpers.js";
 

@@ -7,10 +7,9 @@
  * `kernel(weightName)` gives a linear weight transposed to `[in, out]` (the MatMul operand).
  * Values are float32 whatever the stored dtype (F32 / F16 / BF16 widen exactly).
  */
-import * as tf from "@tensorflow/tfjs";
-import { SafetensorsCheckpoint } from "@lm4lv/core";
+import { SafetensorsCheckpoint, transpose2d } from "@lm4lv/core";
 import { LlamaForCausalLM, checkCheckpoint, computeInvFreq, llamaWeightTable, readLlamaConfig } from "@lm4lv/llm";
-import type { LlamaConfig, Linear, WeightSpec } from "@lm4lv/llm";
+import type { LlamaConfig, WeightSpec } from "@lm4lv/llm";
 
 export interface LlamaWeightSource {
   readonly config: LlamaConfig;
@@ -24,22 +23,6 @@ export interface LlamaWeightSource {
   close(): void;
 }
 
-/** `[rows, cols]` row-major → `[cols, rows]`. */
-export function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
-  if (a.length !== rows * cols) throw new Error(`transpose2d: ${a.length} values, [${rows}, ${cols}] needs ${rows * cols}`);
-  const out = new Float32Array(a.length);
-  // blocked, so both sides stay in cache on large matrices
-  const B = 64;
-  for (let r0 = 0; r0 < rows; r0 += B) {
-    const r1 = Math.min(rows, r0 + B);
-    for (let c0 = 0; c0 < cols; c0 += B) {
-      const c1 = Math.min(cols, c0 + B);
-      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = a[r * cols + c];
-    }
-  }
-  return out;
-}
-
 function specsByName(config: LlamaConfig): Map<string, WeightSpec> {
   return new Map(llamaWeightTable(config).map((s) => [s.name, s]));
 }
@@ -50,56 +33,25 @@ function spec(specs: Map<string, WeightSpec>, name: string, where: string): Weig
   return s;
 }
 
-/** The weights of a loaded `LlamaForCausalLM` (tfjs tensors; linear weights held as kernels). */
+/** The weights of a loaded `LlamaForCausalLM`: its `namedParameters()` (HF names and layout), copied when read. */
 export function sourceFromModel(lm: LlamaForCausalLM): LlamaWeightSource {
   const { config } = lm;
   const specs = specsByName(config);
-  const byName = new Map<string, tf.Tensor>();
-  const w = lm.weights;
-  byName.set("model.embed_tokens.weight", w.embedTokens);
-  byName.set("model.norm.weight", w.norm);
-  const lin = (name: string, x: Linear) => {
-    byName.set(`${name}.weight`, x.kernel); // held [in, out]
-    if (x.bias) byName.set(`${name}.bias`, x.bias);
-  };
-  w.layers.forEach((L, l) => {
-    const p = `model.layers.${l}`;
-    byName.set(`${p}.input_layernorm.weight`, L.inputNorm);
-    byName.set(`${p}.post_attention_layernorm.weight`, L.postAttentionNorm);
-    lin(`${p}.self_attn.q_proj`, L.q);
-    lin(`${p}.self_attn.k_proj`, L.k);
-    lin(`${p}.self_attn.v_proj`, L.v);
-    lin(`${p}.self_attn.o_proj`, L.o);
-    lin(`${p}.mlp.gate_proj`, L.gate);
-    lin(`${p}.mlp.up_proj`, L.up);
-    lin(`${p}.mlp.down_proj`, L.down);
-  });
-  if (w.lmHead) lin("lm_head", w.lmHead);
-  const get = (name: string) => {
-    const t = byName.get(name);
-    if (!t) throw new Error(`LlamaForCausalLM weights: no tensor "${name}"`);
-    return t;
-  };
+  const params = lm.namedParameters();
   // a copy: the tfjs buffer belongs to the model
-  const copy = (t: tf.Tensor) => Float32Array.from(t.dataSync() as Float32Array);
+  const read = (name: string) => {
+    spec(specs, name, "LlamaForCausalLM weights");
+    const t = params.get(name);
+    if (!t) throw new Error(`LlamaForCausalLM weights: no tensor "${name}"`);
+    return Float32Array.from(t.dataSync() as Float32Array);
+  };
   return {
     config,
     invFreq: lm.invFreq,
-    tensor(name) {
-      const s = spec(specs, name, "LlamaForCausalLM weights");
-      const t = get(name);
-      if (s.role !== "linear") return copy(t);
-      const hf = tf.tidy(() => tf.transpose(t)); // kernel [in, out] → [out, in]
-      try {
-        return copy(hf);
-      } finally {
-        hf.dispose();
-      }
-    },
+    tensor: read,
     kernel(weightName) {
       const s = spec(specs, weightName, "LlamaForCausalLM weights");
-      if (s.role === "linear") return copy(get(weightName));
-      return transpose2d(copy(get(weightName)), s.shape[0], s.shape[1]); // the tied embedding table
+      return transpose2d(read(weightName), s.shape[0], s.shape[1]);
     },
     close() {},
   };

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ort from "onnxruntime-node";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@lm4lv/core";
-import { LlamaForCausalLM, makeTrainable } from "@lm4lv/llm";
+import { LlamaForCausalLM } from "@lm4lv/llm";
 import { IGNORE_INDEX, LM4LVAdapters, assembleBatchInputsEmbeds, lm4lvForwardLoss, lm4lvLoss } from "@lm4lv/adapters";
 import type { SequenceSpan, VisionTarget } from "@lm4lv/adapters";
 import { OrtTrainingSession } from "./training.js";
@@ -30,11 +30,11 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 beforeAll(async () => {
   await initBackend("cpu");
   lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
-  const t = makeTrainable(LlamaForCausalLM.fromPretrained(LLAMA_TINY)); // takes the copy's tensors
-  trainable = { model: t.model, vars: t.variables };
+  const model = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
+  trainable = { model, vars: model.trainableParameters() }; // every weight, HF names and layout
 });
 afterAll(() => {
-  Object.values(trainable.vars).forEach((v) => v.dispose());
+  trainable.model.dispose();
   lm.dispose();
 });
 
@@ -57,7 +57,7 @@ describe("text LM training graph", () => {
     });
 
     const { value, grads } = tf.variableGrads(() => {
-      const x = tf.gather(trainable.model.weights.embedTokens, tf.tensor2d(inputs, [B, T], "int32")) as unknown as tf.Tensor3D;
+      const x = tf.gather(trainable.vars["model.embed_tokens.weight"], tf.tensor2d(inputs, [B, T], "int32")) as unknown as tf.Tensor3D;
       const { logits } = trainable.model.forwardSync({ inputsEmbeds: x });
       const logp = tf.logSoftmax(logits.reshape([B * T, V]));
       return tf.neg(tf.mean(tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(targets, "int32"), V)), -1))) as tf.Scalar;

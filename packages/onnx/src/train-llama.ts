@@ -8,16 +8,18 @@
  *                (the loss of `lm4lvForwardLoss` in @lm4lv/adapters)
  *
  * Both are cache-free passes over a fixed length T: the causal bias and the RoPE tables are
- * constants. Parameter names are those of the trainer's variables: Llama weights by HF name
- * with linear weights as `<module>.kernel` `[in, out]` (`makeTrainable` in @lm4lv/pipeline),
- * adapter parameters as in `adapters.safetensors` (`adapter.weight` `[Dl, Dv]`, ...).
+ * constants. Parameter names are those of the trainer's variables: Llama weights as the model's
+ * `namedParameters()` (HF names and layout, Linear weights `[out, in]`), adapter parameters as
+ * in `adapters.safetensors` (`adapter.weight` `[Dl, Dv]`, ...).
  */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
+import { transpose2d } from "@lm4lv/core";
 import type { LlamaForCausalLM } from "@lm4lv/llm";
 import { MASK_VALUE } from "@lm4lv/llm";
 import { IGNORE_INDEX } from "@lm4lv/adapters";
 import type { LossSample, SequenceLayout } from "@lm4lv/adapters";
 import { OnnxGraph } from "./graph.js";
+import { weightLinear } from "./layers.js";
 import { llamaDecoder } from "./llama-export.js";
 import type { DecoderContext } from "./llama-export.js";
 import { finishTrainingGraph } from "./training.js";
@@ -49,14 +51,21 @@ function causalContext(g: OnnxGraph, lm: LlamaForCausalLM, T: number): DecoderCo
   };
 }
 
+/** One parameter of the model, HF layout (a copy). */
+function param(lm: LlamaForCausalLM, name: string): Float32Array {
+  const t = lm.namedParameters().get(name);
+  if (!t) throw new Error(`Llama training graph: the model has no parameter "${name}"`);
+  return data(t);
+}
+
 /** Logits `[M, V]` of hidden rows `[M, C]`: lm_head, or the (tied) embedding table transposed. */
 function lmHead(g: OnnxGraph, lm: LlamaForCausalLM, hidden: string, embed?: string): string {
   const c = lm.config;
-  if (lm.weights.lmHead) {
-    const kernel = g.param("lm_head.kernel", data(lm.weights.lmHead.kernel), [c.hidden_size, c.vocab_size]);
-    return g.op("MatMul", [hidden, kernel]);
+  if (!c.tie_word_embeddings) {
+    const weight = () => param(lm, "lm_head.weight"); // [V, C]
+    return weightLinear(g, hidden, { name: "lm_head", inDim: c.hidden_size, outDim: c.vocab_size, weight, kernel: () => transpose2d(weight(), c.vocab_size, c.hidden_size) }, "fp32");
   }
-  const table = embed ?? g.param("model.embed_tokens.weight", data(lm.weights.embedTokens), [c.vocab_size, c.hidden_size]);
+  const table = embed ?? g.param("model.embed_tokens.weight", param(lm, "model.embed_tokens.weight"), [c.vocab_size, c.hidden_size]);
   return g.op("MatMul", [hidden, g.op("Transpose", [table], { perm: [1, 0] })]); // [M, V]
 }
 
@@ -85,7 +94,7 @@ export function buildLlamaTextTrainingGraph(lm: LlamaForCausalLM, opts: TextTrai
   const g = new OnnxGraph("llama_text_training", { trainable: opts.trainable });
   const ids = g.input("input_ids", "int64", [B, T]);
   const labels = g.input("labels", "int64", [B * T, 1]);
-  const table = g.param("model.embed_tokens.weight", data(lm.weights.embedTokens), [c.vocab_size, c.hidden_size]);
+  const table = g.param("model.embed_tokens.weight", param(lm, "model.embed_tokens.weight"), [c.vocab_size, c.hidden_size]);
   const x = g.op("Gather", [table, ids], { axis: 0 }); // [B, T, C]
   const hidden = llamaDecoder(g, lm, x, causalContext(g, lm, T)); // [B, T, C]
   const logits = lmHead(g, lm, g.op("Reshape", [hidden, g.i64([B * T, c.hidden_size])]), table); // [B·T, V]
@@ -146,7 +155,7 @@ export function buildLM4LVTrainingGraph(lm: LlamaForCausalLM, adapters: AdapterP
 
   // Input embeddings [B, T, Dl]: text rows are constants (the layout's ids never change),
   // image spans are adapted features, the task span the task tokens.
-  const table = lm.weights.embedTokens.dataSync() as Float32Array;
+  const table = param(lm, "model.embed_tokens.weight");
   const textRun = (from: number, to: number) => {
     const rows = new Float32Array((to - from) * dl);
     for (let t = from; t < to; t++) rows.set(table.subarray(layout.inputIds[t] * dl, (layout.inputIds[t] + 1) * dl), (t - from) * dl);

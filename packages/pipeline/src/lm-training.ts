@@ -10,10 +10,11 @@
  * Notation: B batch, T window length (seq_len), V vocabulary, C hidden.
  */
 import * as tf from "@tensorflow/tfjs";
-import { LlamaForCausalLM, makeTrainable, parseLlamaConfig } from "@lm4lv/llm";
-import type { LlamaConfig, TrainableLlama } from "@lm4lv/llm";
+import { LlamaForCausalLM, parseLlamaConfig } from "@lm4lv/llm";
+import type { LlamaConfig } from "@lm4lv/llm";
 import { Tokenizer, trainBpe } from "@lm4lv/tokenizer";
-import type { GradientFn, TrainRng } from "@lm4lv/train";
+import { transposeTensorData } from "@lm4lv/train";
+import type { FloatTensorData, GradientFn, TrainRng } from "@lm4lv/train";
 
 // ---------------------------------------------------------------------------------------------
 // Tokenizer
@@ -83,12 +84,24 @@ export function encodeCorpus(tokenizer: Tokenizer, documents: readonly string[])
 // ---------------------------------------------------------------------------------------------
 // Trainable model
 
-export { makeTrainable } from "@lm4lv/llm";
-export type { TrainableLlama } from "@lm4lv/llm";
+/** A Llama whose every weight is a trainable variable, by HF name (HF layout). */
+export interface TrainableLlama {
+  model: LlamaForCausalLM;
+  variables: Record<string, tf.Variable>;
+}
 
 /** A randomly initialised Llama (HF-style init, deterministic per seed) with trainable weights. */
 export function trainableLlama(config: LlamaConfig | Record<string, unknown>, seed = 0): TrainableLlama {
-  return makeTrainable(LlamaForCausalLM.fromConfig(parseLlamaConfig(config as Record<string, unknown>, "trainableLlama"), seed));
+  const model = LlamaForCausalLM.fromConfig(parseLlamaConfig(config as Record<string, unknown>, "trainableLlama"), seed);
+  return { model, variables: model.trainableParameters() };
+}
+
+/**
+ * Checkpoints of format lm4lv-train/1 held each Linear weight as a kernel `[in, out]` named
+ * `<module>.kernel`; today's variables are `<module>.weight` `[out, in]` (the trainer's `upgradeLegacy`).
+ */
+export function legacyLlamaTensor(name: string, t: FloatTensorData): [string, FloatTensorData] {
+  return name.endsWith(".kernel") ? [`${name.slice(0, -".kernel".length)}.weight`, transposeTensorData(t)] : [name, t];
 }
 
 /** Number of trainable parameters (a tied embedding counts once). */
@@ -259,7 +272,7 @@ export function lmLoss(model: LlamaForCausalLM, batch: TokenBatch): { loss: tf.S
       inputIds.set(ids.subarray(b * (T + 1), b * (T + 1) + T), b * T);
       targetIds.set(ids.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
     }
-    const inputsEmbeds = embedLookup(model.weights.embedTokens, inputIds, B, T); // (B, T, C)
+    const inputsEmbeds = embedLookup(model.inputEmbeddings(), inputIds, B, T); // (B, T, C)
     const targets = tf.tensor1d(targetIds, "int32"); // (B·T)
     const { logits, lastHiddenState } = model.forwardSync({ inputsEmbeds }); // (B, T, V)
     lastHiddenState.dispose();
