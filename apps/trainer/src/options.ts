@@ -1,65 +1,120 @@
 /**
- * Options of a training command: defaults < YAML config file (--config) < command-line flags.
- * Every option is declared once with its type; unknown keys in the YAML or flags are errors.
+ * Options of a training command: one zod object schema per command, whose inferred type is what
+ * the command reads. Values come from the schema's defaults < a YAML config file (--config) <
+ * command-line flags, merged and validated once; every problem names where the value came from,
+ * the file and its key (`run.yaml: batch-size: expected a positive integer, got "x"`) or the flag
+ * (`--batch-size: ...`). Unknown keys in the YAML and unknown flags are errors.
  */
 import { readFileSync, existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { validateConfig } from "@lm4lv/core";
 
-export type OptionType = "string" | "number" | "integer" | "boolean";
+/** A command's options; each field is described (`.describe(help)`) for --help. */
+export type OptionsSchema = z.ZodObject<Record<string, z.ZodType>>;
 
+/**
+ * Options declared as a plain table (the form the mae and lm commands still use while their
+ * training moves into @lm4lv/mae and @lm4lv/llm); turned into a schema by `specsSchema`.
+ */
 export interface OptionSpec {
-  type: OptionType;
+  type: "string" | "number" | "integer" | "boolean";
   default?: string | number | boolean;
   help: string;
 }
-
 export type OptionSpecs = Record<string, OptionSpec>;
-export type ParsedOptions = Record<string, string | number | boolean | undefined>;
 
-function kebab(name: string): string {
+/** The schema of an option table: the same checks and messages as a schema written directly. */
+export function specsSchema(specs: OptionSpecs): z.ZodObject<Record<string, z.ZodType<string | number | boolean | undefined>>> {
+  const shape: Record<string, z.ZodType<string | number | boolean | undefined>> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const base =
+      spec.type === "boolean" ? z.boolean() : spec.type === "integer" ? z.number("expected an integer").int("expected an integer") : spec.type === "number" ? z.number() : z.string();
+    shape[name] = (spec.default === undefined ? base.optional() : (base as z.ZodType).default(spec.default as never)).describe(spec.help) as z.ZodType<string | number | boolean | undefined>;
+  }
+  return z.object(shape);
+}
+
+const asSchema = <S extends OptionsSchema>(s: S | OptionSpecs): S => (s instanceof z.ZodObject ? s : (specsSchema(s) as unknown as S));
+
+export function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-export function usage(command: string, summary: string, specs: OptionSpecs): string {
+type Kind = { kind: "boolean" | "number" | "integer" | "string" | "enum"; values?: readonly string[] };
+
+/** What a field holds under its optional/default/preprocess wrappers (for the command line and --help). */
+export function optionKind(schema: z.ZodType): Kind {
+  let s = schema as z.ZodType;
+  for (;;) {
+    const def = s.def as { type: string; innerType?: z.ZodType; in?: z.ZodType; out?: z.ZodType };
+    if (["optional", "default", "prefault", "nullable", "readonly", "nonoptional", "catch"].includes(def.type) && def.innerType) s = def.innerType;
+    else if (def.type === "pipe" && def.in && def.out) s = def.in.def.type === "transform" ? def.out : def.in;
+    else break;
+  }
+  if (s instanceof z.ZodBoolean) return { kind: "boolean" };
+  if (s instanceof z.ZodNumber) return { kind: s.format === "safeint" ? "integer" : "number" };
+  if (s instanceof z.ZodEnum) return { kind: "enum", values: s.options as string[] };
+  return { kind: "string" };
+}
+
+/** The default of a field, if it has one. */
+export function defaultOf(schema: z.ZodType): unknown {
+  return schema instanceof z.ZodDefault ? schema.def.defaultValue : undefined;
+}
+
+export function usage(command: string, summary: string, options: OptionsSchema | OptionSpecs): string {
+  const schema = asSchema(options);
   const lines = [`usage: pnpm train ${command} [--config file.yaml] [options]`, "", summary, "", "options (YAML keys in camelCase or kebab-case):"];
-  for (const [name, s] of Object.entries(specs)) {
-    const def = s.default === undefined ? "" : ` (default ${JSON.stringify(s.default)})`;
-    lines.push(`  --${kebab(name)} <${s.type}>`.padEnd(34) + `${s.help}${def}`);
+  for (const [name, field] of Object.entries(schema.shape)) {
+    const k = optionKind(field);
+    const arg = k.kind === "boolean" ? "" : ` <${k.kind === "enum" ? k.values!.join("|") : k.kind}>`;
+    const def = defaultOf(field);
+    const shown = def === undefined ? "" : ` (default ${JSON.stringify(def)})`;
+    lines.push(`  --${kebab(name)}${arg}`.padEnd(34) + `${field.description ?? ""}${shown}`);
   }
   return lines.join("\n");
 }
 
-function coerce(name: string, raw: unknown, spec: OptionSpec, source: string): string | number | boolean {
-  if (spec.type === "boolean") {
-    if (typeof raw === "boolean") return raw;
-    if (raw === "true" || raw === "1") return true;
-    if (raw === "false" || raw === "0") return false;
-    throw new Error(`${source}: option "${name}" should be a boolean, got ${JSON.stringify(raw)}`);
-  }
-  if (spec.type === "number" || spec.type === "integer") {
-    const v = typeof raw === "number" ? raw : Number(raw);
-    if (!Number.isFinite(v) || (spec.type === "integer" && !Number.isInteger(v))) {
-      throw new Error(`${source}: option "${name}" should be ${spec.type === "integer" ? "an integer" : "a number"}, got ${JSON.stringify(raw)}`);
-    }
-    return v;
-  }
-  if (typeof raw !== "string") throw new Error(`${source}: option "${name}" should be a string, got ${JSON.stringify(raw)}`);
-  return raw;
+/** A number written as text ("3e-4", " 8") → the number; anything else is left for the schema to reject. */
+function numeric(v: unknown): unknown {
+  if (typeof v !== "string" || v.trim() === "") return v;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : v;
 }
 
-/** Parses argv: returns options, positionals, and whether --help was asked. */
-export function parseOptions(argv: string[], specs: OptionSpecs): { options: ParsedOptions; positionals: string[]; help: boolean } {
+export interface ParsedOptions<S extends OptionsSchema> {
+  options: z.output<S>;
+  positionals: string[];
+  help: boolean;
+  /** Where each option given came from: `--flag` or `file.yaml: key`. */
+  origin: Record<string, string>;
+}
+
+/** Parses argv (with an optional --config YAML) into the schema's typed options; with --help, nothing is validated. */
+export function parseOptions<S extends OptionsSchema>(argv: string[], schema: S): ParsedOptions<S>;
+export function parseOptions(argv: string[], specs: OptionSpecs): ParsedOptions<z.ZodObject<Record<string, z.ZodType<string | number | boolean | undefined>>>>;
+export function parseOptions<S extends OptionsSchema>(argv: string[], declared: S | OptionSpecs): ParsedOptions<S> {
+  const schema = asSchema(declared);
+  const fields = schema.shape as Record<string, z.ZodType>;
   const parseSpec: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" }, help: { type: "boolean" } };
   const byKebab = new Map<string, string>();
-  for (const [name, s] of Object.entries(specs)) {
+  for (const [name, field] of Object.entries(fields)) {
     byKebab.set(kebab(name), name);
-    parseSpec[kebab(name)] = { type: s.type === "boolean" ? "boolean" : "string" };
-    if (s.type === "boolean") parseSpec[`no-${kebab(name)}`] = { type: "boolean" };
+    const boolean = optionKind(field).kind === "boolean";
+    parseSpec[kebab(name)] = { type: boolean ? "boolean" : "string" };
+    if (boolean) parseSpec[`no-${kebab(name)}`] = { type: "boolean" };
   }
   const { values, positionals } = parseArgs({ args: argv, options: parseSpec, allowPositionals: true, strict: true });
-  const options: ParsedOptions = {};
-  for (const [name, s] of Object.entries(specs)) options[name] = s.default;
+  const raw: Record<string, unknown> = {};
+  const origin: Record<string, string> = {};
+  const set = (name: string, v: unknown, from: string) => {
+    const k = optionKind(fields[name]).kind;
+    raw[name] = k === "number" || k === "integer" ? numeric(v) : v;
+    origin[name] = from;
+  };
+  if (values.help === true) return { options: {} as z.output<S>, positionals, help: true, origin };
   if (typeof values.config === "string") {
     const file = values.config;
     if (!existsSync(file)) throw new Error(`${file}: config file not found`);
@@ -71,19 +126,27 @@ export function parseOptions(argv: string[], specs: OptionSpecs): { options: Par
     }
     if (yaml !== null && (typeof yaml !== "object" || Array.isArray(yaml))) throw new Error(`${file}: expected a mapping of options`);
     for (const [k, v] of Object.entries((yaml ?? {}) as Record<string, unknown>)) {
-      const name = specs[k] ? k : byKebab.get(k);
+      const name = fields[k] ? k : byKebab.get(k);
       if (!name) throw new Error(`${file}: unknown option "${k}"`);
-      options[name] = coerce(name, v, specs[name], file);
+      set(name, v, `${file}: ${k}`);
     }
   }
   for (const [k, v] of Object.entries(values)) {
     if (k === "config" || k === "help" || v === undefined) continue;
     if (k.startsWith("no-") && byKebab.has(k.slice(3))) {
-      options[byKebab.get(k.slice(3))!] = false;
+      set(byKebab.get(k.slice(3))!, false, `--${k}`);
       continue;
     }
-    const name = byKebab.get(k)!;
-    options[name] = coerce(name, v, specs[name], "command line");
+    set(byKebab.get(k)!, v, `--${k}`);
   }
-  return { options, positionals, help: values.help === true };
+  // a problem with an option names where its value came from; one not given is named by its flag
+  const where = (path: readonly PropertyKey[]) => {
+    const name = String(path[0] ?? "");
+    const rest = path.slice(1).map(String).join(".");
+    return (origin[name] ?? `--${kebab(name)}`) + (rest ? `.${rest}` : "");
+  };
+  const options = validateConfig(raw, schema, where, { error: OptionsError });
+  return { options, positionals, help: false, origin };
 }
+
+export class OptionsError extends Error {}

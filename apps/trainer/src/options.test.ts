@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LM4LV_TRAINING_OPTIONS } from "@lm4lv/pipeline";
+import { LM4LV_OPTIONS } from "./commands/lm4lv.js";
+import { parseOptions, usage } from "./options.js";
+import { REPO_ROOT } from "./paths.js";
+
+const dir = mkdtempSync(join(tmpdir(), "lm4lv-train-options-"));
+const yaml = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+describe("pnpm train lm4lv options: defaults < YAML < flags, one zod schema", () => {
+  it("merges the YAML file and the flags into typed options", () => {
+    const file = yaml("ok.yaml", "task: deblur\nbatch-size: 2\nlr: 1.0e-3\nresume: true\nvalCount: 1\nengine: tfjs\n");
+    const { options: o, origin } = parseOptions(["--config", file, "--batch-size", "3", "--no-resume", "--lr", "2e-3"], LM4LV_OPTIONS);
+    const lr: number | undefined = o.lr; // typed by the schema
+    expect(lr).toBe(2e-3);
+    expect([o.task, o.batchSize, o.resume, o.valCount, o.engine, o.steps, o.clip, o.mode]).toEqual(["deblur", 3, false, 1, "tfjs", 100, 1, "lm4lv"]);
+    expect(origin).toMatchObject({ task: `${file}: task`, batchSize: "--batch-size", lr: "--lr" });
+  });
+
+  it("leaves the learning rate and batch size to the trainer (one default each: LM4LV's lr is spec §7's 3e-4)", () => {
+    const { options: o } = parseOptions([], LM4LV_OPTIONS);
+    expect(o.lr).toBeUndefined();
+    expect(o.batchSize).toBeUndefined();
+    expect(LM4LV_TRAINING_OPTIONS.parse({ steps: 1, lr: o.lr }).lr).toBe(3e-4);
+    const help = usage("lm4lv", "", LM4LV_OPTIONS);
+    expect(help).toMatch(/--lr <number> +peak learning rate \(default 0\.0003; adapters-only 0\.003\)/);
+    expect(help).toMatch(/--clip <number> +gradient clipping \(global norm\) \(default 1\)/);
+    expect(help).toMatch(/--engine <ort\|tfjs>/);
+    expect(help).toMatch(/--resume +continue from/);
+  });
+
+  it("names the YAML file and key, or the flag, of every bad value", () => {
+    const file = yaml("bad.yaml", "batch-size: x\nlr: -1\nmode: lora\n");
+    expect(() => parseOptions(["--config", file, "--steps", "1.5"], LM4LV_OPTIONS)).toThrow(
+      `--steps: expected a positive integer, got 1.5; ${file}: batch-size: expected a positive integer, got "x"; ${file}: lr: expected a positive number, got -1; ${file}: mode: expected one of lm4lv, adapters-only, got "lora"`,
+    );
+    expect(() => parseOptions(["--engine", "gpu"], LM4LV_OPTIONS)).toThrow('--engine: expected one of ort, tfjs, got "gpu"');
+    expect(() => parseOptions(["--config", yaml("unknown.yaml", "learning-rate: 1\n")], LM4LV_OPTIONS)).toThrow(/unknown\.yaml: unknown option "learning-rate"/);
+    expect(() => parseOptions(["--config", yaml("list.yaml", "- 1\n")], LM4LV_OPTIONS)).toThrow(/list\.yaml: expected a mapping of options/);
+    expect(() => parseOptions(["--config", join(dir, "none.yaml")], LM4LV_OPTIONS)).toThrow(/none\.yaml: config file not found/);
+    expect(() => parseOptions(["--learning-rate", "1"], LM4LV_OPTIONS)).toThrow(/learning-rate/);
+  });
+
+  it("reads every shipped lm4lv config (models/configs/lm4lv-*.yaml)", () => {
+    const configs = readdirSync(join(REPO_ROOT, "models", "configs")).filter((f) => f.startsWith("lm4lv-"));
+    expect(configs.length).toBeGreaterThan(0);
+    for (const f of configs) {
+      const { options: o } = parseOptions(["--config", join(REPO_ROOT, "models", "configs", f)], LM4LV_OPTIONS);
+      expect(o.lr, f).toBe(1e-3);
+      expect(o.engine, f).toBe("ort");
+    }
+  });
+});
+
+describe("option tables (specsSchema)", () => {
+  it("checks and types values like a schema, names the flag or file", () => {
+    const specs = { steps: { type: "integer", default: 10, help: "steps" }, lr: { type: "number", help: "lr" }, flip: { type: "boolean", default: true, help: "flips" }, out: { type: "string", help: "out" } } as const;
+    const file = yaml("specs.yaml", "lr: 1.0e-3\nflip: false\n");
+    const { options: o } = parseOptions(["--config", file, "--out", "x"], specs);
+    expect(o).toEqual({ steps: 10, lr: 1e-3, flip: false, out: "x" });
+    expect(() => parseOptions(["--steps", "2.5"], specs)).toThrow('--steps: expected an integer, got 2.5');
+    expect(() => parseOptions(["--config", yaml("specs-bad.yaml", "flip: maybe\n")], specs)).toThrow(/specs-bad\.yaml: flip: expected true or false, got "maybe"/);
+    expect(usage("x", "", specs)).toMatch(/--steps <integer> +steps \(default 10\)/);
+  });
+});
