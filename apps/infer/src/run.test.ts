@@ -141,6 +141,6 @@ describe("pnpm infer", () => {
     expect(c.err.join("\n")).toMatch(/--quantize: expected one of fp32, fp16, int8, int4, got "int3"/);
     c = capture();
     expect(await runInfer(["--checkpoint", ckpt, "--quantize", "int4", "--engine", "tfjs", join(root, "in", "img0.png")], c.io)).toBe(1);
-    expect(c.err.join("\n")).toMatch(/--quantize int4: needs the ONNX Runtime engine/);
+    expect(c.err.join("\n")).toMatch(/--quantize: needs the ONNX Runtime engine \(--engine ort\); tfjs runs fp32 weights, got "int4"/);
   });
 });

@@ -8,9 +8,9 @@
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { initBackend } from "@lm4lv/core";
-import { LM4LV, ORT_WEIGHT_FORMATS, checkpointDir, listInferenceItems, loadOrtLM4LV, meanScores, ortAvailable, restoreFiles, type ItemResult, type InferenceItem, type OrtWeightFormat } from "@lm4lv/pipeline";
+import { LM4LV, checkpointDir, listInferenceItems, loadOrtLM4LV, meanScores, ortAvailable, restoreFiles, type ItemResult, type InferenceItem } from "@lm4lv/pipeline";
+import { InferOptionsError, parseInferOptions, type InferOptions } from "./options.js";
 
 export interface Io {
   out: (s: string) => void;
@@ -65,39 +65,20 @@ function table(results: ItemResult[]): string {
 }
 
 export async function runInfer(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
-  let values: Record<string, string | boolean | undefined>, positionals: string[];
+  let o: InferOptions, positionals: string[], help: boolean;
   try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        checkpoint: { type: "string" },
-        task: { type: "string" },
-        mae: { type: "string" },
-        llm: { type: "string" },
-        tokenizer: { type: "string" },
-        clean: { type: "string" },
-        out: { type: "string" },
-        json: { type: "boolean" },
-        engine: { type: "string" },
-        threads: { type: "string" },
-        quantize: { type: "string" },
-        cache: { type: "string" },
-        "no-mae-baseline": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
+    ({ options: o, positionals, help } = parseInferOptions(argv));
   } catch (e) {
-    io.err(`${(e as Error).message}\n${USAGE}`);
+    io.err(e instanceof InferOptionsError ? e.message : `${(e as Error).message}\n${USAGE}`); // a bad value, or an unknown flag
     return 1;
   }
-  if (values.help) { io.out(USAGE); return 0; }
+  if (help) { io.out(USAGE); return 0; }
   if (positionals.length > 1) { io.err(`expected at most one input, got ${positionals.length}\n${USAGE}`); return 1; }
   const t0 = performance.now();
-  const task = (values.task as string | undefined) ?? "denoise";
-  const ckptArg = (values.checkpoint as string | undefined) ?? join(DEFAULT_MODELS, task);
+  const task = o.task;
+  const ckptArg = o.checkpoint ?? join(DEFAULT_MODELS, task);
   if (!existsSync(ckptArg)) {
-    io.err(values.checkpoint
+    io.err(o.checkpoint
       ? `${ckptArg}: checkpoint folder not found`
       : `no shipped checkpoint for task "${task}" (looked in ${ckptArg}); pass --checkpoint <dir>`);
     return 1;
@@ -105,7 +86,7 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
   let items: InferenceItem[];
   try {
     if (positionals.length) {
-      items = listInferenceItems(positionals[0], { clean: values.clean as string | undefined });
+      items = listInferenceItems(positionals[0], { clean: o.clean });
     } else {
       const ex = join(DEFAULT_EXAMPLES, task);
       if (!existsSync(join(ex, "degraded.png"))) { io.err(`no bundled example for task "${task}" in ${ex}; give an input image`); return 1; }
@@ -115,16 +96,7 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
     io.err(`error: ${(e as Error).message}`);
     return 1;
   }
-  const engineArg = (values.engine as string | undefined) ?? (process.env.LM4LV_ENGINE || undefined);
-  if (engineArg && engineArg !== "ort" && engineArg !== "tfjs") { io.err(`--engine: expected ort or tfjs, got "${engineArg}"`); return 1; }
-  const threads = values.threads === undefined ? undefined : Number(values.threads);
-  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) { io.err(`--threads: expected a positive integer, got "${values.threads}"`); return 1; }
-  const quantize = values.quantize as string | undefined;
-  if (quantize !== undefined && !(ORT_WEIGHT_FORMATS as readonly string[]).includes(quantize)) {
-    io.err(`--quantize: expected one of ${ORT_WEIGHT_FORMATS.join(", ")}, got "${quantize}"`);
-    return 1;
-  }
-  if (quantize !== undefined && quantize !== "fp32" && engineArg === "tfjs") { io.err(`--quantize ${quantize}: needs the ONNX Runtime engine (--engine ort); tfjs runs fp32 weights`); return 1; }
+  const { engine: engineArg, threads, quantize } = o;
   const backend = await initBackend();
   let ckpt: string;
   try {
@@ -133,7 +105,7 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
     io.err(`error: cannot load checkpoint ${ckptArg}: ${(e as Error).message}`);
     return 1;
   }
-  const overrides = { mae: values.mae as string | undefined, llm: values.llm as string | undefined, tokenizer: values.tokenizer as string | undefined };
+  const overrides = { mae: o.mae, llm: o.llm, tokenizer: o.tokenizer };
   // --quantize asks for ORT as --engine ort does: no silent fallback to tfjs
   const ortRequired = engineArg === "ort" || (quantize !== undefined && quantize !== "fp32");
   const useOrt = ortRequired || (engineArg === undefined && (await ortAvailable()));
@@ -144,9 +116,9 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
     try {
       // ORT only: the MAE and the LM are exported from their folders and never loaded in tfjs
       const tE = performance.now();
-      const r = await loadOrtLM4LV(ckpt, { ...overrides, threads, quantize: quantize as OrtWeightFormat | undefined, cacheDir: values.cache as string | undefined });
+      const r = await loadOrtLM4LV(ckpt, { ...overrides, threads, quantize, cacheDir: o.cache });
       model = r.model;
-      if (r.exported && !values.json) io.err(`exported ONNX models to ${r.dir} in ${((performance.now() - tE) / 1000).toFixed(1)} s (cached for next time)`);
+      if (r.exported && !o.json) io.err(`exported ONNX models to ${r.dir} in ${((performance.now() - tE) / 1000).toFixed(1)} s (cached for next time)`);
     } catch (e) {
       if (ortRequired) { io.err(`error: ONNX Runtime engine: ${(e as Error).message}`); return 1; }
       ortError = (e as Error).message;
@@ -161,17 +133,17 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
     }
     if (ortError !== undefined) io.err(`note: ONNX Runtime unavailable (${ortError}); using tfjs`);
   }
-  const outDir = resolve((values.out as string | undefined) ?? join("out", "infer"));
+  const outDir = resolve(o.out);
   const weights = model.engineName === "tfjs" ? "fp32" : (quantize ?? "fp32");
   const engineLabel = model.engineName === "tfjs" ? `tfjs-${backend}` : model.engineName;
-  if (!values.json) io.err(`lm4lv: task ${model.task}, ${items.length} image(s), ${model.imageSize}px, ${model.numVisualTokens} visual tokens, ${engineLabel}${weights === "fp32" ? "" : ` (${weights} LM weights)`}`);
+  if (!o.json) io.err(`lm4lv: task ${model.task}, ${items.length} image(s), ${model.imageSize}px, ${model.numVisualTokens} visual tokens, ${engineLabel}${weights === "fp32" ? "" : ` (${weights} LM weights)`}`);
   const results = await restoreFiles(model, items, {
     outDir,
-    maeBaseline: !values["no-mae-baseline"],
-    onItem: values.json || items.length === 1 ? undefined : (done, total, r) => io.err(`[${done}/${total}] ${r.name} ${r.error ? `error: ${r.error}` : `${fmt(r.seconds)} s`}`),
+    maeBaseline: o.maeBaseline,
+    onItem: o.json || items.length === 1 ? undefined : (done, total, r) => io.err(`[${done}/${total}] ${r.name} ${r.error ? `error: ${r.error}` : `${fmt(r.seconds)} s`}`),
   });
   const seconds = (performance.now() - t0) / 1000;
-  if (values.json) {
+  if (o.json) {
     io.out(JSON.stringify({ task: model.task, checkpoint: resolve(ckptArg), engine: engineLabel, weights, outDir, seconds, images: results, mean: meanScores(results) ?? null }, null, 2));
   } else {
     io.out(table(results));
