@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LM4LV_TRAINING_OPTIONS } from "@lm4lv/pipeline";
 import { LM4LV_OPTIONS } from "./commands/lm4lv.js";
+import { LM_OPTIONS } from "./commands/lm.js";
 import { parseOptions, usage } from "./options.js";
 import { REPO_ROOT } from "./paths.js";
 
@@ -68,5 +69,18 @@ describe("option tables (specsSchema)", () => {
     expect(() => parseOptions(["--steps", "2.5"], specs)).toThrow('--steps: expected an integer, got 2.5');
     expect(() => parseOptions(["--config", yaml("specs-bad.yaml", "flip: maybe\n")], specs)).toThrow(/specs-bad\.yaml: flip: expected true or false, got "maybe"/);
     expect(usage("x", "", specs)).toMatch(/--steps <integer> +steps \(default 10\)/);
+  });
+});
+
+describe("pnpm train lm options", () => {
+  it("reads the shipped LM configs and names missing required options by flag", () => {
+    for (const f of ["lm-tiny.yaml", "lm-tiny-norepeat.yaml"]) {
+      const { options: o } = parseOptions(["--config", join(REPO_ROOT, "models", "configs", f)], LM_OPTIONS);
+      const steps: number = o.steps; // typed by the schema
+      expect([steps, o.seqLen, o.lr, o.engine, o.tieEmbeddings], f).toEqual([3600, 192, 0.002, "ort", true]);
+    }
+    expect(() => parseOptions(["--text", "t.txt"], LM_OPTIONS)).toThrow("--val-text: missing (expected a text file); --out: missing (expected a folder)");
+    const file = yaml("lm.yaml", "text: t.txt\nval-text: v.txt\nout: o\nnum-heads: 0\ntie-embeddings: 1\n");
+    expect(() => parseOptions(["--config", file], LM_OPTIONS)).toThrow(`${file}: num-heads: expected a positive integer, got 0; ${file}: tie-embeddings: expected true or false, got 1`);
   });
 });

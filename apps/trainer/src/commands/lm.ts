@@ -30,50 +30,46 @@ import {
   greedySample,
 } from "@lm4lv/pipeline";
 import type { TokenBatch } from "@lm4lv/pipeline";
+import { z } from "zod";
+import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from "@lm4lv/core";
 import { parseOptions, usage } from "../options.js";
-import type { OptionSpecs } from "../options.js";
 
-const SPECS: OptionSpecs = {
-  text: { type: "string", help: "training text (documents separated by blank lines)" },
-  valText: { type: "string", help: "held-out text for perplexity" },
-  out: { type: "string", help: "output folder (HF model folder, loss.svg, loss.csv, report.json)" },
-  tokenizer: { type: "string", help: "tokenizer.json (or its folder) to use instead of training one" },
-  vocabSize: { type: "integer", default: 4096, help: "BPE vocabulary when training the tokenizer" },
-  templateCopies: { type: "integer", default: 200, help: "copies of the ### Human/Assistant template mixed into the BPE corpus" },
-  hiddenSize: { type: "integer", default: 256, help: "hidden_size" },
-  numLayers: { type: "integer", default: 6, help: "num_hidden_layers" },
-  numHeads: { type: "integer", default: 8, help: "num_attention_heads" },
-  numKvHeads: { type: "integer", default: 8, help: "num_key_value_heads" },
-  intermediateSize: { type: "integer", default: 704, help: "intermediate_size (SwiGLU width)" },
-  maxPositions: { type: "integer", default: 512, help: "max_position_embeddings" },
-  tieEmbeddings: { type: "boolean", default: true, help: "tie_word_embeddings" },
-  steps: { type: "integer", default: 200, help: "optimisation steps" },
-  batchSize: { type: "integer", default: 8, help: "windows per micro-batch" },
-  seqLen: { type: "integer", default: 128, help: "tokens per window" },
-  gradAccum: { type: "integer", default: 1, help: "micro-batches per step" },
-  lr: { type: "number", default: 2e-3, help: "peak learning rate (warmup-linear schedule, spec §7)" },
-  weightDecay: { type: "number", default: 0, help: "Adam weight decay" },
-  clipNorm: { type: "number", default: 1, help: "gradient clipping (global norm)" },
-  seed: { type: "integer", default: 0, help: "seed of the init and of the window draws" },
-  checkpointDir: { type: "string", help: "checkpoint folder (default <out>/checkpoints)" },
-  checkpointEvery: { type: "integer", default: 25, help: "save last.safetensors every n steps" },
-  validateEvery: { type: "integer", default: 0, help: "held-out perplexity every n steps (0: only at the end)" },
-  evalWindows: { type: "integer", default: 64, help: "held-out windows of seq_len tokens for perplexity (0: all)" },
-  samplePrompt: { type: "string", default: "The President", help: "prompt of the greedy sample" },
-  sampleTokens: { type: "integer", default: 48, help: "new tokens of the greedy sample" },
-  resume: { type: "boolean", default: false, help: "continue from <checkpoint-dir>/last.safetensors" },
-  backend: { type: "string", help: "tfjs backend (wasm, cpu, tensorflow)" },
-  repeats: { type: "string", help: "insert verbatim repeats of earlier spans into windows, e.g. \"p=0.5,len=20-70,gap=0-40\" (copies=A-B: consecutive copies; random=F: that fraction of spans made of random token ids)" },
-  engine: { type: "string", help: "gradient engine: ort (default when onnxruntime-node loads) or tfjs" },
-  threads: { type: "integer", help: "ONNX Runtime threads (default: the number of cores)" },
-};
+export const LM_OPTIONS = z.object({
+  text: z.string("expected a text file").describe("training text (documents separated by blank lines)"),
+  valText: z.string("expected a text file").describe("held-out text for perplexity"),
+  out: z.string("expected a folder").describe("output folder (HF model folder, loss.svg, loss.csv, report.json)"),
+  tokenizer: z.string().optional().describe("tokenizer.json (or its folder) to use instead of training one"),
+  vocabSize: positiveInt().default(4096).describe("BPE vocabulary when training the tokenizer"),
+  templateCopies: nonNegativeInt().default(200).describe("copies of the ### Human/Assistant template mixed into the BPE corpus"),
+  hiddenSize: positiveInt().default(256).describe("hidden_size"),
+  numLayers: positiveInt().default(6).describe("num_hidden_layers"),
+  numHeads: positiveInt().default(8).describe("num_attention_heads"),
+  numKvHeads: positiveInt().default(8).describe("num_key_value_heads"),
+  intermediateSize: positiveInt().default(704).describe("intermediate_size (SwiGLU width)"),
+  maxPositions: positiveInt().default(512).describe("max_position_embeddings"),
+  tieEmbeddings: z.boolean().default(true).describe("tie_word_embeddings"),
+  steps: positiveInt().default(200).describe("optimisation steps"),
+  batchSize: positiveInt().default(8).describe("windows per micro-batch"),
+  seqLen: positiveInt().default(128).describe("tokens per window"),
+  gradAccum: positiveInt().default(1).describe("micro-batches per step"),
+  lr: positiveNumber().default(2e-3).describe("peak learning rate (warmup-linear schedule, spec §7)"),
+  weightDecay: nonNegativeNumber().default(0).describe("Adam weight decay"),
+  clipNorm: positiveNumber().default(1).describe("gradient clipping (global norm)"),
+  seed: z.number("expected an integer").int("expected an integer").default(0).describe("seed of the init and of the window draws"),
+  checkpointDir: z.string().optional().describe("checkpoint folder (default <out>/checkpoints)"),
+  checkpointEvery: nonNegativeInt().default(25).describe("save last.safetensors every n steps"),
+  validateEvery: nonNegativeInt().default(0).describe("held-out perplexity every n steps (0: only at the end)"),
+  evalWindows: nonNegativeInt().default(64).describe("held-out windows of seq_len tokens for perplexity (0: all)"),
+  samplePrompt: z.string().default("The President").describe("prompt of the greedy sample"),
+  sampleTokens: nonNegativeInt().default(48).describe("new tokens of the greedy sample"),
+  resume: z.boolean().default(false).describe("continue from <checkpoint-dir>/last.safetensors"),
+  backend: z.string().optional().describe("tfjs backend (wasm, cpu, tensorflow)"),
+  repeats: z.string().optional().describe("insert verbatim repeats of earlier spans into windows, e.g. \"p=0.5,len=20-70,gap=0-40\" (copies=A-B: consecutive copies; random=F: that fraction of spans made of random token ids)"),
+  engine: oneOf(["ort", "tfjs"]).optional().describe("gradient engine (default: ort when onnxruntime-node loads, else tfjs)"),
+  threads: positiveInt().optional().describe("ONNX Runtime threads (default: the number of cores)"),
+});
 
 const SUMMARY = "Trains a byte-level BPE tokenizer (unless --tokenizer) and a small Llama LM on plain text.";
-
-function required(value: unknown, name: string): string {
-  if (typeof value !== "string" || value === "") throw new Error(`--${name} is required (see pnpm train lm --help)`);
-  return value;
-}
 
 function readDocuments(path: string): string[] {
   if (!existsSync(path)) throw new Error(`${path}: text file not found`);
@@ -83,19 +79,18 @@ function readDocuments(path: string): string[] {
 }
 
 export async function lmCommand(argv: string[]): Promise<number> {
-  const { options: o, help } = parseOptions(argv, SPECS);
+  const { options: o, help } = parseOptions(argv, LM_OPTIONS);
   if (help) {
-    console.log(usage("lm", SUMMARY, SPECS));
+    console.log(usage("lm", SUMMARY, LM_OPTIONS));
     return 0;
   }
-  const textPath = required(o.text, "text");
-  const valPath = required(o.valText, "val-text");
-  const out = resolve(required(o.out, "out"));
-  const ckptDir = typeof o.checkpointDir === "string" ? o.checkpointDir : join(out, "checkpoints");
-  const seqLen = o.seqLen as number;
-  const batchSize = o.batchSize as number;
+  const textPath = o.text;
+  const valPath = o.valText;
+  const out = resolve(o.out);
+  const ckptDir = o.checkpointDir ?? join(out, "checkpoints");
+  const { seqLen, batchSize } = o;
   mkdirSync(out, { recursive: true });
-  const backend = await initBackend(o.backend as string | undefined);
+  const backend = await initBackend(o.backend);
   console.error(`backend ${backend}`);
 
   // 1. Tokenizer: given, reused from --out on resume, or trained on the training documents.
@@ -103,7 +98,7 @@ export async function lmCommand(argv: string[]): Promise<number> {
   const valDocs = readDocuments(valPath);
   const tokPath = join(out, "tokenizer.json");
   const tokConfigPath = join(out, "tokenizer_config.json");
-  if (typeof o.tokenizer === "string") {
+  if (o.tokenizer !== undefined) {
     if (!existsSync(o.tokenizer)) throw new Error(`${o.tokenizer}: tokenizer not found`);
     const isDir = statSync(o.tokenizer).isDirectory();
     const file = isDir ? join(o.tokenizer, "tokenizer.json") : o.tokenizer;
@@ -113,7 +108,7 @@ export async function lmCommand(argv: string[]): Promise<number> {
     if (existsSync(config) && resolve(config) !== tokConfigPath) copyFileSync(config, tokConfigPath);
   } else if (!(o.resume && existsSync(tokPath))) {
     const t0 = Date.now();
-    const files = trainLmTokenizer(trainDocs, { vocabSize: o.vocabSize as number, templateCopies: o.templateCopies as number, maxLength: o.maxPositions as number });
+    const files = trainLmTokenizer(trainDocs, { vocabSize: o.vocabSize, templateCopies: o.templateCopies, maxLength: o.maxPositions });
     writeFileAtomic(tokPath, JSON.stringify(files.tokenizerJson) + "\n");
     writeFileAtomic(tokConfigPath, JSON.stringify(files.tokenizerConfig, null, 2) + "\n");
     console.error(`tokenizer: trained BPE (${o.vocabSize} ids) in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${tokPath}`);
@@ -128,25 +123,25 @@ export async function lmCommand(argv: string[]): Promise<number> {
   // 3. Model.
   const modelConfig = {
     vocab_size: tokenizer.vocabSize,
-    hidden_size: o.hiddenSize as number,
-    intermediate_size: o.intermediateSize as number,
-    num_hidden_layers: o.numLayers as number,
-    num_attention_heads: o.numHeads as number,
-    num_key_value_heads: o.numKvHeads as number,
-    max_position_embeddings: o.maxPositions as number,
-    tie_word_embeddings: o.tieEmbeddings as boolean,
+    hidden_size: o.hiddenSize,
+    intermediate_size: o.intermediateSize,
+    num_hidden_layers: o.numLayers,
+    num_attention_heads: o.numHeads,
+    num_key_value_heads: o.numKvHeads,
+    max_position_embeddings: o.maxPositions,
+    tie_word_embeddings: o.tieEmbeddings,
     rms_norm_eps: 1e-5,
     rope_theta: 10000,
     initializer_range: 0.02,
     bos_token_id: tokenizer.bosId ?? null,
     eos_token_id: tokenizer.eosId ?? null,
   };
-  const { model, variables } = trainableLlama(modelConfig, o.seed as number);
+  const { model, variables } = trainableLlama(modelConfig, o.seed);
   const params = parameterCount(variables);
   console.error(`model: ${params} parameters (${(params * 2 / 1e6).toFixed(1)} MB as F16)`);
 
   // 4. Train.
-  const evalOptions = { seqLen, batchSize, maxWindows: (o.evalWindows as number) > 0 ? (o.evalWindows as number) : undefined };
+  const evalOptions = { seqLen, batchSize, maxWindows: o.evalWindows > 0 ? o.evalWindows : undefined };
   // random tokens of the induction test: not the 3 special ids, not the added "<Img>"/"</Img>" (the last ids)
   const inductionOptions = { bosId: tokenizer.bosId ?? 1, firstToken: 3, reservedTop: LM_ADDED_TOKENS.length };
   const validate = async () => {
@@ -154,9 +149,8 @@ export async function lmCommand(argv: string[]): Promise<number> {
     const ind = await inductionTest(model, inductionOptions);
     return { metric: r.meanLoss, val_loss: r.meanLoss, val_ppl: r.perplexity, induction_second_copy_loss: ind.secondCopyLoss, induction_best_head: ind.best.score };
   };
-  const engine = (o.engine as string | undefined) ?? ((await ortAvailable()) ? "ort" : "tfjs");
-  if (engine !== "ort" && engine !== "tfjs") throw new Error(`--engine should be ort or tfjs, got ${JSON.stringify(engine)}`);
-  const ort = engine === "ort" ? await ortLmGradients(model, variables, { threads: o.threads as number | undefined }) : undefined;
+  const engine = o.engine ?? ((await ortAvailable()) ? "ort" : "tfjs");
+  const ort = engine === "ort" ? await ortLmGradients(model, variables, { threads: o.threads }) : undefined;
   console.error(`gradient engine: ${engine === "ort" ? "onnxruntime" : `tfjs-${backend}`}`);
   const t0 = Date.now();
   let startStep: number | undefined;
@@ -164,24 +158,24 @@ export async function lmCommand(argv: string[]): Promise<number> {
     variables,
     ...(ort ? { gradients: ort.gradients } : { loss: (batch: TokenBatch) => lmLoss(model, batch) }),
     metricsFile: join(out, "metrics.jsonl"),
-    data: tokenWindowBatches(trainTokens, { batchSize, seqLen, repeats: typeof o.repeats === "string" ? parseRepeatOptions(o.repeats) : undefined, randomTokens: [inductionOptions.firstToken, tokenizer.vocabSize - inductionOptions.reservedTop] }),
-    totalSteps: o.steps as number,
-    seed: o.seed as number,
-    optimizer: { lr: o.lr as number, weightDecay: o.weightDecay as number },
-    clipNorm: o.clipNorm as number,
-    accumulate: o.gradAccum as number,
+    data: tokenWindowBatches(trainTokens, { batchSize, seqLen, repeats: o.repeats !== undefined ? parseRepeatOptions(o.repeats) : undefined, randomTokens: [inductionOptions.firstToken, tokenizer.vocabSize - inductionOptions.reservedTop] }),
+    totalSteps: o.steps,
+    seed: o.seed,
+    optimizer: { lr: o.lr, weightDecay: o.weightDecay },
+    clipNorm: o.clipNorm,
+    accumulate: o.gradAccum,
     batchSize: batchSize * seqLen,
     checkpointDir: ckptDir,
-    checkpointEvery: o.checkpointEvery as number,
-    resume: o.resume as boolean,
+    checkpointEvery: o.checkpointEvery,
+    resume: o.resume,
     upgradeLegacy: legacyLlamaTensor,
     validate,
-    validateEvery: o.validateEvery as number,
+    validateEvery: o.validateEvery,
     lossPlot: join(out, "loss.svg"),
     onStep: (entry) => {
       startStep ??= entry.step - 1;
     },
-    config: { model: modelConfig, batchSize, seqLen, gradAccum: o.gradAccum as number, lr: o.lr as number, seed: o.seed as number, steps: o.steps as number },
+    config: { model: modelConfig, batchSize, seqLen, gradAccum: o.gradAccum, lr: o.lr, seed: o.seed, steps: o.steps },
   }).finally(() => ort?.release());
   const seconds = (Date.now() - t0) / 1000;
   startStep ??= result.step;
@@ -197,8 +191,8 @@ export async function lmCommand(argv: string[]): Promise<number> {
   const targets = evaluatedTargets(valTokens, evalOptions);
   const unigram = unigramPerplexity(trainTokens, targets, tokenizer.vocabSize);
   const unigramAll = unigramPerplexity(trainTokens, valTokens, tokenizer.vocabSize);
-  const sample = greedySample(model, tokenizer, o.samplePrompt as string, o.sampleTokens as number);
-  const tokensPerStep = batchSize * seqLen * (o.gradAccum as number);
+  const sample = greedySample(model, tokenizer, o.samplePrompt, o.sampleTokens);
+  const tokensPerStep = batchSize * seqLen * o.gradAccum;
   const induction = await inductionTest(model, inductionOptions);
   const report = {
     steps: result.step,
