@@ -27,7 +27,7 @@ describe("ViTMAEConfig", () => {
     // facebook/vit-mae-base ViTMAEForPreTraining: 111,907,840 parameters (encoder 85.8M + decoder 26.1M incl. the fixed tables)
     const count = (c: typeof base) => expectedWeights(c).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
     expect(count(base)).toBe(111907840);
-    expect(Object.keys(VIT_MAE_PRESETS)).toEqual(["mae-base", "mae-large", "mae-huge"]);
+    expect(Object.keys(VIT_MAE_PRESETS)).toEqual(["tiny", "mae-base", "mae-large", "mae-huge"]);
     expect(vitMAEPreset("mae-large", { image_size: 112 }).image_size).toBe(112);
   });
 

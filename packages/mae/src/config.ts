@@ -83,8 +83,25 @@ const COMMON = {
   ...DECODER,
 };
 
-/** Shapes of facebook/vit-mae-base|large|huge. */
+/**
+ * Shapes of facebook/vit-mae-base|large|huge, and "tiny": the embedded default (64 px images,
+ * 8 px patches, a 6-layer 192-wide encoder, a 4-layer 128-wide decoder; ≈ 3.6 M parameters).
+ */
 export const VIT_MAE_PRESETS = {
+  tiny: {
+    ...COMMON,
+    hidden_size: 192,
+    num_hidden_layers: 6,
+    num_attention_heads: 6,
+    intermediate_size: 768,
+    layer_norm_eps: 1e-6,
+    image_size: 64,
+    patch_size: 8,
+    decoder_hidden_size: 128,
+    decoder_num_hidden_layers: 4,
+    decoder_num_attention_heads: 4,
+    decoder_intermediate_size: 512,
+  },
   "mae-base": { ...COMMON, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072, patch_size: 16 },
   "mae-large": { ...COMMON, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096, patch_size: 16 },
   "mae-huge": { ...COMMON, hidden_size: 1280, num_hidden_layers: 32, num_attention_heads: 16, intermediate_size: 5120, patch_size: 14 },
@@ -92,9 +109,10 @@ export const VIT_MAE_PRESETS = {
 
 export type ViTMAEPresetName = keyof typeof VIT_MAE_PRESETS;
 
-/** A preset as a fresh, validated config; `overrides` replace fields. */
+/** A preset as a fresh, validated config; `overrides` replace fields (undefined ones are ignored). */
 export function vitMAEPreset(name: ViTMAEPresetName, overrides: Partial<ViTMAEConfig> = {}): ViTMAEConfig {
   const base = VIT_MAE_PRESETS[name];
   if (!base) throw new ConfigError(`unknown ViTMAE preset "${name}" (expected one of ${Object.keys(VIT_MAE_PRESETS).join(", ")})`);
-  return parseViTMAEConfig({ ...structuredClone(base), ...overrides } as Record<string, unknown>, `preset ${name}`);
+  const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return parseViTMAEConfig({ ...structuredClone(base), ...given } as Record<string, unknown>, `preset ${name}`);
 }

@@ -25,3 +25,9 @@ export { maePretrainingLoss, decoderFinetuneLoss, NORM_PIX_EPS } from "./losses.
 export type { DecoderLossOptions } from "./losses.js";
 export { expectedWeights, loadWeights, initWeights, WeightLoadError, SeededRandom } from "./weights.js";
 export type { WeightSpec, RawWeight } from "./weights.js";
+export { ImageSet, maeBatches } from "./image-set.js";
+export type { MaeBatch, MaeBatchOptions } from "./image-set.js";
+export { evaluateReconstruction, reconstructImages } from "./evaluation.js";
+export type { ReconstructionScore } from "./evaluation.js";
+export { trainMae, maePretrainTask, maeDecoderFinetuneTask, maeAutoencodeTask, FIXED_PRETRAIN_PARAMETERS } from "./training.js";
+export type { MaeTrainOptions, MaeTrainResult, MaeStage, MaeTask, MaeEngineRun, MaeGradients, MaeGradientEngine } from "./training.js";

@@ -27,5 +27,5 @@ export { buildLlamaTextTrainingGraph, buildLM4LVTrainingGraph, buildLlamaAttenti
 export type { TextTrainingGraphOptions, LM4LVTrainingGraphOptions, AdapterParams } from "./train-llama.js";
 export { llamaDecoder } from "./llama-export.js";
 export type { DecoderContext } from "./llama-export.js";
-export { buildMaePretrainGraph, buildMaeFinetuneGraph, maeMaskingFeeds, MAE_PRETRAIN_INPUTS, MAE_FINETUNE_INPUT } from "./train-vit.js";
-export type { MaePretrainGraphOptions, MaeFinetuneGraphOptions, MaeMaskingFeeds } from "./train-vit.js";
+export { buildMaePretrainGraph, buildMaeFinetuneGraph, maeMaskingFeeds, ortMaeGradients, MAE_PRETRAIN_INPUTS, MAE_FINETUNE_INPUT } from "./train-vit.js";
+export type { MaePretrainGraphOptions, MaeFinetuneGraphOptions, MaeMaskingFeeds, OrtMaeGradientOptions } from "./train-vit.js";

@@ -28,11 +28,11 @@
  */
 import * as ort from "onnxruntime-node";
 import type * as tf from "@tensorflow/tfjs";
-import type { ViTMAE } from "@lm4lv/mae";
+import type { MaeBatch, MaeEngineRun, MaeGradients, ViTMAE } from "@lm4lv/mae";
 import { IMAGENET_MEAN, IMAGENET_STD, NORM_PIX_EPS, argsortRows, lenKeep } from "@lm4lv/mae";
 import { OnnxGraph } from "./graph.js";
 import { activation, layerNorm, mergeHeads, splitHeads } from "./layers.js";
-import { finishTrainingGraph } from "./training.js";
+import { OrtTrainingSession, finishTrainingGraph } from "./training.js";
 
 // --- Parameters ----------------------------------------------------------------------------------
 
@@ -346,4 +346,58 @@ export function buildMaeFinetuneGraph(mae: ViTMAE, opts: MaeFinetuneGraphOptions
   const loss = g.op("ReduceMean", [g.op("Abs", [g.op("Sub", [recon01, pixels01])])], { keepdims: 0 }); // []
   finishTrainingGraph(g, loss);
   return g;
+}
+
+// --- The gradient engine of `trainMae` -----------------------------------------------------------
+
+/** `normalizeImageNet` of the batch on the host, `[count, 3, S, S]` flat, rounded to float32 as tfjs computes it. */
+function batchNormalised(b: MaeBatch): Float32Array {
+  const hw = b.size * b.size;
+  const out = new Float32Array(b.pixels01.length);
+  for (let i = 0; i < b.count; i++) {
+    for (let c = 0; c < 3; c++) {
+      const mean = Math.fround(IMAGENET_MEAN[c]);
+      const std = Math.fround(IMAGENET_STD[c]);
+      const off = (i * 3 + c) * hw;
+      for (let k = off; k < off + hw; k++) out[k] = Math.fround(b.pixels01[k] - mean) / std;
+    }
+  }
+  return out;
+}
+
+export interface OrtMaeGradientOptions extends MaeEngineRun {
+  /** ONNX Runtime intra-op threads (default: the number of cores). */
+  threads?: number;
+}
+
+/**
+ * `trainMae`'s gradients on ONNX Runtime (its `gradients` option): the pre-training graph
+ * (normalised pixels and masking from `batch.noise`, as `maePretrainTask`) or the spec §6 /
+ * autoencoder graph (pixels in [0,1], as `maeDecoderFinetuneTask` / `maeAutoencodeTask`), built
+ * once for `batchSize` and fed the current values of `variables` (the task's, by HF name, HF
+ * layout) every call. `release` frees the session.
+ */
+export async function ortMaeGradients(mae: ViTMAE, variables: Record<string, tf.Variable>, opts: OrtMaeGradientOptions): Promise<MaeGradients> {
+  const trainable = Object.keys(variables);
+  const b = opts.batchSize;
+  const n = mae.numPatches;
+  const graph =
+    opts.stage === "pretrain"
+      ? buildMaePretrainGraph(mae, { batch: b, maskRatio: opts.maskRatio, normPixLoss: opts.normPixLoss, trainable })
+      : buildMaeFinetuneGraph(mae, { batch: b, trainable, trainEncoder: opts.stage === "autoencode" });
+  const session = await OrtTrainingSession.create(graph, { intraOpThreads: opts.threads });
+  const gradients = async (batch: MaeBatch) => {
+    if (batch.count !== b) throw new Error(`ORT MAE engine: a micro-batch of ${batch.count} images, the training graph was built for ${b}`);
+    const shape = [b, 3, batch.size, batch.size];
+    let feeds: Record<string, ort.Tensor>;
+    if (opts.stage === "pretrain") {
+      if (!batch.noise || batch.noise.length !== b * n) throw new Error(`ORT MAE engine: pre-training needs [${b}, ${n}] masking noise in the batch`);
+      feeds = { pixel_values: new ort.Tensor("float32", batchNormalised(batch), shape), ...maeMaskingFeeds(batch.noise, b, n, opts.maskRatio) };
+    } else {
+      feeds = { [MAE_FINETUNE_INPUT]: new ort.Tensor("float32", batch.pixels01, shape) };
+    }
+    const params = Object.fromEntries(session.params.map((name) => [name, { data: variables[name].dataSync() as Float32Array, shape: variables[name].shape }]));
+    return session.run(params, feeds);
+  };
+  return { name: "onnxruntime", gradients, release: () => session.release() };
 }

@@ -35,23 +35,3 @@ export {
 export type { LmTokenizerFiles, TrainableLlama, TokenBatch, PerplexityResult, RepeatOptions } from "./lm-training.js";
 export { inductionTest, lm4lvCopyScores, lm4lvImageSpans } from "./induction.js";
 export type { InductionResult, HeadScores } from "./induction.js";
-export {
-  MAE_TINY_CONFIG,
-  MAE_PRESET_NAMES,
-  maeTrainingConfig,
-  ImageSet,
-  maeBatches,
-  FIXED_PRETRAIN_PARAMETERS,
-  makeTrainable as makeMaeTrainable,
-  maePretrainTask,
-  maeDecoderFinetuneTask,
-  maeAutoencodeTask,
-  ortMaeGradients,
-  reconstructImages,
-  evaluateReconstruction,
-  sampleGrid,
-  saveMaeModel,
-  trainMae,
-  snapshotParameters,
-} from "./mae-training.js";
-export type { MaeBatch, MaeBatchOptions, MaeTask, ReconstructionScore, MaeStage, MaeTrainOptions, MaeTrainResult, MaeEngine, OrtMaeGradientOptions } from "./mae-training.js";

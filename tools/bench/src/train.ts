@@ -16,11 +16,12 @@ import { initBackend, readImage, type RgbImage } from "@lm4lv/core";
 import { degrade, listImages } from "@lm4lv/data";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters } from "@lm4lv/adapters";
-import { OrtTensor, OrtTrainingSession, buildLM4LVTrainingGraph, buildLlamaTextTrainingGraph, buildMaePretrainGraph, maeMaskingFeeds, matmulFlops } from "@lm4lv/onnx";
+import { OrtTensor, OrtTrainingSession, buildLM4LVTrainingGraph, buildLlamaTextTrainingGraph, buildMaePretrainGraph, maeMaskingFeeds, matmulFlops, ortMaeGradients } from "@lm4lv/onnx";
 import type { OnnxGraph } from "@lm4lv/onnx";
-import { LM4LV, loadModels, ortLM4LVGradients, ortLmGradients, lmLoss, trainableLlama, tokenWindowBatches, maePretrainTask, maeDecoderFinetuneTask, ortMaeGradients } from "@lm4lv/pipeline";
-import type { MaeBatch, TokenBatch } from "@lm4lv/pipeline";
-import { ViTMAE } from "@lm4lv/mae";
+import { LM4LV, loadModels, ortLM4LVGradients, ortLmGradients, lmLoss, trainableLlama, tokenWindowBatches } from "@lm4lv/pipeline";
+import type { TokenBatch } from "@lm4lv/pipeline";
+import { ViTMAE, maePretrainTask, maeDecoderFinetuneTask } from "@lm4lv/mae";
+import type { MaeBatch } from "@lm4lv/mae";
 import { Trainer } from "@lm4lv/train";
 import type { GradientFn, LossFn } from "@lm4lv/train";
 import { printTable, time, type Row } from "./harness.js";
@@ -197,7 +198,7 @@ async function benchMaeTrain(add: (what: string, unit: string, items: number, ms
       size: s,
       noise: stage === "pretrain" ? Float32Array.from({ length: B * n }, (_, i) => (Math.sin(i * 12.9898) * 43758.5453) % 1 + 1) : null,
     };
-    const engine = await ortMaeGradients(mae, task.variables, { stage, batchSize: B, threads: THREADS });
+    const engine = await ortMaeGradients(mae, task.variables, { stage, batchSize: B, maskRatio: mae.config.mask_ratio, normPixLoss: mae.config.norm_pix_loss, threads: THREADS });
     const msOrt = await stepMs(task.variables, batch, { gradients: engine.gradients }, 5000);
     if (stage === "pretrain") {
       const trainable = Object.keys(task.variables);

@@ -1,11 +1,15 @@
 /**
  * pnpm train mae --stage pretrain|finetune|autoencode --data DIR --out DIR [...]
- * Parses options and hands them to @lm4lv/pipeline's trainMae.
+ * Parses options and hands them to @lm4lv/mae's trainMae (ONNX Runtime gradients from @lm4lv/onnx).
  */
 import { initBackend } from "@lm4lv/core";
-import { maeTrainingConfig, ortAvailable, trainMae, MAE_PRESET_NAMES } from "@lm4lv/pipeline";
+import { trainMae, vitMAEPreset, VIT_MAE_PRESETS } from "@lm4lv/mae";
+import type { MaeGradientEngine, MaeTrainOptions, ViTMAEConfig, ViTMAEPresetName } from "@lm4lv/mae";
 import { parseOptions, usage } from "../options.js";
 import type { OptionSpecs } from "../options.js";
+import { checkChoice, chooseEngine } from "../engine.js";
+
+const MAE_PRESET_NAMES = Object.keys(VIT_MAE_PRESETS);
 
 const SPECS: OptionSpecs = {
   stage: { type: "string", default: "pretrain", help: "pretrain (masked, all weights) | finetune (spec §6: decoder only, encoder frozen, no masking) | autoencode (no masking, L1, encoder and decoder)" },
@@ -56,7 +60,12 @@ const SUMMARY = `MAE pre-training (random masking, HF ViTMAEForPreTraining loss)
 reconstruction and the [0,1] image; the LPIPS term is not available here, so this is the
 L1-only variant). Writes an HF folder to --out. Ctrl-C stops after the current step and saves.`;
 
-const num = (v: unknown) => (typeof v === "number" ? v : undefined);
+/** Config overrides: option → HF config.json field. */
+const OVERRIDES: Record<string, keyof ViTMAEConfig> = {
+  imageSize: "image_size", patchSize: "patch_size", hiddenSize: "hidden_size", numLayers: "num_hidden_layers", numHeads: "num_attention_heads",
+  intermediateSize: "intermediate_size", decoderHiddenSize: "decoder_hidden_size", decoderLayers: "decoder_num_hidden_layers",
+  decoderHeads: "decoder_num_attention_heads", decoderIntermediateSize: "decoder_intermediate_size", layerNormEps: "layer_norm_eps", maskRatio: "mask_ratio",
+};
 
 export async function maeCommand(argv: string[]): Promise<number> {
   const { options: o, positionals, help } = parseOptions(argv, SPECS);
@@ -67,72 +76,21 @@ export async function maeCommand(argv: string[]): Promise<number> {
   if (positionals.length) throw new Error(`unexpected argument "${positionals[0]}" (see pnpm train mae --help)`);
   if (!o.data) throw new Error("--data <folder of images> is required");
   if (!o.out) throw new Error("--out <folder> is required");
-  const stage = String(o.stage);
-  if (stage !== "pretrain" && stage !== "finetune" && stage !== "autoencode") throw new Error(`--stage must be pretrain, finetune or autoencode, got "${stage}"`);
-  const dtype = String(o.dtype);
-  if (dtype !== "f32" && dtype !== "f16") throw new Error(`--dtype must be f32 or f16, got "${dtype}"`);
-  const schedule = String(o.schedule);
-  if (!["warmup-linear", "cosine", "constant"].includes(schedule)) throw new Error(`--schedule must be warmup-linear, cosine or constant, got "${schedule}"`);
-
-  const engineArg = o.engine as string | undefined;
-  if (engineArg !== undefined && engineArg !== "ort" && engineArg !== "tfjs") throw new Error(`--engine must be ort or tfjs, got "${engineArg}"`);
-  const ortLoads = await ortAvailable();
-  if (engineArg === "ort" && !ortLoads) throw new Error("--engine ort: onnxruntime-node does not load on this machine");
-  const engine = engineArg ?? (ortLoads ? "ort" : "tfjs");
-
+  checkChoice("stage", o.stage, ["pretrain", "finetune", "autoencode"]);
+  checkChoice("dtype", o.dtype, ["f32", "f16"]);
+  checkChoice("schedule", o.schedule, ["warmup-linear", "cosine", "constant"]);
+  const engine = await chooseEngine(o.engine);
+  const gradients: MaeGradientEngine = async (mae, variables, run) => (await import("@lm4lv/onnx")).ortMaeGradients(mae, variables, { ...run, threads: o.threads as number | undefined });
   const backend = await initBackend(o.backend as string | undefined);
-  const config = o.init
-    ? undefined
-    : maeTrainingConfig(String(o.preset), {
-        image_size: num(o.imageSize),
-        patch_size: num(o.patchSize),
-        hidden_size: num(o.hiddenSize),
-        num_hidden_layers: num(o.numLayers),
-        num_attention_heads: num(o.numHeads),
-        intermediate_size: num(o.intermediateSize),
-        decoder_hidden_size: num(o.decoderHiddenSize),
-        decoder_num_hidden_layers: num(o.decoderLayers),
-        decoder_num_attention_heads: num(o.decoderHeads),
-        decoder_intermediate_size: num(o.decoderIntermediateSize),
-        layer_norm_eps: num(o.layerNormEps),
-        mask_ratio: num(o.maskRatio),
-      });
+  const overrides = Object.fromEntries(Object.entries(OVERRIDES).map(([flag, field]) => [field, o[flag]]));
+  const config = o.init ? undefined : vitMAEPreset(String(o.preset) as ViTMAEPresetName, overrides);
   console.error(`backend: ${backend}`);
-  const result = await trainMae({
-    stage,
-    data: String(o.data),
-    val: o.val as string | undefined,
-    out: String(o.out),
-    init: o.init as string | undefined,
-    config,
-    steps: o.steps as number,
-    batchSize: o.batchSize as number,
-    gradAccum: o.gradAccum as number,
-    lr: o.lr as number,
-    warmup: num(o.warmup),
-    schedule: schedule as "warmup-linear" | "cosine" | "constant",
-    clipNorm: (o.clip as number) > 0 ? (o.clip as number) : null,
-    weightDecay: o.weightDecay as number,
-    seed: o.seed as number,
-    maskRatio: num(o.maskRatio),
-    normPixLoss: o.normPixLoss as boolean | undefined,
-    flip: o.flip as boolean,
-    limit: o.limit as number,
-    valEvery: o.valEvery as number,
-    valCount: o.valCount as number,
-    checkpointEvery: o.checkpointEvery as number,
-    checkpointDir: o.checkpointDir as string | undefined,
-    resume: o.resume as boolean,
-    dtype,
-    samples: o.samples as number,
-    samplesFrom: o.samplesFrom as string | undefined,
-    engine,
-    threads: o.threads as number | undefined,
-  });
+  const clip = o.clip as number;
+  const result = await trainMae({ ...(o as unknown as MaeTrainOptions), config, clipNorm: clip > 0 ? clip : null, gradients: engine === "ort" ? gradients : undefined });
   try {
     const score = result.score ? `; val PSNR ${result.score.psnr.toFixed(2)} dB SSIM ${result.score.ssim.toFixed(4)} (${result.score.count} images)` : "";
     console.log(
-      `${stage} ${result.status} at step ${result.steps}: final loss ${result.finalLoss.toPrecision(4)}${score}; ` +
+      `${o.stage} ${result.status} at step ${result.steps}: final loss ${result.finalLoss.toPrecision(4)}${score}; ` +
         `${result.seconds.toFixed(0)} s, ${result.imagesPerSecond.toFixed(1)} images/s` +
         (result.modelDir ? `; wrote ${result.modelDir}` : ""),
     );

@@ -3,15 +3,27 @@ import * as tf from "@tensorflow/tfjs";
 import { mkdtempSync, rmSync, readFileSync, existsSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { initBackend, writeImage, SafetensorsCheckpoint } from "@lm4lv/core";
-import type { RgbImage } from "@lm4lv/core";
-import { ViTMAE, decoderFinetuneLoss, normalizeImageNet } from "@lm4lv/mae";
-import type { ViTMAEConfig } from "@lm4lv/mae";
+import { initBackend, readSafetensors, transpose2d, writeImage, writeSafetensors, SafetensorsCheckpoint } from "@lm4lv/core";
+import type { RgbImage, TensorToWrite } from "@lm4lv/core";
 import { TrainRng } from "@lm4lv/train";
-import { ImageSet, MAE_TINY_CONFIG, evaluateReconstruction, maeTrainingConfig, saveMaeModel, snapshotParameters, trainMae } from "./mae-training.js";
-import type { MaeTrainOptions } from "./mae-training.js";
+import { ViTMAE } from "./model.js";
+import { vitMAEPreset, VIT_MAE_PRESETS } from "./config.js";
+import type { ViTMAEConfig } from "./config.js";
+import { decoderFinetuneLoss } from "./losses.js";
+import { normalizeImageNet } from "./ops.js";
+import { ImageSet } from "./image-set.js";
+import { evaluateReconstruction } from "./evaluation.js";
+import { trainMae } from "./training.js";
+import type { MaeTrainOptions } from "./training.js";
 
-const CONFIG: ViTMAEConfig = maeTrainingConfig("tiny", {
+/** The parameters whose names start with `prefix`, as F32 arrays (HF layout). */
+function snapshotParameters(mae: ViTMAE, prefix = ""): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [name, t] of mae.namedParameters()) if (name.startsWith(prefix)) out[name] = Float32Array.from(t.dataSync() as Float32Array);
+  return out;
+}
+
+const CONFIG: ViTMAEConfig = vitMAEPreset("tiny", {
   image_size: 16,
   patch_size: 4,
   hidden_size: 32,
@@ -113,13 +125,15 @@ afterAll(() => {
 
 describe("configs", () => {
   it("the tiny preset is the embedded default and fits the size budget", () => {
-    const c = maeTrainingConfig("tiny");
+    const c = vitMAEPreset("tiny");
     expect(c.hidden_size).toBe(192);
     expect(c.image_size).toBe(64);
-    const mae = ViTMAE.fromConfig(MAE_TINY_CONFIG, 0);
+    expect(c.layer_norm_eps).toBe(1e-6);
+    const mae = ViTMAE.fromConfig(VIT_MAE_PRESETS.tiny, 0);
     expect(mae.parameterCount()).toBeLessThan(4_000_000);
     mae.dispose();
-    expect(() => maeTrainingConfig("nope")).toThrow(/unknown MAE preset "nope"/);
+    expect(() => vitMAEPreset("nope" as "tiny")).toThrow(/unknown ViTMAE preset "nope"/);
+    expect(vitMAEPreset("tiny", { image_size: undefined, patch_size: 16 })).toMatchObject({ image_size: 64, patch_size: 16 });
   });
 });
 
@@ -199,15 +213,42 @@ describe("trainMae", () => {
     const b = readFileSync(join(out, "model.safetensors"));
     expect(b.equals(a)).toBe(true);
   });
+
+  it("resumes a lm4lv-train/1 checkpoint (Linear weights and their moments as [in, out] kernels) to the same bits", async () => {
+    const opts = { steps: 6, batchSize: 4, gradAccum: 2 };
+    const out = join(root, "legacy");
+    const first = await trainMae(baseOptions(out, { ...opts, onStep: (e, trainer) => { if (e.step === 3) trainer.stop(); } }));
+    first.model.dispose();
+    // rewrite the checkpoint as the code before HF-layout parameters wrote it
+    const path = join(out, "checkpoints", "last.safetensors");
+    const { tensors, metadata } = readSafetensors(path);
+    const old: Record<string, TensorToWrite> = {};
+    let transposed = 0;
+    for (const [name, t] of Object.entries(tensors)) {
+      const data = t.data as Float32Array;
+      if (t.shape.length !== 2) old[name] = { shape: t.shape, data };
+      else {
+        old[name] = { shape: [t.shape[1], t.shape[0]], data: transpose2d(data, t.shape[0], t.shape[1]) };
+        transposed += 1;
+      }
+    }
+    expect(transposed).toBe(3 * 20); // 3 blocks × 6 Linear weights + decoder_embed + decoder_pred, each with two Adam moments
+    writeSafetensors(path, old, { ...metadata, format: "lm4lv-train/1" });
+    const second = await trainMae(baseOptions(out, { ...opts, resume: true }));
+    expect(second.status).toBe("completed");
+    second.model.dispose();
+    expect(readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(root, "straight", "model.safetensors")))).toBe(true);
+  });
 });
 
 describe("saving and evaluation", () => {
   it("F16 export loads back within half precision, and scores a folder's reconstructions", async () => {
     const mae = ViTMAE.fromConfig(CONFIG, 3);
     const dir = join(root, "f16");
-    saveMaeModel(mae, dir, { dtype: "f16" });
+    mae.save(dir, { dtype: "f16" });
     const ck = SafetensorsCheckpoint.open(join(dir, "model.safetensors"));
     expect(ck.entry("decoder.decoder_pred.weight").dtype).toBe("F16");
+    expect(ck.entry("decoder.decoder_pred.weight").shape).toEqual([4 * 4 * 3, 16]); // HF [out, in]
     ck.close();
     const back = ViTMAE.fromPretrained(dir);
     const a = snapshotParameters(mae);
@@ -223,65 +264,5 @@ describe("saving and evaluation", () => {
     expect(s.ssim).toBeLessThanOrEqual(1);
     mae.dispose();
     back.dispose();
-  });
-});
-
-describe("ORT gradient engine", () => {
-  /** Losses of the first steps and the metrics.jsonl lines of a short run on one engine. */
-  async function shortRun(engine: "ort" | "tfjs", extra: Partial<MaeTrainOptions>): Promise<{ losses: number[]; metrics: { step: number; loss: number }[] }> {
-    const out = join(root, `engine-${extra.stage ?? "pretrain"}-${engine}`);
-    const losses: number[] = [];
-    const r = await trainMae(baseOptions(out, { steps: 4, batchSize: 4, samples: 0, engine, threads: 1, onStep: (e) => void losses.push(e.loss), ...extra }));
-    expect(r.status).toBe("completed");
-    r.model.dispose();
-    const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number; loss: number });
-    return { losses, metrics };
-  }
-
-  function expectSameLosses(ort: number[], tfjs: number[]): void {
-    expect(ort).toHaveLength(4);
-    expect(tfjs).toHaveLength(4);
-    tfjs.forEach((l, i) => expect(Math.abs(ort[i] - l) / l, `step ${i + 1}: ort ${ort[i]} vs tfjs ${l}`).toBeLessThan(1e-3));
-    // the runs train: the steps do not all show the same loss
-    expect(new Set(ort).size).toBeGreaterThan(1);
-  }
-
-  it("pre-training: the first 4 step losses match tfjs; both write metrics.jsonl", async () => {
-    const tfjs = await shortRun("tfjs", {});
-    const ort = await shortRun("ort", {});
-    expectSameLosses(ort.losses, tfjs.losses);
-    for (const run of [tfjs, ort]) expect(run.metrics.map((m) => m.step)).toEqual([1, 2, 3, 4]);
-    expect(ort.metrics.map((m) => m.loss)).toEqual(ort.losses);
-  });
-
-  it("decoder fine-tuning: the first 4 step losses match tfjs", async () => {
-    const init = join(root, "engine-init");
-    const mae = ViTMAE.fromConfig(CONFIG, 5);
-    mae.save(init);
-    mae.dispose();
-    const tfjs = await shortRun("tfjs", { stage: "finetune", init, config: undefined });
-    const ort = await shortRun("ort", { stage: "finetune", init, config: undefined });
-    expectSameLosses(ort.losses, tfjs.losses);
-  });
-
-  it("unmasked autoencoder training (encoder and decoder, L1): the first 4 step losses match tfjs", async () => {
-    const tfjs = await shortRun("tfjs", { stage: "autoencode" });
-    const ort = await shortRun("ort", { stage: "autoencode" });
-    expectSameLosses(ort.losses, tfjs.losses);
-  });
-
-  it("a run on ORT interrupted and resumed ends with the same bits as an uninterrupted one", async () => {
-    const opts: Partial<MaeTrainOptions> = { steps: 4, batchSize: 4, engine: "ort", threads: 1, samples: 0 };
-    const straight = await trainMae(baseOptions(join(root, "ort-straight"), opts));
-    straight.model.dispose();
-    const out = join(root, "ort-resumed");
-    const first = await trainMae(baseOptions(out, { ...opts, onStep: (e, trainer) => { if (e.step === 2) trainer.stop(); } }));
-    expect(first.steps).toBe(2);
-    first.model.dispose();
-    const second = await trainMae(baseOptions(out, { ...opts, resume: true }));
-    expect(second.status).toBe("completed");
-    second.model.dispose();
-    expect(readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(root, "ort-straight", "model.safetensors")))).toBe(true);
-    expect(readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).step)).toEqual([1, 2, 3, 4]);
   });
 });

@@ -1,0 +1,310 @@
+/**
+ * MAE training (`pnpm train mae`): the masked pre-training task (HF `ViTMAEForPreTraining` loss),
+ * the spec §6 decoder fine-tuning task (encoder frozen, no masking, L1 on de-normalised
+ * reconstructions), unmasked autoencoder training, and the whole run (`trainMae`) on top of
+ * `@lm4lv/train`'s Trainer: checkpoints with exact resume, validation PSNR/SSIM, loss.svg +
+ * loss.csv, samples.png and the HF folder at the end.
+ *
+ * Randomness (masking noise, flips, epoch order) comes only from the trainer's seeded RNG and the
+ * batch iterator, both saved in checkpoints, so a resumed run is exact. The trained variables are
+ * the model's `trainableParameters` (HF names and layout).
+ *
+ * Gradients: tfjs autodiff of `MaeTask.loss`, or an external engine given as `gradients` (ONNX
+ * Runtime: `ortMaeGradients` of @lm4lv/onnx); the optimiser, clipping, accumulation and
+ * checkpoints are the trainer's either way.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { writeImage } from "@lm4lv/core";
+import { Trainer, transposeTensorData, writeLossPlot } from "@lm4lv/train";
+import type { FloatTensorData, GradientFn, HistoryEntry, JsonValue, ProgressOptions, ScheduleKind, TrainResult, ValidationEntry } from "@lm4lv/train";
+import { ViTMAE } from "./model.js";
+import { VIT_MAE_PRESETS } from "./config.js";
+import type { ViTMAEConfig } from "./config.js";
+import { decoderFinetuneLoss } from "./losses.js";
+import { normalizeImageNet } from "./ops.js";
+import { ImageSet, maeBatches } from "./image-set.js";
+import type { MaeBatch } from "./image-set.js";
+import { evaluateReconstruction, sampleGrid } from "./evaluation.js";
+import type { ReconstructionScore } from "./evaluation.js";
+
+function batchPixels01(b: MaeBatch): tf.Tensor4D {
+  return tf.tensor4d(b.pixels01, [b.count, 3, b.size, b.size]);
+}
+
+// --- Tasks ---------------------------------------------------------------------------------------
+
+/** Parameters that MAE pre-training keeps fixed (sin-cos position embeddings, as in the MAE code). */
+export const FIXED_PRETRAIN_PARAMETERS = ["vit.embeddings.position_embeddings", "decoder.decoder_pos_embed"] as const;
+
+export interface MaeTask {
+  variables: Record<string, tf.Variable>;
+  /** Mean loss over the batch (the tensors it makes live inside the trainer's gradient scope). */
+  loss: (batch: MaeBatch) => { loss: tf.Scalar; parts: Record<string, tf.Scalar> };
+}
+
+/** Masked pre-training: HF loss (MSE on removed patches, optional norm-pix target); noise from the batch. */
+export function maePretrainTask(mae: ViTMAE, opts: { maskRatio?: number; normPixLoss?: boolean } = {}): MaeTask {
+  const fixed = new Set<string>(FIXED_PRETRAIN_PARAMETERS);
+  const variables = mae.trainableParameters((n) => !fixed.has(n));
+  const n = mae.numPatches;
+  return {
+    variables,
+    loss: (batch) => {
+      if (!batch.noise || batch.noise.length !== batch.count * n) throw new Error(`maePretrainTask: batch needs [${batch.count}, ${n}] masking noise`);
+      const pixels = normalizeImageNet(batchPixels01(batch)); // [B, 3, S, S]
+      const noise = tf.tensor2d(batch.noise, [batch.count, n]); // [B, N]
+      const out = mae.forward(pixels, { noise, maskRatio: opts.maskRatio, normPixLoss: opts.normPixLoss });
+      return { loss: out.loss, parts: {} };
+    },
+  };
+}
+
+/** Spec §6: encoder frozen, no masking, identity order; L1 between de-normalised reconstruction and the [0,1] image. */
+export function maeDecoderFinetuneTask(mae: ViTMAE): MaeTask {
+  const variables = mae.trainableParameters((n) => n.startsWith("decoder."));
+  return {
+    variables,
+    loss: (batch) => {
+      const target01 = batchPixels01(batch); // [B, 3, S, S]
+      const features = mae.encodeSync(normalizeImageNet(target01)); // [B, 1+N, D], no gradient path to the encoder
+      const recon = mae.decodeSync(features); // [B, 3, S, S] normalised
+      const l1 = decoderFinetuneLoss(recon, target01);
+      return { loss: l1, parts: {} };
+    },
+  };
+}
+
+/**
+ * Unmasked autoencoder training (MAE-r's objective from the start, issue "restores at small
+ * scale"): no masking, identity order, every weight but the fixed sin-cos position embeddings
+ * trains, L1 between the de-normalised reconstruction and the [0,1] image.
+ */
+export function maeAutoencodeTask(mae: ViTMAE): MaeTask {
+  const fixed = new Set<string>(FIXED_PRETRAIN_PARAMETERS);
+  const variables = mae.trainableParameters((n) => !fixed.has(n));
+  return {
+    variables,
+    loss: (batch) => {
+      const target01 = batchPixels01(batch); // [B, 3, S, S]
+      const recon = mae.decodeSync(mae.encodeSync(normalizeImageNet(target01))); // [B, 3, S, S] normalised
+      return { loss: decoderFinetuneLoss(recon, target01), parts: {} };
+    },
+  };
+}
+
+/** What an external gradient engine is built for: the run's stage and its static batch size. */
+export interface MaeEngineRun {
+  stage: MaeStage;
+  /** Images per micro-batch: a training graph's static batch size. */
+  batchSize: number;
+  maskRatio: number;
+  normPixLoss: boolean;
+}
+
+/** An external gradient engine, e.g. ONNX Runtime's (`ortMaeGradients` of @lm4lv/onnx). */
+export interface MaeGradients {
+  /** Shown in the log ("onnxruntime"). */
+  name: string;
+  gradients: GradientFn<MaeBatch>;
+  release(): Promise<void>;
+}
+
+/** Builds the engine for the run's model and trained variables (by HF name). */
+export type MaeGradientEngine = (mae: ViTMAE, variables: Record<string, tf.Variable>, run: MaeEngineRun) => Promise<MaeGradients>;
+
+/**
+ * Checkpoints of format lm4lv-train/1 held the MAE's Linear weights (its 2-D parameters) as
+ * `[in, out]` kernels under their HF names; the trainer's `upgradeLegacy` transposes them.
+ */
+export function legacyMaeTensor(name: string, t: FloatTensorData): [string, FloatTensorData] {
+  return [name, t.shape.length === 2 ? transposeTensorData(t) : t];
+}
+
+// --- A whole run ---------------------------------------------------------------------------------
+
+export type MaeStage = "pretrain" | "finetune" | "autoencode";
+
+export interface MaeTrainOptions {
+  stage: MaeStage;
+  /** Folder of training images (resized to the model's image size). */
+  data: string;
+  /** Folder of validation images (PSNR/SSIM of the unmasked reconstruction). */
+  val?: string;
+  /** Output folder: the HF model, loss.svg + loss.csv, samples.png (and checkpoints/ unless `checkpointDir`). */
+  out: string;
+  /** Checkpoint folder. Default `<out>/checkpoints`. */
+  checkpointDir?: string;
+  /** HF MAE folder to start from (required for "finetune"). */
+  init?: string;
+  /** Model configuration for a random start (pre-training without `init`). Default the "tiny" preset. */
+  config?: ViTMAEConfig;
+  steps: number;
+  batchSize: number;
+  gradAccum?: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Warmup steps (default: spec §7, max(10, 10 %)). */
+  warmup?: number;
+  schedule?: ScheduleKind;
+  clipNorm?: number | null;
+  weightDecay?: number;
+  seed?: number;
+  /** Pre-training mask ratio; default: the config's. */
+  maskRatio?: number;
+  normPixLoss?: boolean;
+  flip?: boolean;
+  /** Use at most this many training images (0: all). */
+  limit?: number;
+  valEvery?: number;
+  /** Validate on at most this many images of `val`. Default 64. */
+  valCount?: number;
+  cropBorder?: number;
+  checkpointEvery?: number;
+  resume?: boolean;
+  dtype?: "f32" | "f16";
+  /** Rows of samples.png. Default 8. */
+  samples?: number;
+  /** Folder whose first images make samples.png. Default: `val`, else `data`. */
+  samplesFrom?: string;
+  /** An external gradient engine (e.g. `ortMaeGradients` of @lm4lv/onnx); default tfjs autodiff. */
+  gradients?: MaeGradientEngine;
+  progress?: boolean | ProgressOptions;
+  signal?: AbortSignal;
+  handleSigint?: boolean;
+  onStep?: (entry: HistoryEntry, trainer: Trainer<MaeBatch>) => void | Promise<void>;
+  log?: (message: string) => void;
+}
+
+export interface MaeTrainResult {
+  status: TrainResult["status"];
+  steps: number;
+  /** Mean loss of the last min(20, steps) steps of this run's history. */
+  finalLoss: number;
+  validation: ValidationEntry[];
+  /** Final PSNR/SSIM on `val` (when given). */
+  score?: ReconstructionScore;
+  seconds: number;
+  imagesPerSecond: number;
+  /** The trained model (the caller disposes it). */
+  model: ViTMAE;
+  /** Where the model was written (absent when the run was stopped before the end). */
+  modelDir?: string;
+}
+
+/** Loads data and model, trains one stage, writes the HF folder, loss.svg, loss.csv and samples.png to `out`. */
+export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
+  const log = o.log ?? ((m: string) => console.error(m));
+  if (o.stage !== "pretrain" && o.stage !== "finetune" && o.stage !== "autoencode") throw new Error(`stage must be "pretrain", "finetune" or "autoencode", got "${o.stage}"`);
+  if (o.stage === "finetune" && !o.init) throw new Error("finetune: --init <pre-trained MAE folder> is required (the encoder it holds stays frozen)");
+  const seed = o.seed ?? 0;
+  const mae = o.init ? ViTMAE.fromPretrained(o.init) : ViTMAE.fromConfig(o.config ?? VIT_MAE_PRESETS.tiny, seed);
+  try {
+    const size = mae.imageSize;
+    const train = await ImageSet.load(o.data, size, { limit: o.limit });
+    const val = o.val ? await ImageSet.load(o.val, size, { limit: o.valCount ?? 64 }) : undefined;
+    log(`${o.stage}: ${train.length} training images${val ? `, ${val.length} validation images` : ""}; model ${mae.parameterCount()} parameters (encoder ${mae.parameterCount("encoder")}, decoder ${mae.parameterCount("decoder")})`);
+    if (train.length < o.batchSize) throw new Error(`${o.data}: ${train.length} images, fewer than the batch size ${o.batchSize}`);
+
+    const maskRatio = o.maskRatio ?? mae.config.mask_ratio;
+    const normPixLoss = o.normPixLoss ?? mae.config.norm_pix_loss;
+    const task = o.stage === "pretrain" ? maePretrainTask(mae, { maskRatio, normPixLoss }) : o.stage === "autoencode" ? maeAutoencodeTask(mae) : maeDecoderFinetuneTask(mae);
+    const data = maeBatches(train, { batchSize: o.batchSize, seed, flip: o.flip, noisePatches: o.stage === "pretrain" ? mae.numPatches : 0 });
+    mkdirSync(o.out, { recursive: true });
+
+    const runConfig: JsonValue = {
+      stage: o.stage,
+      model: mae.config as unknown as JsonValue,
+      init: o.init ?? null,
+      data: o.data,
+      steps: o.steps,
+      batchSize: o.batchSize,
+      gradAccum: o.gradAccum ?? 1,
+      lr: o.lr,
+      warmup: o.warmup ?? null,
+      schedule: o.schedule ?? "warmup-linear",
+      seed,
+      maskRatio: o.stage === "pretrain" ? maskRatio : 0,
+      normPixLoss: o.stage === "pretrain" ? normPixLoss : false,
+      flip: o.flip ?? true,
+    };
+    const validate = val
+      ? async () => {
+          const s = await evaluateReconstruction(mae, val, { cropBorder: o.cropBorder });
+          return { metric: -s.psnr, psnr: s.psnr, ssim: s.ssim };
+        }
+      : undefined;
+    const ort = o.gradients ? await o.gradients(mae, task.variables, { stage: o.stage, batchSize: o.batchSize, maskRatio, normPixLoss }) : undefined;
+    log(`gradient engine: ${ort ? ort.name : "tfjs"}`);
+    let done = 0; // steps run by this call (a resumed run starts later)
+    const trainer = new Trainer<MaeBatch>({
+      variables: task.variables,
+      ...(ort ? { gradients: ort.gradients } : { loss: task.loss }),
+      metricsFile: join(o.out, "metrics.jsonl"),
+      data,
+      totalSteps: o.steps,
+      seed,
+      optimizer: { lr: o.lr, beta1: 0.9, beta2: 0.95, weightDecay: o.weightDecay ?? 0 },
+      schedule: { kind: o.schedule ?? "warmup-linear", warmupSteps: o.warmup },
+      clipNorm: o.clipNorm === undefined ? 1.0 : o.clipNorm,
+      accumulate: o.gradAccum ?? 1,
+      batchSize: o.batchSize,
+      checkpointDir: o.checkpointDir ?? join(o.out, "checkpoints"),
+      checkpointEvery: o.checkpointEvery ?? 100,
+      resume: o.resume ?? false,
+      upgradeLegacy: legacyMaeTensor,
+      validate,
+      validateEvery: o.valEvery ?? 0,
+      config: runConfig,
+      progress: o.progress,
+      lossPlot: join(o.out, "loss.svg"),
+      signal: o.signal,
+      handleSigint: o.handleSigint,
+      onStep: (entry, t) => {
+        done += 1;
+        return o.onStep?.(entry, t);
+      },
+    });
+    const t0 = performance.now();
+    let result: TrainResult;
+    try {
+      result = await trainer.run();
+    } finally {
+      trainer.dispose();
+      await ort?.release();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const tail = result.history.slice(-Math.min(20, result.history.length));
+    const finalLoss = tail.reduce((a, h) => a + h.loss, 0) / Math.max(1, tail.length);
+    const base: MaeTrainResult = {
+      status: result.status,
+      steps: result.step,
+      finalLoss,
+      validation: result.validation,
+      seconds,
+      imagesPerSecond: seconds > 0 ? (done * o.batchSize * (o.gradAccum ?? 1)) / seconds : 0,
+      model: mae,
+    };
+    if (result.status !== "completed") {
+      log(`stopped at step ${result.step}: resume with --resume; no model written to ${o.out}`);
+      return base;
+    }
+    mae.save(o.out, { dtype: o.dtype });
+    if (result.history.length > 1) writeLossPlot(join(o.out, "loss.svg"), result.history, result.validation);
+    const shown = o.samplesFrom ? await ImageSet.load(o.samplesFrom, size, { limit: o.samples ?? 8 }) : (val ?? train);
+    const rows = Math.min(o.samples ?? 8, shown.length);
+    if (rows > 0) {
+      const px = shown.tensor(Array.from({ length: rows }, (_, i) => i));
+      const grid = sampleGrid(mae, px, { maskRatio: o.stage === "pretrain" ? maskRatio : 0, seed, normPixLoss });
+      px.dispose();
+      await writeImage(join(o.out, "samples.png"), grid);
+    }
+    const last = result.validation[result.validation.length - 1];
+    const score = last && val ? { psnr: last.values.psnr, ssim: last.values.ssim, count: val.length } : undefined;
+    return { ...base, score, modelDir: o.out };
+  } catch (e) {
+    mae.dispose();
+    throw e;
+  }
+}
