@@ -23,7 +23,7 @@ export type { GradientOptions } from "./autodiff.js";
 export { broadcastShapes } from "./shapes.js";
 export { finishTrainingGraph, matmulFlops, OrtTrainingSession } from "./training.js";
 export type { ParamValue, TrainingStepResult } from "./training.js";
-export { buildLlamaTextTrainingGraph, buildLM4LVTrainingGraph, buildLlamaAttentionGraph } from "./train-llama.js";
+export { buildLlamaTextTrainingGraph, buildLM4LVTrainingGraph, buildLlamaAttentionGraph, ortLmGradients } from "./train-llama.js";
 export type { TextTrainingGraphOptions, LM4LVTrainingGraphOptions, AdapterParams } from "./train-llama.js";
 export { llamaDecoder } from "./llama-export.js";
 export type { DecoderContext } from "./llama-export.js";

@@ -2,7 +2,7 @@
  * Training graphs over a Llama (`@lm4lv/llm`), for ONNX Runtime (see `training.ts`):
  *
  *   text LM      input_ids [B, T], labels [B·T, 1] → mean next-token cross-entropy
- *                (the loss of `lmLoss` in @lm4lv/pipeline); any weight may be trainable
+ *                (the loss of `lmLoss` in @lm4lv/llm); any weight may be trainable
  *   LM4LV        features [B, K, 1+N, Dv] (raw MAE features of the K images of each sample)
  *                → spec §4 loss CE + MSE with adapters and task tokens trainable, LLM frozen
  *                (the loss of `lm4lvForwardLoss` in @lm4lv/adapters)
@@ -14,7 +14,8 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { transpose2d } from "@lm4lv/core";
-import type { LlamaForCausalLM } from "@lm4lv/llm";
+import * as ort from "onnxruntime-node";
+import type { LlamaForCausalLM, LmGradients, TokenBatch } from "@lm4lv/llm";
 import { MASK_VALUE } from "@lm4lv/llm";
 import { IGNORE_INDEX } from "@lm4lv/adapters";
 import type { LossSample, SequenceLayout } from "@lm4lv/adapters";
@@ -22,7 +23,7 @@ import { OnnxGraph } from "./graph.js";
 import { weightLinear } from "./layers.js";
 import { llamaDecoder } from "./llama-export.js";
 import type { DecoderContext } from "./llama-export.js";
-import { finishTrainingGraph } from "./training.js";
+import { OrtTrainingSession, finishTrainingGraph } from "./training.js";
 
 function data(t: tf.Tensor): Float32Array {
   return Float32Array.from(t.dataSync() as Float32Array);
@@ -220,6 +221,38 @@ export function buildLM4LVTrainingGraph(lm: LlamaForCausalLM, adapters: AdapterP
   }
   finishTrainingGraph(g, g.op("Add", [ce, mse]), { ce, mse }, { forwardOnly: opts.forwardOnly });
   return g;
+}
+
+/**
+ * `trainLm`'s gradients on ONNX Runtime (its `gradients` option): one text training graph per
+ * batch shape (every variable trainable), fed the variables' current values (HF names and layout)
+ * each step. Same loss as `lmLoss`.
+ */
+export async function ortLmGradients(model: LlamaForCausalLM, variables: Record<string, tf.Variable>, opts: { threads?: number } = {}): Promise<LmGradients> {
+  const names = Object.keys(variables);
+  const sessions = new Map<string, Promise<OrtTrainingSession>>();
+  const gradients = async ({ ids, batchSize: B, seqLen: T }: TokenBatch) => {
+    const key = `${B}x${T}`;
+    let session = sessions.get(key);
+    if (!session) {
+      session = OrtTrainingSession.create(buildLlamaTextTrainingGraph(model, { batch: B, seqLen: T, trainable: names }), { intraOpThreads: opts.threads });
+      sessions.set(key, session);
+    }
+    const inputs = new BigInt64Array(B * T);
+    const labels = new BigInt64Array(B * T);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        inputs[b * T + t] = BigInt(ids[b * (T + 1) + t]);
+        labels[b * T + t] = BigInt(ids[b * (T + 1) + t + 1]);
+      }
+    }
+    const params = Object.fromEntries(names.map((n) => [n, { data: variables[n].dataSync() as Float32Array, shape: variables[n].shape }]));
+    return (await session).run(params, { input_ids: new ort.Tensor("int64", inputs, [B, T]), labels: new ort.Tensor("int64", labels, [B * T, 1]) });
+  };
+  const release = async () => {
+    for (const s of sessions.values()) await (await s).release();
+  };
+  return { name: "onnxruntime", gradients, release };
 }
 
 /**

@@ -12,7 +12,7 @@
  *              (Gather) → CLS in front → encoder → decoder_embed → mask tokens, unshuffle
  *              (Gather) → + decoder_pos_embed → decoder → pred → MSE on removed patches
  *
- *   decoder fine-tuning (spec §6, `maeDecoderFinetuneTask` of @lm4lv/pipeline)
+ *   decoder fine-tuning (spec §6, `maeDecoderFinetuneTask` of @lm4lv/mae)
  *     inputs   pixels01 [B, C, S, S] in [0,1]
  *     stages   normalise → encoder (frozen: initializers), no masking → decoder → unpatchify →
  *              de-normalise → mean |recon01 − pixels01|

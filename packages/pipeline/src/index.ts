@@ -11,27 +11,5 @@ export type { TrainAdaptersOnlyOptions } from "./adapters-only.js";
 export { withOrtEngine, loadOrtLM4LV, ortAvailable, ORT_WEIGHT_FORMATS } from "./engine.js";
 export type { OrtEngineOptions, OrtEngineResult, OrtWeightFormat } from "./engine.js";
 export type { GenerationEngine } from "./lm4lv.js";
-export {
-  trainLmTokenizer,
-  splitDocuments,
-  encodeCorpus,
-  trainableLlama,
-  legacyLlamaTensor,
-  parameterCount,
-  tokenWindowBatches,
-  embedLookup,
-  tokenCrossEntropy,
-  lmLoss,
-  evaluatePerplexity,
-  evaluatedTargets,
-  unigramPerplexity,
-  greedySample,
-  ortLmGradients,
-  parseRepeatOptions,
-  LM_TEMPLATE_TEXT,
-  LM_ADDED_TOKENS,
-  LM_SPECIAL_TOKENS,
-} from "./lm-training.js";
-export type { LmTokenizerFiles, TrainableLlama, TokenBatch, PerplexityResult, RepeatOptions } from "./lm-training.js";
 export { inductionTest, lm4lvCopyScores, lm4lvImageSpans } from "./induction.js";
 export type { InductionResult, HeadScores } from "./induction.js";

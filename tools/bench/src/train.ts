@@ -16,10 +16,11 @@ import { initBackend, readImage, type RgbImage } from "@lm4lv/core";
 import { degrade, listImages } from "@lm4lv/data";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters } from "@lm4lv/adapters";
-import { OrtTensor, OrtTrainingSession, buildLM4LVTrainingGraph, buildLlamaTextTrainingGraph, buildMaePretrainGraph, maeMaskingFeeds, matmulFlops, ortMaeGradients } from "@lm4lv/onnx";
+import { OrtTensor, OrtTrainingSession, buildLM4LVTrainingGraph, buildLlamaTextTrainingGraph, buildMaePretrainGraph, maeMaskingFeeds, matmulFlops, ortLmGradients, ortMaeGradients } from "@lm4lv/onnx";
 import type { OnnxGraph } from "@lm4lv/onnx";
-import { LM4LV, loadModels, ortLM4LVGradients, ortLmGradients, lmLoss, trainableLlama, tokenWindowBatches } from "@lm4lv/pipeline";
-import type { TokenBatch } from "@lm4lv/pipeline";
+import { LM4LV, loadModels, ortLM4LVGradients } from "@lm4lv/pipeline";
+import { lmLoss, tokenWindowBatches } from "@lm4lv/llm";
+import type { TokenBatch } from "@lm4lv/llm";
 import { ViTMAE, maePretrainTask, maeDecoderFinetuneTask } from "@lm4lv/mae";
 import type { MaeBatch } from "@lm4lv/mae";
 import { Trainer } from "@lm4lv/train";
@@ -145,7 +146,8 @@ export async function benchTrain(): Promise<void> {
   // --- LM text training: lm-tiny shapes, all weights, batch 8 × 128 ------------------------------
   {
     const config = JSON.parse(readFileSync(join(ROOT, "models/lm-tiny/config.json"), "utf8"));
-    const { model, variables } = trainableLlama(config, 0);
+    const model = LlamaForCausalLM.fromConfig(config, 0);
+    const variables = model.trainableParameters();
     const corpus = Int32Array.from({ length: 20000 }, (_, i) => (i * 7919) % config.vocab_size);
     const batch = tokenWindowBatches(corpus, { batchSize: 8, seqLen: 128 })(1, new (await import("@lm4lv/train")).TrainRng(0));
     const engine = await ortLmGradients(model, variables, { threads: THREADS });
@@ -161,7 +163,7 @@ export async function benchTrain(): Promise<void> {
     const msFwd = await forwardMs(fwd, paramValues(variables), feeds);
     flopRows.push(flopRow("lm text, 8 × 128", fwd, msFwd, full, msFull));
     await engine.release();
-    Object.values(variables).forEach((v) => v.dispose());
+    model.dispose();
   }
 
   // --- MAE pre-training and decoder fine-tuning: mae-tiny, batch 16 ------------------------------

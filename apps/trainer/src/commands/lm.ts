@@ -1,38 +1,17 @@
 /**
- * pnpm train lm: text pre-training of the small Llama LM (the embedded default).
- *
- * tokenizer (trained with BPE unless --tokenizer is given) → encode train/val → Llama with
- * trainable weights → runTraining (Adam, §7 schedule, clipping, checkpoints, resume) →
- * HF folder (config.json, model.safetensors F16, tokenizer files), loss.svg + loss.csv, report.json.
+ * pnpm train lm: text pre-training of the small Llama LM (the embedded default). Parses options and
+ * hands them to @lm4lv/llm's trainLm (tokenizer → corpus → Llama → training → HF folder + report.json),
+ * with ONNX Runtime gradients from @lm4lv/onnx and @lm4lv/pipeline's induction test as a probe.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { initBackend, writeFileAtomic } from "@lm4lv/core";
-import { Tokenizer } from "@lm4lv/tokenizer";
-import { runTraining } from "@lm4lv/train";
-import {
-  trainLmTokenizer,
-  splitDocuments,
-  encodeCorpus,
-  trainableLlama,
-  legacyLlamaTensor,
-  parameterCount,
-  tokenWindowBatches,
-  lmLoss,
-  ortLmGradients,
-  ortAvailable,
-  parseRepeatOptions,
-  LM_ADDED_TOKENS,
-  inductionTest,
-  evaluatePerplexity,
-  evaluatedTargets,
-  unigramPerplexity,
-  greedySample,
-} from "@lm4lv/pipeline";
-import type { TokenBatch } from "@lm4lv/pipeline";
+import { initBackend } from "@lm4lv/core";
+import { trainLm, LM_ADDED_TOKENS } from "@lm4lv/llm";
+import type { LlamaForCausalLM, LmGradientEngine } from "@lm4lv/llm";
+import { inductionTest } from "@lm4lv/pipeline";
+import type { InductionResult } from "@lm4lv/pipeline";
 import { z } from "zod";
 import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from "@lm4lv/core";
 import { parseOptions, usage } from "../options.js";
+import { chooseEngine } from "../engine.js";
 
 export const LM_OPTIONS = z.object({
   text: z.string("expected a text file").describe("training text (documents separated by blank lines)"),
@@ -71,11 +50,9 @@ export const LM_OPTIONS = z.object({
 
 const SUMMARY = "Trains a byte-level BPE tokenizer (unless --tokenizer) and a small Llama LM on plain text.";
 
-function readDocuments(path: string): string[] {
-  if (!existsSync(path)) throw new Error(`${path}: text file not found`);
-  const docs = splitDocuments(readFileSync(path, "utf8"));
-  if (docs.length === 0) throw new Error(`${path}: no text`);
-  return docs;
+/** The induction test ([BOS] + R + R) on tokens that are not the 3 special ids nor the added "<Img>"/"</Img>" (the last ids). */
+function induction(model: LlamaForCausalLM): Promise<InductionResult> {
+  return inductionTest(model, { bosId: model.config.bos_token_id ?? 1, firstToken: 3, reservedTop: LM_ADDED_TOKENS.length });
 }
 
 export async function lmCommand(argv: string[]): Promise<number> {
@@ -84,139 +61,22 @@ export async function lmCommand(argv: string[]): Promise<number> {
     console.log(usage("lm", SUMMARY, LM_OPTIONS));
     return 0;
   }
-  const textPath = o.text;
-  const valPath = o.valText;
-  const out = resolve(o.out);
-  const ckptDir = o.checkpointDir ?? join(out, "checkpoints");
-  const { seqLen, batchSize } = o;
-  mkdirSync(out, { recursive: true });
   const backend = await initBackend(o.backend);
   console.error(`backend ${backend}`);
-
-  // 1. Tokenizer: given, reused from --out on resume, or trained on the training documents.
-  const trainDocs = readDocuments(textPath);
-  const valDocs = readDocuments(valPath);
-  const tokPath = join(out, "tokenizer.json");
-  const tokConfigPath = join(out, "tokenizer_config.json");
-  if (o.tokenizer !== undefined) {
-    if (!existsSync(o.tokenizer)) throw new Error(`${o.tokenizer}: tokenizer not found`);
-    const isDir = statSync(o.tokenizer).isDirectory();
-    const file = isDir ? join(o.tokenizer, "tokenizer.json") : o.tokenizer;
-    const config = join(isDir ? o.tokenizer : dirname(o.tokenizer), "tokenizer_config.json");
-    if (!existsSync(file)) throw new Error(`${file}: tokenizer.json not found`);
-    if (resolve(file) !== tokPath) copyFileSync(file, tokPath);
-    if (existsSync(config) && resolve(config) !== tokConfigPath) copyFileSync(config, tokConfigPath);
-  } else if (!(o.resume && existsSync(tokPath))) {
-    const t0 = Date.now();
-    const files = trainLmTokenizer(trainDocs, { vocabSize: o.vocabSize, templateCopies: o.templateCopies, maxLength: o.maxPositions });
-    writeFileAtomic(tokPath, JSON.stringify(files.tokenizerJson) + "\n");
-    writeFileAtomic(tokConfigPath, JSON.stringify(files.tokenizerConfig, null, 2) + "\n");
-    console.error(`tokenizer: trained BPE (${o.vocabSize} ids) in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${tokPath}`);
-  }
-  const tokenizer = await Tokenizer.fromPretrained(out);
-
-  // 2. Corpus → token streams.
-  const trainTokens = encodeCorpus(tokenizer, trainDocs);
-  const valTokens = encodeCorpus(tokenizer, valDocs);
-  console.error(`tokens: train ${trainTokens.length}, val ${valTokens.length}`);
-
-  // 3. Model.
-  const modelConfig = {
-    vocab_size: tokenizer.vocabSize,
-    hidden_size: o.hiddenSize,
-    intermediate_size: o.intermediateSize,
-    num_hidden_layers: o.numLayers,
-    num_attention_heads: o.numHeads,
-    num_key_value_heads: o.numKvHeads,
-    max_position_embeddings: o.maxPositions,
-    tie_word_embeddings: o.tieEmbeddings,
-    rms_norm_eps: 1e-5,
-    rope_theta: 10000,
-    initializer_range: 0.02,
-    bos_token_id: tokenizer.bosId ?? null,
-    eos_token_id: tokenizer.eosId ?? null,
+  const engine = await chooseEngine(o.engine);
+  const gradients: LmGradientEngine = async (model, variables) => (await import("@lm4lv/onnx")).ortLmGradients(model, variables, { threads: o.threads });
+  let last: InductionResult | undefined;
+  const probe = async (model: LlamaForCausalLM) => {
+    const r = (last = await induction(model));
+    const report = { length: r.length, batch: r.batch, first_copy_loss: r.firstCopyLoss, second_copy_loss: r.secondCopyLoss, uniform_loss: r.uniformLoss, best_head: r.best, heads: r.heads };
+    return { metrics: { induction_second_copy_loss: r.secondCopyLoss, induction_best_head: r.best.score }, report: { induction: report } };
   };
-  const { model, variables } = trainableLlama(modelConfig, o.seed);
-  const params = parameterCount(variables);
-  console.error(`model: ${params} parameters (${(params * 2 / 1e6).toFixed(1)} MB as F16)`);
-
-  // 4. Train.
-  const evalOptions = { seqLen, batchSize, maxWindows: o.evalWindows > 0 ? o.evalWindows : undefined };
-  // random tokens of the induction test: not the 3 special ids, not the added "<Img>"/"</Img>" (the last ids)
-  const inductionOptions = { bosId: tokenizer.bosId ?? 1, firstToken: 3, reservedTop: LM_ADDED_TOKENS.length };
-  const validate = async () => {
-    const r = evaluatePerplexity(model, valTokens, evalOptions);
-    const ind = await inductionTest(model, inductionOptions);
-    return { metric: r.meanLoss, val_loss: r.meanLoss, val_ppl: r.perplexity, induction_second_copy_loss: ind.secondCopyLoss, induction_best_head: ind.best.score };
-  };
-  const engine = o.engine ?? ((await ortAvailable()) ? "ort" : "tfjs");
-  const ort = engine === "ort" ? await ortLmGradients(model, variables, { threads: o.threads }) : undefined;
-  console.error(`gradient engine: ${engine === "ort" ? "onnxruntime" : `tfjs-${backend}`}`);
-  const t0 = Date.now();
-  let startStep: number | undefined;
-  const result = await runTraining<TokenBatch>({
-    variables,
-    ...(ort ? { gradients: ort.gradients } : { loss: (batch: TokenBatch) => lmLoss(model, batch) }),
-    metricsFile: join(out, "metrics.jsonl"),
-    data: tokenWindowBatches(trainTokens, { batchSize, seqLen, repeats: o.repeats !== undefined ? parseRepeatOptions(o.repeats) : undefined, randomTokens: [inductionOptions.firstToken, tokenizer.vocabSize - inductionOptions.reservedTop] }),
-    totalSteps: o.steps,
-    seed: o.seed,
-    optimizer: { lr: o.lr, weightDecay: o.weightDecay },
-    clipNorm: o.clipNorm,
-    accumulate: o.gradAccum,
-    batchSize: batchSize * seqLen,
-    checkpointDir: ckptDir,
-    checkpointEvery: o.checkpointEvery,
-    resume: o.resume,
-    upgradeLegacy: legacyLlamaTensor,
-    validate,
-    validateEvery: o.validateEvery,
-    lossPlot: join(out, "loss.svg"),
-    onStep: (entry) => {
-      startStep ??= entry.step - 1;
-    },
-    config: { model: modelConfig, batchSize, seqLen, gradAccum: o.gradAccum, lr: o.lr, seed: o.seed, steps: o.steps },
-  }).finally(() => ort?.release());
-  const seconds = (Date.now() - t0) / 1000;
-  startStep ??= result.step;
-  if (result.status === "stopped") {
-    console.error(`stopped at step ${result.step}; continue with --resume`);
-    model.dispose();
-    return 0;
-  }
-
-  // 5. Export and report.
-  model.save(out, { dtype: "F16" });
-  const lm = evaluatePerplexity(model, valTokens, evalOptions);
-  const targets = evaluatedTargets(valTokens, evalOptions);
-  const unigram = unigramPerplexity(trainTokens, targets, tokenizer.vocabSize);
-  const unigramAll = unigramPerplexity(trainTokens, valTokens, tokenizer.vocabSize);
-  const sample = greedySample(model, tokenizer, o.samplePrompt, o.sampleTokens);
-  const tokensPerStep = batchSize * seqLen * o.gradAccum;
-  const induction = await inductionTest(model, inductionOptions);
-  const report = {
-    steps: result.step,
-    tokens_seen: result.step * tokensPerStep,
-    tokens_per_step: tokensPerStep,
-    train_tokens: trainTokens.length,
-    val_tokens: valTokens.length,
-    parameters: params,
-    wall_seconds_this_run: Math.round(seconds),
-    steps_this_run: result.step - startStep,
-    tokens_per_second_this_run: Math.round(((result.step - startStep) * tokensPerStep) / seconds),
-    final_train_loss: result.history.at(-1)?.loss ?? null,
-    val: { mean_loss: lm.meanLoss, perplexity: lm.perplexity, tokens: lm.tokens },
-    unigram_val: { mean_loss: unigram.meanLoss, perplexity: unigram.perplexity, tokens: unigram.tokens },
-    unigram_val_all: { mean_loss: unigramAll.meanLoss, perplexity: unigramAll.perplexity, tokens: unigramAll.tokens },
-    sample: { prompt: o.samplePrompt, greedy_tokens: o.sampleTokens, text: sample },
-    induction: { length: induction.length, batch: induction.batch, first_copy_loss: induction.firstCopyLoss, second_copy_loss: induction.secondCopyLoss, uniform_loss: induction.uniformLoss, best_head: induction.best, heads: induction.heads },
-    options: o,
-  };
-  writeFileAtomic(join(out, "report.json"), JSON.stringify(report, null, 2) + "\n");
-  console.log(`val perplexity ${lm.perplexity.toFixed(1)} (unigram ${unigram.perplexity.toFixed(1)}) over ${lm.tokens} tokens`);
-  console.log(`sample: ${JSON.stringify(o.samplePrompt)} → ${JSON.stringify(sample)}`);
-  console.log(`induction ([BOS] + R + R, |R| = ${induction.length}): loss ${induction.firstCopyLoss.toFixed(2)} → ${induction.secondCopyLoss.toFixed(2)} nats on the second copy (ln V = ${induction.uniformLoss.toFixed(2)}); best head L${induction.best.layer}H${induction.best.head} ${induction.best.score.toFixed(3)}`);
-  console.log(`wrote ${out} (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, loss.svg, loss.csv, report.json)`);
-  model.dispose();
+  const result = await trainLm({ ...o, gradients: engine === "ort" ? gradients : undefined, probe, reportOptions: o });
+  if (result.status === "stopped" || !result.report || !last) return 0;
+  const { val, unigram_val: unigram, sample } = result.report;
+  console.log(`val perplexity ${val.perplexity.toFixed(1)} (unigram ${unigram.perplexity.toFixed(1)}) over ${val.tokens} tokens`);
+  console.log(`sample: ${JSON.stringify(o.samplePrompt)} → ${JSON.stringify(sample.text)}`);
+  console.log(`induction ([BOS] + R + R, |R| = ${last.length}): loss ${last.firstCopyLoss.toFixed(2)} → ${last.secondCopyLoss.toFixed(2)} nats on the second copy (ln V = ${last.uniformLoss.toFixed(2)}); best head L${last.best.layer}H${last.best.head} ${last.best.score.toFixed(3)}`);
+  console.log(`wrote ${result.modelDir} (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, loss.svg, loss.csv, report.json)`);
   return 0;
 }

@@ -1,28 +1,19 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { initBackend } from "@lm4lv/core";
+import { initBackend, readSafetensors, transpose2d, writeSafetensors } from "@lm4lv/core";
+import type { TensorToWrite } from "@lm4lv/core";
 import { Tokenizer } from "@lm4lv/tokenizer";
 import { Trainer, TrainRng, runTraining } from "@lm4lv/train";
-import { inductionTest } from "./induction.js";
-import {
-  embedLookup,
-  encodeCorpus,
-  evaluatePerplexity,
-  evaluatedTargets,
-  lmLoss,
-  splitDocuments,
-  tokenWindowBatches,
-  trainableLlama,
-  ortLmGradients,
-  parseRepeatOptions,
-  trainLmTokenizer,
-  unigramPerplexity,
-  LM_TEMPLATE_TEXT,
-} from "./lm-training.js";
-import type { TokenBatch, TrainableLlama } from "./lm-training.js";
+import { LlamaForCausalLM } from "./model.js";
+import { encodeCorpus, splitDocuments, tokenWindowBatches, parseRepeatOptions, trainLmTokenizer, LM_TEMPLATE_TEXT } from "./corpus.js";
+import type { TokenBatch } from "./corpus.js";
+import { embedLookup, lmLoss } from "./loss.js";
+import { evaluatePerplexity, evaluatedTargets, unigramPerplexity } from "./evaluation.js";
+import { trainLm } from "./training.js";
+import type { LmTrainOptions } from "./training.js";
 
 const TEXT = `The lighthouse keeper climbed the narrow stairs every evening and lit the great lamp.
 Ships far out on the grey water saw the light and turned away from the rocks.
@@ -40,8 +31,14 @@ let tokenizer: Tokenizer;
 let tokens: Int32Array;
 const tmp: string[] = [];
 
+/** A Llama whose every weight is a trainable variable, by HF name (HF layout). */
+interface TrainableLlama {
+  model: LlamaForCausalLM;
+  variables: Record<string, tf.Variable>;
+}
+
 function tinyModel(seed = 0): TrainableLlama {
-  return trainableLlama(
+  const model = LlamaForCausalLM.fromConfig(
     {
       vocab_size: tokenizer.vocabSize,
       hidden_size: 32,
@@ -56,10 +53,11 @@ function tinyModel(seed = 0): TrainableLlama {
     },
     seed,
   );
+  return { model, variables: model.trainableParameters() };
 }
 
 function dispose(m: TrainableLlama): void {
-  Object.values(m.variables).forEach((v) => v.dispose());
+  m.model.dispose();
 }
 
 function tempDir(): string {
@@ -198,20 +196,6 @@ describe("repeats", () => {
   });
 });
 
-describe("inductionTest", () => {
-  it("scores each head in [0, 1]; an untrained LM does not copy", async () => {
-    const m = tinyModel(4);
-    const r = await inductionTest(m.model, { length: 12, batch: 3, seed: 1, bosId: tokenizer.bosId! });
-    expect(r.heads.length).toBe(2);
-    expect(r.heads.every((row) => row.length === 4 && row.every((v) => v >= 0 && v <= 1))).toBe(true);
-    expect(r.best.score).toBe(Math.max(...r.heads.flat()));
-    // an untrained LM cannot copy: both copies near ln V
-    expect(Math.abs(r.firstCopyLoss - r.uniformLoss)).toBeLessThan(0.5);
-    expect(Math.abs(r.secondCopyLoss - r.firstCopyLoss)).toBeLessThan(0.5);
-    dispose(m);
-  });
-});
-
 describe("embedLookup", () => {
   it("gives the gathered rows and the gradient of a one-hot product", () => {
     const table = tf.randomNormal([7, 3], 0, 1, "float32", 1) as tf.Tensor2D;
@@ -251,28 +235,6 @@ describe("training", () => {
     expect(lossAfter).toBeLessThan(lossBefore - 0.5);
     expect(result.history.at(-1)!.loss).toBeLessThan(result.history[0].loss);
     dispose(m);
-  });
-
-  it("ORT engine: the first 4 step losses match tfjs (GQA model, tied embeddings)", async () => {
-    const run = async (engine: "ort" | "tfjs") => {
-      const m = tinyModel(3);
-      const ort = engine === "ort" ? await ortLmGradients(m.model, m.variables, { threads: 1 }) : undefined;
-      const r = await runTraining<TokenBatch>({
-        variables: m.variables,
-        ...(ort ? { gradients: ort.gradients } : { loss: (b: TokenBatch) => lmLoss(m.model, b) }),
-        data: tokenWindowBatches(tokens, { batchSize: 4, seqLen: 16 }),
-        totalSteps: 4,
-        optimizer: { lr: 1e-2 },
-        schedule: { kind: "constant" },
-        progress: false,
-        handleSigint: false,
-      });
-      await ort?.release();
-      dispose(m);
-      return r.history.map((h) => h.loss);
-    };
-    const [tfjs, ort] = [await run("tfjs"), await run("ort")];
-    tfjs.forEach((l, i) => expect(Math.abs(ort[i] - l) / l).toBeLessThan(1e-3));
   });
 
   it("resumes bit-identically after a stop", async () => {
@@ -353,5 +315,72 @@ describe("evaluation", () => {
     expect(r.meanLoss).toBeCloseTo(-(Math.log(3 / 8) + Math.log(1 / 8)) / 2, 12);
     expect(r.tokens).toBe(2);
     expect(() => unigramPerplexity(new Int32Array([0, 4]), new Int32Array([0]), 4)).toThrow(/train token 1 = 4/);
+  });
+});
+
+describe("trainLm", () => {
+  let dir: string;
+  let textPath: string;
+  const options = (out: string, extra: Partial<LmTrainOptions> = {}): LmTrainOptions => ({
+    text: textPath, valText: textPath, out, vocabSize: 300, templateCopies: 20,
+    hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 64, maxPositions: 64, tieEmbeddings: true,
+    steps: 6, batchSize: 2, seqLen: 12, gradAccum: 1, lr: 5e-3, weightDecay: 0, clipNorm: 1, seed: 3,
+    checkpointEvery: 0, validateEvery: 3, evalWindows: 4, samplePrompt: "The keeper", sampleTokens: 5, resume: false,
+    progress: false, handleSigint: false, log: () => {}, ...extra,
+  });
+  beforeAll(() => {
+    dir = tempDir();
+    textPath = join(dir, "text.txt");
+    writeFileSync(textPath, TEXT);
+  });
+
+  it("trains tokenizer and LM, writes the HF folder and report.json; probe values join validations and the report", async () => {
+    const out = join(dir, "run");
+    const probed: number[] = [];
+    const r = await trainLm(options(out, { reportOptions: { from: "test" }, probe: async (m) => (probed.push(m.parameterCount()), { metrics: { probe_value: 7 }, report: { probe: { ok: true } } }) }));
+    expect(r.status).toBe("completed");
+    expect(r.steps).toBe(6);
+    for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "loss.svg", "loss.csv", "report.json", "metrics.jsonl", "checkpoints/last.safetensors"]) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(probed).toHaveLength(3); // validations at steps 3 and 6, then the report
+    const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
+    expect(Object.keys(report).slice(-3)).toEqual(["sample", "probe", "options"]);
+    expect(report.probe).toEqual({ ok: true });
+    expect(report.options).toEqual({ from: "test" });
+    expect(report.val.perplexity).toBeCloseTo(Math.exp(report.val.mean_loss), 6);
+    expect(report.parameters).toBe(probed[0]);
+    const validations = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.validation);
+    expect(validations.map((v) => Object.keys(v.validation))).toEqual([0, 1].map(() => ["metric", "val_loss", "val_ppl", "probe_value"]));
+    const saved = readSafetensors(join(out, "model.safetensors"));
+    expect(saved.tensors["model.layers.0.mlp.up_proj.weight"].shape).toEqual([64, 32]); // HF [out, in]
+    expect(saved.tensors["model.layers.0.mlp.up_proj.weight"].dtype).toBe("F16");
+    expect(LlamaForCausalLM.fromPretrained(out).config.vocab_size).toBe(300);
+  });
+
+  it("a run stopped and resumed — also from a lm4lv-train/1 checkpoint (<module>.kernel [in, out]) — ends with the same bits", async () => {
+    const straight = join(dir, "straight");
+    await trainLm(options(straight));
+    const stopAt3 = { onStep: (e: { step: number }, t: Trainer<TokenBatch>) => (e.step === 3 ? t.stop() : undefined) };
+    for (const legacy of [false, true]) {
+      const out = join(dir, legacy ? "legacy" : "resumed");
+      const first = await trainLm(options(out, stopAt3));
+      expect([first.status, first.steps]).toEqual(["stopped", 3]);
+      expect(existsSync(join(out, "model.safetensors"))).toBe(false);
+      if (legacy) {
+        // the checkpoint as the code before HF-layout parameters wrote it
+        const path = join(out, "checkpoints", "last.safetensors");
+        const { tensors, metadata } = readSafetensors(path);
+        const old: Record<string, TensorToWrite> = {};
+        for (const [name, t] of Object.entries(tensors)) {
+          const data = t.data as Float32Array;
+          const linear = t.shape.length === 2 && !name.endsWith("embed_tokens.weight");
+          old[linear ? name.replace(/\.weight$/, ".kernel") : name] = linear ? { shape: [t.shape[1], t.shape[0]], data: transpose2d(data, t.shape[0], t.shape[1]) } : { shape: t.shape, data };
+        }
+        expect(Object.keys(old).filter((n) => n.endsWith(".kernel"))).toHaveLength(3 * 14); // 2 layers × 7 Linear weights, with two Adam moments each
+        writeSafetensors(path, old, { ...metadata, format: "lm4lv-train/1" });
+      }
+      const second = await trainLm(options(out, { resume: true }));
+      expect(second.status).toBe("completed");
+      expect(readFileSync(join(out, "model.safetensors")).equals(readFileSync(join(straight, "model.safetensors"))), legacy ? "legacy" : "resumed").toBe(true);
+    }
   });
 });

@@ -1,20 +1,13 @@
 /**
- * Text pre-training of a small Llama LM: the pieces `pnpm train lm` composes.
+ * The text side of LM pre-training: the byte-level BPE tokenizer with the LM4LV template tokens,
+ * corpus encoding (documents → one token stream, BOS … EOS per document), and batches of random
+ * windows drawn with the trainer's RNG (so a resumed run draws the same windows), optionally with
+ * verbatim repeats that teach in-context copying.
  *
- * In order: tokenizer (byte-level BPE with the LM4LV template tokens) → corpus encoding
- * (documents → one token stream, BOS … EOS per document) → trainable model (weights as
- * tf.Variables) → batches (random windows drawn with the trainer's RNG, so a resumed run
- * draws the same windows) → next-token cross-entropy → held-out perplexity, the add-one
- * unigram baseline, and a greedy sample.
- *
- * Notation: B batch, T window length (seq_len), V vocabulary, C hidden.
+ * Notation: B batch, T window length (seq_len).
  */
-import * as tf from "@tensorflow/tfjs";
-import { LlamaForCausalLM, parseLlamaConfig } from "@lm4lv/llm";
-import type { LlamaConfig } from "@lm4lv/llm";
 import { Tokenizer, trainBpe } from "@lm4lv/tokenizer";
-import { transposeTensorData } from "@lm4lv/train";
-import type { FloatTensorData, GradientFn, TrainRng } from "@lm4lv/train";
+import type { TrainRng } from "@lm4lv/train";
 
 // ---------------------------------------------------------------------------------------------
 // Tokenizer
@@ -79,34 +72,6 @@ export function encodeCorpus(tokenizer: Tokenizer, documents: readonly string[])
     at += p.length;
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Trainable model
-
-/** A Llama whose every weight is a trainable variable, by HF name (HF layout). */
-export interface TrainableLlama {
-  model: LlamaForCausalLM;
-  variables: Record<string, tf.Variable>;
-}
-
-/** A randomly initialised Llama (HF-style init, deterministic per seed) with trainable weights. */
-export function trainableLlama(config: LlamaConfig | Record<string, unknown>, seed = 0): TrainableLlama {
-  const model = LlamaForCausalLM.fromConfig(parseLlamaConfig(config as Record<string, unknown>, "trainableLlama"), seed);
-  return { model, variables: model.trainableParameters() };
-}
-
-/**
- * Checkpoints of format lm4lv-train/1 held each Linear weight as a kernel `[in, out]` named
- * `<module>.kernel`; today's variables are `<module>.weight` `[out, in]` (the trainer's `upgradeLegacy`).
- */
-export function legacyLlamaTensor(name: string, t: FloatTensorData): [string, FloatTensorData] {
-  return name.endsWith(".kernel") ? [`${name.slice(0, -".kernel".length)}.weight`, transposeTensorData(t)] : [name, t];
-}
-
-/** Number of trainable parameters (a tied embedding counts once). */
-export function parameterCount(variables: Record<string, tf.Variable>): number {
-  return Object.values(variables).reduce((n, v) => n + v.size, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,163 +200,4 @@ export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: num
     }
     return { ids, batchSize: B, seqLen: T };
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Loss
-
-/**
- * Embedding lookup table[ids]: table (V, C), ids (B·T) → (B, T, C). Its gradient (a scatter-add)
- * runs on wasm through the UnsortedSegmentSum kernel that @lm4lv/core's initBackend registers.
- */
-export function embedLookup(table: tf.Tensor2D, ids: Int32Array, B: number, T: number): tf.Tensor3D {
-  const C = table.shape[1];
-  return tf.tidy(() => tf.gather(table, tf.tensor1d(ids, "int32")).reshape([B, T, C]) as tf.Tensor3D); // (B, T, C)
-}
-
-/**
- * Per-position next-token cross-entropy (nats): logits (N, V), targets (N) → (N).
- * ce = logsumexp(logits) − logits[target].
- */
-export function tokenCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
-  return tf.tidy(() => {
-    const V = logits.shape[1];
-    const lse = tf.logSumExp(logits, -1); // (N)
-    const picked = tf.sum(tf.mul(logits, tf.oneHot(targets.toInt(), V)), -1); // (N)
-    return tf.sub(lse, picked) as tf.Tensor1D;
-  });
-}
-
-/** Mean next-token cross-entropy of a batch under the model (a differentiable scalar). */
-export function lmLoss(model: LlamaForCausalLM, batch: TokenBatch): { loss: tf.Scalar } {
-  const { ids, batchSize: B, seqLen: T } = batch;
-  const loss = tf.tidy(() => {
-    const inputIds = new Int32Array(B * T);
-    const targetIds = new Int32Array(B * T);
-    for (let b = 0; b < B; b++) {
-      inputIds.set(ids.subarray(b * (T + 1), b * (T + 1) + T), b * T);
-      targetIds.set(ids.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
-    }
-    const inputsEmbeds = embedLookup(model.inputEmbeddings(), inputIds, B, T); // (B, T, C)
-    const targets = tf.tensor1d(targetIds, "int32"); // (B·T)
-    const { logits, lastHiddenState } = model.forwardSync({ inputsEmbeds }); // (B, T, V)
-    lastHiddenState.dispose();
-    const ce = tokenCrossEntropy(logits.reshape([B * T, model.vocabSize]), targets); // (B·T)
-    return tf.mean(ce) as tf.Scalar;
-  });
-  return { loss };
-}
-
-/**
- * Text-LM gradients on ONNX Runtime: one training graph (every variable trainable) per batch
- * shape, fed the variables' current values each step. Same loss as `lmLoss`.
- */
-export async function ortLmGradients(model: LlamaForCausalLM, variables: Record<string, tf.Variable>, opts: { threads?: number } = {}): Promise<{ gradients: GradientFn<TokenBatch>; release: () => Promise<void> }> {
-  const onnx = await import("@lm4lv/onnx");
-  const ort = await import("onnxruntime-node");
-  const names = Object.keys(variables);
-  const sessions = new Map<string, Promise<import("@lm4lv/onnx").OrtTrainingSession>>();
-  const gradients: GradientFn<TokenBatch> = async ({ ids, batchSize: B, seqLen: T }) => {
-    const key = `${B}x${T}`;
-    let session = sessions.get(key);
-    if (!session) {
-      session = onnx.OrtTrainingSession.create(onnx.buildLlamaTextTrainingGraph(model, { batch: B, seqLen: T, trainable: names }), { intraOpThreads: opts.threads });
-      sessions.set(key, session);
-    }
-    const inputs = new BigInt64Array(B * T);
-    const labels = new BigInt64Array(B * T);
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) {
-        inputs[b * T + t] = BigInt(ids[b * (T + 1) + t]);
-        labels[b * T + t] = BigInt(ids[b * (T + 1) + t + 1]);
-      }
-    }
-    const params = Object.fromEntries(names.map((n) => [n, { data: variables[n].dataSync() as Float32Array, shape: variables[n].shape }]));
-    return (await session).run(params, { input_ids: new ort.Tensor("int64", inputs, [B, T]), labels: new ort.Tensor("int64", labels, [B * T, 1]) });
-  };
-  const release = async () => {
-    for (const s of sessions.values()) await (await s).release();
-  };
-  return { gradients, release };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Evaluation
-
-export interface PerplexityResult {
-  /** Mean cross-entropy per predicted token (nats). */
-  meanLoss: number;
-  /** exp(meanLoss). */
-  perplexity: number;
-  /** Predicted tokens counted. */
-  tokens: number;
-}
-
-/**
- * Held-out perplexity: the stream is cut into consecutive, non-overlapping windows of seqLen + 1
- * tokens (stride seqLen, so each token after the first is predicted once, with up to seqLen − 1
- * tokens of context); `maxWindows` keeps that many windows evenly spread over the stream.
- */
-export function evaluatePerplexity(model: LlamaForCausalLM, tokens: Int32Array, options: { seqLen: number; batchSize?: number; maxWindows?: number }): PerplexityResult {
-  const T = options.seqLen;
-  const total = Math.floor((tokens.length - 1) / T);
-  if (total < 1) throw new RangeError(`evaluatePerplexity: ${tokens.length} tokens, fewer than seqLen + 1 = ${T + 1}`);
-  const n = Math.min(total, options.maxWindows ?? total);
-  const windows = Array.from({ length: n }, (_, i) => Math.floor((i * total) / n));
-  const B = options.batchSize ?? 8;
-  let sum = 0;
-  let count = 0;
-  for (let i = 0; i < n; i += B) {
-    const chunk = windows.slice(i, i + B);
-    const ids = new Int32Array(chunk.length * (T + 1));
-    chunk.forEach((w, b) => ids.set(tokens.subarray(w * T, w * T + T + 1), b * (T + 1)));
-    const { loss } = lmLoss(model, { ids, batchSize: chunk.length, seqLen: T });
-    sum += loss.dataSync()[0] * chunk.length * T;
-    count += chunk.length * T;
-    loss.dispose();
-  }
-  const meanLoss = sum / count;
-  return { meanLoss, perplexity: Math.exp(meanLoss), tokens: count };
-}
-
-/**
- * Add-one smoothed unigram baseline: p(i) = (count_train(i) + 1) / (N_train + V), perplexity =
- * exp(−mean log p) over `evalTokens`.
- */
-export function unigramPerplexity(trainTokens: Int32Array, evalTokens: Int32Array, vocabSize: number): PerplexityResult {
-  const counts = new Float64Array(vocabSize);
-  for (let i = 0; i < trainTokens.length; i++) {
-    const t = trainTokens[i];
-    if (t < 0 || t >= vocabSize) throw new RangeError(`unigramPerplexity: train token ${i} = ${t} is outside the vocabulary (${vocabSize})`);
-    counts[t] += 1;
-  }
-  const denom = trainTokens.length + vocabSize;
-  let nll = 0;
-  for (let i = 0; i < evalTokens.length; i++) {
-    const t = evalTokens[i];
-    if (t < 0 || t >= vocabSize) throw new RangeError(`unigramPerplexity: eval token ${i} = ${t} is outside the vocabulary (${vocabSize})`);
-    nll -= Math.log((counts[t] + 1) / denom);
-  }
-  const meanLoss = nll / evalTokens.length;
-  return { meanLoss, perplexity: Math.exp(meanLoss), tokens: evalTokens.length };
-}
-
-/** The tokens `evaluatePerplexity` predicts with the same options (for a like-for-like baseline). */
-export function evaluatedTargets(tokens: Int32Array, options: { seqLen: number; maxWindows?: number }): Int32Array {
-  const T = options.seqLen;
-  const total = Math.floor((tokens.length - 1) / T);
-  const n = Math.min(total, options.maxWindows ?? total);
-  const out = new Int32Array(n * T);
-  for (let i = 0; i < n; i++) {
-    const w = Math.floor((i * total) / n);
-    out.set(tokens.subarray(w * T + 1, w * T + T + 1), i * T);
-  }
-  return out;
-}
-
-/** Greedy continuation of `prompt` (BOS prepended), decoded; stops at EOS. */
-export function greedySample(model: LlamaForCausalLM, tokenizer: Tokenizer, prompt: string, maxNewTokens: number): string {
-  const ids = tokenizer.encode(prompt, { addBos: true, parseSpecial: false });
-  const { tokens } = model.generateGreedy([ids], maxNewTokens, { eosTokenId: tokenizer.eosId });
-  return tokenizer.decode(tokens[0], { skipSpecialTokens: true });
 }
