@@ -29,5 +29,5 @@ export { ImageSet, maeBatches } from "./image-set.js";
 export type { MaeBatch, MaeBatchOptions } from "./image-set.js";
 export { evaluateReconstruction, reconstructImages } from "./evaluation.js";
 export type { ReconstructionScore } from "./evaluation.js";
-export { trainMae, maePretrainTask, maeDecoderFinetuneTask, maeAutoencodeTask, FIXED_PRETRAIN_PARAMETERS } from "./training.js";
-export type { MaeTrainOptions, MaeTrainResult, MaeStage, MaeTask, MaeEngineRun, MaeGradients, MaeGradientEngine } from "./training.js";
+export { trainMae, maePretrainTask, maeDecoderFinetuneTask, maeAutoencodeTask, FIXED_PRETRAIN_PARAMETERS, MAE_TRAINING_OPTIONS, MAE_STAGES } from "./training.js";
+export type { MaeTrainOptions, MaeTrainSettings, MaeTrainResult, MaeStage, MaeTask, MaeEngineRun, MaeGradients, MaeGradientEngine } from "./training.js";

@@ -266,3 +266,13 @@ describe("saving and evaluation", () => {
     back.dispose();
   });
 });
+
+describe("MAE_TRAINING_OPTIONS (one default per setting)", () => {
+  it("fills the defaults pnpm train mae shows, and rejects bad settings by name before loading anything", async () => {
+    const { MAE_TRAINING_OPTIONS } = await import("./training.js");
+    expect(MAE_TRAINING_OPTIONS.parse({ data: "d", out: "o" })).toMatchObject({ stage: "pretrain", steps: 1000, batchSize: 32, lr: 1.5e-3, clipNorm: 1, checkpointEvery: 50, valEvery: 100, valCount: 64, dtype: "f32", flip: true });
+    await expect(trainMae({ data: "/nonexistent", out: "/nonexistent/o", stage: "distil" as "pretrain", lr: 0, maskRatio: 1 })).rejects.toThrow(
+      'trainMae: stage: expected one of pretrain, finetune, autoencode, got "distil"; trainMae: lr: expected a positive number, got 0; trainMae: maskRatio: expected a number in [0, 1), got 1',
+    );
+  });
+});

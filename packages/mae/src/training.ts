@@ -16,9 +16,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { writeImage } from "@lm4lv/core";
+import { z } from "zod";
+import { fieldPath, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, validateConfig, writeImage } from "@lm4lv/core";
 import { Trainer, transposeTensorData, writeLossPlot } from "@lm4lv/train";
-import type { FloatTensorData, GradientFn, HistoryEntry, JsonValue, ProgressOptions, ScheduleKind, TrainResult, ValidationEntry } from "@lm4lv/train";
+import type { FloatTensorData, GradientFn, HistoryEntry, JsonValue, ProgressOptions, TrainResult, ValidationEntry } from "@lm4lv/train";
 import { ViTMAE } from "./model.js";
 import { VIT_MAE_PRESETS } from "./config.js";
 import type { ViTMAEConfig } from "./config.js";
@@ -124,50 +125,75 @@ export function legacyMaeTensor(name: string, t: FloatTensorData): [string, Floa
 
 // --- A whole run ---------------------------------------------------------------------------------
 
-export type MaeStage = "pretrain" | "finetune" | "autoencode";
+export type MaeStage = (typeof MAE_STAGES)[number];
 
-export interface MaeTrainOptions {
-  stage: MaeStage;
+export const MAE_STAGES = ["pretrain", "finetune", "autoencode"] as const;
+
+/**
+ * The settings of an MAE training run and their defaults — the one place each default lives
+ * (`pnpm train mae` shows and uses these). Adam β (0.9, 0.95), schedule and warmup as spec §7.
+ */
+export const MAE_TRAINING_OPTIONS = z.object({
+  /** pretrain (masked, all weights) | finetune (spec §6: decoder only, encoder frozen, no masking) | autoencode (no masking, L1, encoder and decoder). */
+  stage: oneOf(MAE_STAGES).default("pretrain"),
   /** Folder of training images (resized to the model's image size). */
-  data: string;
+  data: z.string("expected a folder of images"),
   /** Folder of validation images (PSNR/SSIM of the unmasked reconstruction). */
-  val?: string;
+  val: z.string().optional(),
   /** Output folder: the HF model, loss.svg + loss.csv, samples.png (and checkpoints/ unless `checkpointDir`). */
-  out: string;
+  out: z.string("expected a folder"),
   /** Checkpoint folder. Default `<out>/checkpoints`. */
-  checkpointDir?: string;
+  checkpointDir: z.string().optional(),
   /** HF MAE folder to start from (required for "finetune"). */
-  init?: string;
+  init: z.string().optional(),
+  /** Optimisation steps. */
+  steps: positiveInt().default(1000),
+  /** Images per micro-batch. */
+  batchSize: positiveInt().default(32),
+  /** Micro-batches per step. */
+  gradAccum: positiveInt().default(1),
+  /** Peak learning rate (Adam β 0.9, 0.95). */
+  lr: positiveNumber().default(1.5e-3),
+  /** Warmup steps (default: spec §7, max(10, 10 %)). */
+  warmup: nonNegativeInt().optional(),
+  schedule: oneOf(["warmup-linear", "cosine", "constant"]).default("warmup-linear"),
+  /** Max global gradient norm; null: no clipping. */
+  clipNorm: positiveNumber().nullable().default(1.0),
+  /** Decoupled weight decay. */
+  weightDecay: nonNegativeNumber().default(0),
+  /** Seed of the initialisation, data order, flips and masking. */
+  seed: z.number("expected an integer").int("expected an integer").default(0),
+  /** Pre-training mask ratio; default: the config's. */
+  maskRatio: z.number("expected a number in [0, 1)").min(0, "expected a number in [0, 1)").lt(1, "expected a number in [0, 1)").optional(),
+  /** Pre-training target standardised per patch; default: the config's. */
+  normPixLoss: z.boolean().optional(),
+  /** Random left-right flips. */
+  flip: z.boolean().default(true),
+  /** Use at most this many training images (0: all). */
+  limit: nonNegativeInt().default(0),
+  /** Validate every n steps (and at the end; 0: only at the end). */
+  valEvery: nonNegativeInt().default(100),
+  /** Validate on at most this many images of `val`. */
+  valCount: positiveInt().default(64),
+  /** Pixels cropped at each border before PSNR/SSIM (default: the metrics' own). */
+  cropBorder: nonNegativeInt().optional(),
+  /** Save `<checkpointDir>/last.safetensors` every n steps (0: only at the end). */
+  checkpointEvery: nonNegativeInt().default(50),
+  /** Continue from `<checkpointDir>/last.safetensors`. */
+  resume: z.boolean().default(false),
+  /** dtype of the written model.safetensors. */
+  dtype: oneOf(["f32", "f16"]).default("f32"),
+  /** Rows of samples.png (input | reconstruction). */
+  samples: nonNegativeInt().default(8),
+  /** Folder whose first images make samples.png. Default: `val`, else `data`. */
+  samplesFrom: z.string().optional(),
+});
+
+export type MaeTrainSettings = z.output<typeof MAE_TRAINING_OPTIONS>;
+
+export type MaeTrainOptions = z.input<typeof MAE_TRAINING_OPTIONS> & {
   /** Model configuration for a random start (pre-training without `init`). Default the "tiny" preset. */
   config?: ViTMAEConfig;
-  steps: number;
-  batchSize: number;
-  gradAccum?: number;
-  /** Peak learning rate. */
-  lr: number;
-  /** Warmup steps (default: spec §7, max(10, 10 %)). */
-  warmup?: number;
-  schedule?: ScheduleKind;
-  clipNorm?: number | null;
-  weightDecay?: number;
-  seed?: number;
-  /** Pre-training mask ratio; default: the config's. */
-  maskRatio?: number;
-  normPixLoss?: boolean;
-  flip?: boolean;
-  /** Use at most this many training images (0: all). */
-  limit?: number;
-  valEvery?: number;
-  /** Validate on at most this many images of `val`. Default 64. */
-  valCount?: number;
-  cropBorder?: number;
-  checkpointEvery?: number;
-  resume?: boolean;
-  dtype?: "f32" | "f16";
-  /** Rows of samples.png. Default 8. */
-  samples?: number;
-  /** Folder whose first images make samples.png. Default: `val`, else `data`. */
-  samplesFrom?: string;
   /** An external gradient engine (e.g. `ortMaeGradients` of @lm4lv/onnx); default tfjs autodiff. */
   gradients?: MaeGradientEngine;
   progress?: boolean | ProgressOptions;
@@ -175,7 +201,7 @@ export interface MaeTrainOptions {
   handleSigint?: boolean;
   onStep?: (entry: HistoryEntry, trainer: Trainer<MaeBatch>) => void | Promise<void>;
   log?: (message: string) => void;
-}
+};
 
 export interface MaeTrainResult {
   status: TrainResult["status"];
@@ -194,16 +220,16 @@ export interface MaeTrainResult {
 }
 
 /** Loads data and model, trains one stage, writes the HF folder, loss.svg, loss.csv and samples.png to `out`. */
-export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
+export async function trainMae(options: MaeTrainOptions): Promise<MaeTrainResult> {
+  const o = { ...options, ...validateConfig(options, MAE_TRAINING_OPTIONS, (path) => `trainMae: ${fieldPath(path)}`) };
   const log = o.log ?? ((m: string) => console.error(m));
-  if (o.stage !== "pretrain" && o.stage !== "finetune" && o.stage !== "autoencode") throw new Error(`stage must be "pretrain", "finetune" or "autoencode", got "${o.stage}"`);
   if (o.stage === "finetune" && !o.init) throw new Error("finetune: --init <pre-trained MAE folder> is required (the encoder it holds stays frozen)");
-  const seed = o.seed ?? 0;
+  const seed = o.seed;
   const mae = o.init ? ViTMAE.fromPretrained(o.init) : ViTMAE.fromConfig(o.config ?? VIT_MAE_PRESETS.tiny, seed);
   try {
     const size = mae.imageSize;
     const train = await ImageSet.load(o.data, size, { limit: o.limit });
-    const val = o.val ? await ImageSet.load(o.val, size, { limit: o.valCount ?? 64 }) : undefined;
+    const val = o.val ? await ImageSet.load(o.val, size, { limit: o.valCount }) : undefined;
     log(`${o.stage}: ${train.length} training images${val ? `, ${val.length} validation images` : ""}; model ${mae.parameterCount()} parameters (encoder ${mae.parameterCount("encoder")}, decoder ${mae.parameterCount("decoder")})`);
     if (train.length < o.batchSize) throw new Error(`${o.data}: ${train.length} images, fewer than the batch size ${o.batchSize}`);
 
@@ -220,14 +246,14 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
       data: o.data,
       steps: o.steps,
       batchSize: o.batchSize,
-      gradAccum: o.gradAccum ?? 1,
+      gradAccum: o.gradAccum,
       lr: o.lr,
       warmup: o.warmup ?? null,
-      schedule: o.schedule ?? "warmup-linear",
+      schedule: o.schedule,
       seed,
       maskRatio: o.stage === "pretrain" ? maskRatio : 0,
       normPixLoss: o.stage === "pretrain" ? normPixLoss : false,
-      flip: o.flip ?? true,
+      flip: o.flip,
     };
     const validate = val
       ? async () => {
@@ -245,17 +271,17 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
       data,
       totalSteps: o.steps,
       seed,
-      optimizer: { lr: o.lr, beta1: 0.9, beta2: 0.95, weightDecay: o.weightDecay ?? 0 },
-      schedule: { kind: o.schedule ?? "warmup-linear", warmupSteps: o.warmup },
-      clipNorm: o.clipNorm === undefined ? 1.0 : o.clipNorm,
-      accumulate: o.gradAccum ?? 1,
+      optimizer: { lr: o.lr, beta1: 0.9, beta2: 0.95, weightDecay: o.weightDecay },
+      schedule: { kind: o.schedule, warmupSteps: o.warmup },
+      clipNorm: o.clipNorm,
+      accumulate: o.gradAccum,
       batchSize: o.batchSize,
       checkpointDir: o.checkpointDir ?? join(o.out, "checkpoints"),
-      checkpointEvery: o.checkpointEvery ?? 100,
-      resume: o.resume ?? false,
+      checkpointEvery: o.checkpointEvery,
+      resume: o.resume,
       upgradeLegacy: legacyMaeTensor,
       validate,
-      validateEvery: o.valEvery ?? 0,
+      validateEvery: o.valEvery,
       config: runConfig,
       progress: o.progress,
       lossPlot: join(o.out, "loss.svg"),
@@ -283,7 +309,7 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
       finalLoss,
       validation: result.validation,
       seconds,
-      imagesPerSecond: seconds > 0 ? (done * o.batchSize * (o.gradAccum ?? 1)) / seconds : 0,
+      imagesPerSecond: seconds > 0 ? (done * o.batchSize * o.gradAccum) / seconds : 0,
       model: mae,
     };
     if (result.status !== "completed") {
@@ -292,8 +318,8 @@ export async function trainMae(o: MaeTrainOptions): Promise<MaeTrainResult> {
     }
     mae.save(o.out, { dtype: o.dtype });
     if (result.history.length > 1) writeLossPlot(join(o.out, "loss.svg"), result.history, result.validation);
-    const shown = o.samplesFrom ? await ImageSet.load(o.samplesFrom, size, { limit: o.samples ?? 8 }) : (val ?? train);
-    const rows = Math.min(o.samples ?? 8, shown.length);
+    const shown = o.samplesFrom ? await ImageSet.load(o.samplesFrom, size, { limit: o.samples }) : (val ?? train);
+    const rows = Math.min(o.samples, shown.length);
     if (rows > 0) {
       const px = shown.tensor(Array.from({ length: rows }, (_, i) => i));
       const grid = sampleGrid(mae, px, { maskRatio: o.stage === "pretrain" ? maskRatio : 0, seed, normPixLoss });
