@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { LM4LV_TRAINING_OPTIONS } from "@lm4lv/pipeline";
 import { LM4LV_OPTIONS } from "./commands/lm4lv.js";
 import { LM_OPTIONS } from "./commands/lm.js";
+import { MAE_OPTIONS } from "./commands/mae.js";
 import { parseOptions, usage } from "./options.js";
 import { REPO_ROOT } from "./paths.js";
 
@@ -60,18 +61,6 @@ describe("pnpm train lm4lv options: defaults < YAML < flags, one zod schema", ()
   });
 });
 
-describe("option tables (specsSchema)", () => {
-  it("checks and types values like a schema, names the flag or file", () => {
-    const specs = { steps: { type: "integer", default: 10, help: "steps" }, lr: { type: "number", help: "lr" }, flip: { type: "boolean", default: true, help: "flips" }, out: { type: "string", help: "out" } } as const;
-    const file = yaml("specs.yaml", "lr: 1.0e-3\nflip: false\n");
-    const { options: o } = parseOptions(["--config", file, "--out", "x"], specs);
-    expect(o).toEqual({ steps: 10, lr: 1e-3, flip: false, out: "x" });
-    expect(() => parseOptions(["--steps", "2.5"], specs)).toThrow('--steps: expected an integer, got 2.5');
-    expect(() => parseOptions(["--config", yaml("specs-bad.yaml", "flip: maybe\n")], specs)).toThrow(/specs-bad\.yaml: flip: expected true or false, got "maybe"/);
-    expect(usage("x", "", specs)).toMatch(/--steps <integer> +steps \(default 10\)/);
-  });
-});
-
 describe("pnpm train lm options", () => {
   it("reads the shipped LM configs and names missing required options by flag", () => {
     for (const f of ["lm-tiny.yaml", "lm-tiny-norepeat.yaml"]) {
@@ -82,5 +71,19 @@ describe("pnpm train lm options", () => {
     expect(() => parseOptions(["--text", "t.txt"], LM_OPTIONS)).toThrow("--val-text: missing (expected a text file); --out: missing (expected a folder)");
     const file = yaml("lm.yaml", "text: t.txt\nval-text: v.txt\nout: o\nnum-heads: 0\ntie-embeddings: 1\n");
     expect(() => parseOptions(["--config", file], LM_OPTIONS)).toThrow(`${file}: num-heads: expected a positive integer, got 0; ${file}: tie-embeddings: expected true or false, got 1`);
+  });
+});
+
+describe("pnpm train mae options", () => {
+  it("reads the shipped MAE config; the run's defaults are trainMae's; names bad values and missing options", () => {
+    const { options: o } = parseOptions(["--config", join(REPO_ROOT, "models", "configs", "mae-tiny.yaml")], MAE_OPTIONS);
+    const size: number | undefined = o.imageSize; // typed by the schema
+    expect([o.stage, size, o.layerNormEps, o.dtype, o.valEvery, o.flip, o.engine]).toEqual(["autoencode", 64, 1e-6, "f16", 500, true, "ort"]);
+    const d = parseOptions(["--data", "d", "--out", "o"], MAE_OPTIONS).options;
+    expect([d.stage, d.steps, d.batchSize, d.lr, d.checkpointEvery, d.valEvery, d.preset, d.clip]).toEqual(["pretrain", 1000, 32, 1.5e-3, 50, 100, "tiny", undefined]);
+    expect(usage("mae", "", MAE_OPTIONS)).toMatch(/--clip <number> +max global gradient norm, 0: no clipping \(default 1\)/);
+    expect(() => parseOptions(["--stage", "distil", "--preset", "mae-giant", "--mask-ratio", "1"], MAE_OPTIONS)).toThrow(
+      '--stage: expected one of pretrain, finetune, autoencode, got "distil"; --data: missing (expected a folder of images); --out: missing (expected a folder); --preset: expected one of tiny, mae-base, mae-large, mae-huge, got "mae-giant"; --mask-ratio: expected a number in [0, 1), got 1',
+    );
   });
 });

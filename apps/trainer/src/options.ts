@@ -14,30 +14,6 @@ import { validateConfig } from "@lm4lv/core";
 /** A command's options; each field is described (`.describe(help)`) for --help. */
 export type OptionsSchema = z.ZodObject<Record<string, z.ZodType>>;
 
-/**
- * Options declared as a plain table (the form the mae and lm commands still use while their
- * training moves into @lm4lv/mae and @lm4lv/llm); turned into a schema by `specsSchema`.
- */
-export interface OptionSpec {
-  type: "string" | "number" | "integer" | "boolean";
-  default?: string | number | boolean;
-  help: string;
-}
-export type OptionSpecs = Record<string, OptionSpec>;
-
-/** The schema of an option table: the same checks and messages as a schema written directly. */
-export function specsSchema(specs: OptionSpecs): z.ZodObject<Record<string, z.ZodType<string | number | boolean | undefined>>> {
-  const shape: Record<string, z.ZodType<string | number | boolean | undefined>> = {};
-  for (const [name, spec] of Object.entries(specs)) {
-    const base =
-      spec.type === "boolean" ? z.boolean() : spec.type === "integer" ? z.number("expected an integer").int("expected an integer") : spec.type === "number" ? z.number() : z.string();
-    shape[name] = (spec.default === undefined ? base.optional() : (base as z.ZodType).default(spec.default as never)).describe(spec.help) as z.ZodType<string | number | boolean | undefined>;
-  }
-  return z.object(shape);
-}
-
-const asSchema = <S extends OptionsSchema>(s: S | OptionSpecs): S => (s instanceof z.ZodObject ? s : (specsSchema(s) as unknown as S));
-
 export function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
@@ -64,15 +40,14 @@ export function defaultOf(schema: z.ZodType): unknown {
   return schema instanceof z.ZodDefault ? schema.def.defaultValue : undefined;
 }
 
-export function usage(command: string, summary: string, options: OptionsSchema | OptionSpecs): string {
-  const schema = asSchema(options);
+export function usage(command: string, summary: string, schema: OptionsSchema): string {
   const lines = [`usage: pnpm train ${command} [--config file.yaml] [options]`, "", summary, "", "options (YAML keys in camelCase or kebab-case):"];
   for (const [name, field] of Object.entries(schema.shape)) {
     const k = optionKind(field);
     const arg = k.kind === "boolean" ? "" : ` <${k.kind === "enum" ? k.values!.join("|") : k.kind}>`;
     const def = defaultOf(field);
     const shown = def === undefined ? "" : ` (default ${JSON.stringify(def)})`;
-    lines.push(`  --${kebab(name)}${arg}`.padEnd(34) + `${field.description ?? ""}${shown}`);
+    lines.push(`  --${kebab(name)}${arg}  `.padEnd(34) + `${field.description ?? ""}${shown}`);
   }
   return lines.join("\n");
 }
@@ -93,10 +68,7 @@ export interface ParsedOptions<S extends OptionsSchema> {
 }
 
 /** Parses argv (with an optional --config YAML) into the schema's typed options; with --help, nothing is validated. */
-export function parseOptions<S extends OptionsSchema>(argv: string[], schema: S): ParsedOptions<S>;
-export function parseOptions(argv: string[], specs: OptionSpecs): ParsedOptions<z.ZodObject<Record<string, z.ZodType<string | number | boolean | undefined>>>>;
-export function parseOptions<S extends OptionsSchema>(argv: string[], declared: S | OptionSpecs): ParsedOptions<S> {
-  const schema = asSchema(declared);
+export function parseOptions<S extends OptionsSchema>(argv: string[], schema: S): ParsedOptions<S> {
   const fields = schema.shape as Record<string, z.ZodType>;
   const parseSpec: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" }, help: { type: "boolean" } };
   const byKebab = new Map<string, string>();
