@@ -30,8 +30,11 @@ export interface LmTokenizerFiles {
  * LM4LV template mixed in ("###", " Human", " Assistant" become single tokens) and "<Img>"/"</Img>"
  * as added tokens.
  */
+/** Copies of the LM4LV template mixed into the BPE corpus, unless told otherwise. */
+export const DEFAULT_TEMPLATE_COPIES = 200;
+
 export function trainLmTokenizer(documents: readonly string[], options: { vocabSize: number; templateCopies?: number; maxLength?: number }): LmTokenizerFiles {
-  const copies = options.templateCopies ?? 200;
+  const copies = options.templateCopies ?? DEFAULT_TEMPLATE_COPIES;
   const texts = [...documents, ...Array<string>(copies).fill(LM_TEMPLATE_TEXT)];
   const tokenizerJson = trainBpe(texts, {
     vocabSize: options.vocabSize,

@@ -7,10 +7,10 @@ export type { LlamaConfig, LlamaPresetName, RopeScaling, Llama3RopeScaling, Line
 export { computeInvFreq, ropeCosSin, applyRotary, rotateHalf } from "./rope.js";
 export { llamaWeightTable, checkCheckpoint, WeightLoadError, IGNORED_KEYS } from "./weights.js";
 export type { WeightSpec, WeightRole } from "./weights.js";
-export { trainLmTokenizer, splitDocuments, encodeCorpus, tokenWindowBatches, parseRepeatOptions, LM_TEMPLATE_TEXT, LM_ADDED_TOKENS, LM_SPECIAL_TOKENS } from "./corpus.js";
+export { trainLmTokenizer, DEFAULT_TEMPLATE_COPIES, splitDocuments, encodeCorpus, tokenWindowBatches, parseRepeatOptions, LM_TEMPLATE_TEXT, LM_ADDED_TOKENS, LM_SPECIAL_TOKENS } from "./corpus.js";
 export type { LmTokenizerFiles, TokenBatch, RepeatOptions } from "./corpus.js";
 export { lmLoss, tokenCrossEntropy } from "./loss.js";
 export { evaluatePerplexity, unigramPerplexity, evaluatedTargets, greedySample } from "./evaluation.js";
 export type { PerplexityResult } from "./evaluation.js";
-export { trainLm } from "./training.js";
-export type { LmTrainOptions, LmTrainResult, LmGradients, LmGradientEngine, LmProbeResult } from "./training.js";
+export { trainLm, LM_TRAINING_OPTIONS } from "./training.js";
+export type { LmTrainOptions, LmTrainSettings, LmTrainResult, LmGradients, LmGradientEngine, LmProbeResult } from "./training.js";

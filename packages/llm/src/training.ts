@@ -15,13 +15,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { writeFileAtomic } from "@lm4lv/core";
+import { z } from "zod";
+import { fieldPath, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, validateConfig, writeFileAtomic } from "@lm4lv/core";
 import { Tokenizer } from "@lm4lv/tokenizer";
 import { runTraining, transposeTensorData } from "@lm4lv/train";
 import type { FloatTensorData, GradientFn, HistoryEntry, Trainer, TrainResult } from "@lm4lv/train";
 import { LlamaForCausalLM } from "./model.js";
 import type { LlamaConfig } from "./config.js";
-import { LM_ADDED_TOKENS, encodeCorpus, parseRepeatOptions, splitDocuments, tokenWindowBatches, trainLmTokenizer } from "./corpus.js";
+import { DEFAULT_TEMPLATE_COPIES, LM_ADDED_TOKENS, encodeCorpus, parseRepeatOptions, splitDocuments, tokenWindowBatches, trainLmTokenizer } from "./corpus.js";
 import type { RepeatOptions, TokenBatch } from "./corpus.js";
 import { evaluatePerplexity, evaluatedTargets, greedySample, unigramPerplexity } from "./evaluation.js";
 import { lmLoss } from "./loss.js";
@@ -58,50 +59,63 @@ export interface LmProbeResult {
 }
 
 /**
- * Options of `trainLm`, under the names of `pnpm train lm`'s flags (camelCase). The model fields
- * give the Llama config (`vocab_size` is the tokenizer's; RMSNorm eps 1e-5, RoPE θ 10000, init
- * std 0.02).
+ * The settings of `trainLm` and their defaults (the embedded default LM's shape and budget) — the
+ * one place each default lives; the names are `pnpm train lm`'s flags (camelCase). The model
+ * fields give the Llama config (`vocab_size` is the tokenizer's; RMSNorm eps 1e-5, RoPE θ 10000,
+ * init std 0.02).
  */
-export interface LmTrainOptions {
+export const LM_TRAINING_OPTIONS = z.object({
   /** Training text (documents separated by blank lines). */
-  text: string;
+  text: z.string("expected a text file"),
   /** Held-out text for perplexity. */
-  valText: string;
+  valText: z.string("expected a text file"),
   /** Output folder: HF model folder, loss.svg, loss.csv, metrics.jsonl, report.json. */
-  out: string;
+  out: z.string("expected a folder"),
   /** tokenizer.json (or its folder) to use instead of training one. */
-  tokenizer?: string;
-  /** BPE vocabulary and copies of the LM4LV template mixed into the BPE corpus. */
-  vocabSize: number;
-  templateCopies: number;
-  hiddenSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  intermediateSize: number;
-  maxPositions: number;
-  tieEmbeddings: boolean;
-  steps: number;
-  /** Windows per micro-batch and tokens per window. */
-  batchSize: number;
-  seqLen: number;
-  gradAccum: number;
+  tokenizer: z.string().optional(),
+  /** BPE vocabulary when training the tokenizer. */
+  vocabSize: positiveInt().default(4096),
+  /** Copies of the ### Human/Assistant template mixed into the BPE corpus. */
+  templateCopies: nonNegativeInt().default(DEFAULT_TEMPLATE_COPIES),
+  hiddenSize: positiveInt().default(256),
+  numLayers: positiveInt().default(6),
+  numHeads: positiveInt().default(8),
+  numKvHeads: positiveInt().default(8),
+  /** SwiGLU width. */
+  intermediateSize: positiveInt().default(704),
+  /** max_position_embeddings (and the tokenizer's model_max_length). */
+  maxPositions: positiveInt().default(512),
+  tieEmbeddings: z.boolean().default(true),
+  steps: positiveInt().default(200),
+  /** Windows per micro-batch. */
+  batchSize: positiveInt().default(8),
+  /** Tokens per window. */
+  seqLen: positiveInt().default(128),
+  gradAccum: positiveInt().default(1),
   /** Peak learning rate (warmup-linear schedule, spec §7). */
-  lr: number;
-  weightDecay: number;
-  clipNorm: number;
+  lr: positiveNumber().default(2e-3),
+  weightDecay: nonNegativeNumber().default(0),
+  /** Gradient clipping (global norm). */
+  clipNorm: positiveNumber().default(1),
   /** Seed of the init and of the window draws. */
-  seed: number;
+  seed: z.number("expected an integer").int("expected an integer").default(0),
   /** Default `<out>/checkpoints`. */
-  checkpointDir?: string;
-  checkpointEvery: number;
+  checkpointDir: z.string().optional(),
+  /** Save last.safetensors every n steps. */
+  checkpointEvery: nonNegativeInt().default(25),
   /** Held-out perplexity every n steps (0: only at the end). */
-  validateEvery: number;
+  validateEvery: nonNegativeInt().default(0),
   /** Held-out windows of seq_len tokens for perplexity (0: all). */
-  evalWindows: number;
-  samplePrompt: string;
-  sampleTokens: number;
-  resume: boolean;
+  evalWindows: nonNegativeInt().default(64),
+  /** Prompt and new tokens of the greedy sample. */
+  samplePrompt: z.string().default("The President"),
+  sampleTokens: nonNegativeInt().default(48),
+  resume: z.boolean().default(false),
+});
+
+export type LmTrainSettings = z.output<typeof LM_TRAINING_OPTIONS>;
+
+export type LmTrainOptions = z.input<typeof LM_TRAINING_OPTIONS> & {
   /** Verbatim repeats in the windows (RepeatOptions, or its CLI form "p=0.5,len=20-70,gap=0-40"). */
   repeats?: RepeatOptions | string;
   /** An external gradient engine (e.g. `ortLmGradients` of @lm4lv/onnx); default tfjs autodiff. */
@@ -115,7 +129,7 @@ export interface LmTrainOptions {
   progress?: boolean;
   handleSigint?: boolean;
   onStep?: (entry: HistoryEntry, trainer: Trainer<TokenBatch>) => void | Promise<void>;
-}
+};
 
 export interface LmTrainResult {
   status: TrainResult["status"];
@@ -134,7 +148,7 @@ function readDocuments(path: string): string[] {
 }
 
 /** Puts tokenizer.json (+ tokenizer_config.json) into `out`: copied from `given`, kept on resume, or trained. */
-function prepareTokenizer(o: LmTrainOptions, out: string, trainDocs: string[], log: (m: string) => void): void {
+function prepareTokenizer(o: LmTrainSettings, out: string, trainDocs: string[], log: (m: string) => void): void {
   const tokPath = join(out, "tokenizer.json");
   const tokConfigPath = join(out, "tokenizer_config.json");
   if (o.tokenizer !== undefined) {
@@ -155,7 +169,8 @@ function prepareTokenizer(o: LmTrainOptions, out: string, trainDocs: string[], l
 }
 
 /** Trains the tokenizer (unless given) and the LM, writes the HF folder and report.json to `out`. */
-export async function trainLm(o: LmTrainOptions): Promise<LmTrainResult> {
+export async function trainLm(options: LmTrainOptions): Promise<LmTrainResult> {
+  const o = { ...options, ...validateConfig(options, LM_TRAINING_OPTIONS, (path) => `trainLm: ${fieldPath(path)}`) };
   const log = o.log ?? ((m: string) => console.error(m));
   const out = resolve(o.out);
   const { seqLen, batchSize } = o;
