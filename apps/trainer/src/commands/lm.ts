@@ -3,47 +3,49 @@
  * hands them to @lm4lv/llm's trainLm (tokenizer → corpus → Llama → training → HF folder + report.json),
  * with ONNX Runtime gradients from @lm4lv/onnx and @lm4lv/pipeline's induction test as a probe.
  */
-import { initBackend } from "@lm4lv/core";
-import { trainLm, LM_ADDED_TOKENS } from "@lm4lv/llm";
+import { z } from "zod";
+import { initBackend, oneOf, positiveInt } from "@lm4lv/core";
+import { trainLm, LM_ADDED_TOKENS, LM_TRAINING_OPTIONS } from "@lm4lv/llm";
 import type { LlamaForCausalLM, LmGradientEngine } from "@lm4lv/llm";
 import { inductionTest } from "@lm4lv/pipeline";
 import type { InductionResult } from "@lm4lv/pipeline";
-import { z } from "zod";
-import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from "@lm4lv/core";
 import { parseOptions, usage } from "../options.js";
 import { chooseEngine } from "../engine.js";
 
+// The run's settings and their defaults are trainLm's (LM_TRAINING_OPTIONS); this adds the backend and engine.
+const L = LM_TRAINING_OPTIONS.shape;
+
 export const LM_OPTIONS = z.object({
-  text: z.string("expected a text file").describe("training text (documents separated by blank lines)"),
-  valText: z.string("expected a text file").describe("held-out text for perplexity"),
-  out: z.string("expected a folder").describe("output folder (HF model folder, loss.svg, loss.csv, report.json)"),
-  tokenizer: z.string().optional().describe("tokenizer.json (or its folder) to use instead of training one"),
-  vocabSize: positiveInt().default(4096).describe("BPE vocabulary when training the tokenizer"),
-  templateCopies: nonNegativeInt().default(200).describe("copies of the ### Human/Assistant template mixed into the BPE corpus"),
-  hiddenSize: positiveInt().default(256).describe("hidden_size"),
-  numLayers: positiveInt().default(6).describe("num_hidden_layers"),
-  numHeads: positiveInt().default(8).describe("num_attention_heads"),
-  numKvHeads: positiveInt().default(8).describe("num_key_value_heads"),
-  intermediateSize: positiveInt().default(704).describe("intermediate_size (SwiGLU width)"),
-  maxPositions: positiveInt().default(512).describe("max_position_embeddings"),
-  tieEmbeddings: z.boolean().default(true).describe("tie_word_embeddings"),
-  steps: positiveInt().default(200).describe("optimisation steps"),
-  batchSize: positiveInt().default(8).describe("windows per micro-batch"),
-  seqLen: positiveInt().default(128).describe("tokens per window"),
-  gradAccum: positiveInt().default(1).describe("micro-batches per step"),
-  lr: positiveNumber().default(2e-3).describe("peak learning rate (warmup-linear schedule, spec §7)"),
-  weightDecay: nonNegativeNumber().default(0).describe("Adam weight decay"),
-  clipNorm: positiveNumber().default(1).describe("gradient clipping (global norm)"),
-  seed: z.number("expected an integer").int("expected an integer").default(0).describe("seed of the init and of the window draws"),
-  checkpointDir: z.string().optional().describe("checkpoint folder (default <out>/checkpoints)"),
-  checkpointEvery: nonNegativeInt().default(25).describe("save last.safetensors every n steps"),
-  validateEvery: nonNegativeInt().default(0).describe("held-out perplexity every n steps (0: only at the end)"),
-  evalWindows: nonNegativeInt().default(64).describe("held-out windows of seq_len tokens for perplexity (0: all)"),
-  samplePrompt: z.string().default("The President").describe("prompt of the greedy sample"),
-  sampleTokens: nonNegativeInt().default(48).describe("new tokens of the greedy sample"),
-  resume: z.boolean().default(false).describe("continue from <checkpoint-dir>/last.safetensors"),
-  backend: z.string().optional().describe("tfjs backend (wasm, cpu, tensorflow)"),
+  text: L.text.describe("training text (documents separated by blank lines)"),
+  valText: L.valText.describe("held-out text for perplexity"),
+  out: L.out.describe("output folder (HF model folder, loss.svg, loss.csv, report.json)"),
+  tokenizer: L.tokenizer.describe("tokenizer.json (or its folder) to use instead of training one"),
+  vocabSize: L.vocabSize.describe("BPE vocabulary when training the tokenizer"),
+  templateCopies: L.templateCopies.describe("copies of the ### Human/Assistant template mixed into the BPE corpus"),
+  hiddenSize: L.hiddenSize.describe("hidden_size"),
+  numLayers: L.numLayers.describe("num_hidden_layers"),
+  numHeads: L.numHeads.describe("num_attention_heads"),
+  numKvHeads: L.numKvHeads.describe("num_key_value_heads"),
+  intermediateSize: L.intermediateSize.describe("intermediate_size (SwiGLU width)"),
+  maxPositions: L.maxPositions.describe("max_position_embeddings"),
+  tieEmbeddings: L.tieEmbeddings.describe("tie_word_embeddings"),
+  steps: L.steps.describe("optimisation steps"),
+  batchSize: L.batchSize.describe("windows per micro-batch"),
+  seqLen: L.seqLen.describe("tokens per window"),
+  gradAccum: L.gradAccum.describe("micro-batches per step"),
+  lr: L.lr.describe("peak learning rate (warmup-linear schedule, spec §7)"),
+  weightDecay: L.weightDecay.describe("Adam weight decay"),
+  clipNorm: L.clipNorm.describe("gradient clipping (global norm)"),
+  seed: L.seed.describe("seed of the init and of the window draws"),
+  checkpointDir: L.checkpointDir.describe("checkpoint folder (default <out>/checkpoints)"),
+  checkpointEvery: L.checkpointEvery.describe("save last.safetensors every n steps"),
+  validateEvery: L.validateEvery.describe("held-out perplexity every n steps (0: only at the end)"),
+  evalWindows: L.evalWindows.describe("held-out windows of seq_len tokens for perplexity (0: all)"),
+  samplePrompt: L.samplePrompt.describe("prompt of the greedy sample"),
+  sampleTokens: L.sampleTokens.describe("new tokens of the greedy sample"),
+  resume: L.resume.describe("continue from <checkpoint-dir>/last.safetensors"),
   repeats: z.string().optional().describe("insert verbatim repeats of earlier spans into windows, e.g. \"p=0.5,len=20-70,gap=0-40\" (copies=A-B: consecutive copies; random=F: that fraction of spans made of random token ids)"),
+  backend: z.string().optional().describe("tfjs backend (wasm, cpu, tensorflow)"),
   engine: oneOf(["ort", "tfjs"]).optional().describe("gradient engine (default: ort when onnxruntime-node loads, else tfjs)"),
   threads: positiveInt().optional().describe("ONNX Runtime threads (default: the number of cores)"),
 });
