@@ -135,7 +135,7 @@ export class ParameterStore {
     return out;
   }
 
-  /** One parameter's values in HF layout (a copy; nothing is kept). */
+  /** One parameter's values in HF layout (a copy; nothing is kept, unlike `namedParameters()`). */
   read(name: string): Float32Array {
     const t = this.tensor(name);
     if (!this.linear.has(name) || t instanceof tf.Variable) return Float32Array.from(t.dataSync() as Float32Array);

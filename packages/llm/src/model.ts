@@ -206,6 +206,15 @@ export class LlamaForCausalLM implements SyncCausalLM {
   }
 
   /**
+   * One parameter as `namedParameters()` gives it (HF name, HF layout), copied to the host;
+   * nothing is kept (for export and graph building without an HF-layout copy of every weight).
+   */
+  readParameter(name: string): { shape: number[]; data: Float32Array } {
+    this.check();
+    return { shape: this.params.shape(name), data: this.params.read(name) };
+  }
+
+  /**
    * Makes the parameters whose names `select` accepts trainable (default: all): each becomes a
    * `tf.Variable` in HF layout that the model computes with from then on. Returns them by name.
    */

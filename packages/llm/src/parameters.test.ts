@@ -37,6 +37,22 @@ describe("LlamaForCausalLM parameters", () => {
     expect(lm.parameterCount()).toBe([...named.values()].reduce((n, t) => n + t.size, 0));
   });
 
+  it("readParameter gives the same values without keeping anything; namedParameters keeps one HF copy per frozen Linear weight", () => {
+    const m = LlamaForCausalLM.fromPretrained(FIXTURE);
+    const before = tf.memory().numTensors;
+    const q = m.readParameter("model.layers.0.self_attn.q_proj.weight");
+    expect(tf.memory().numTensors).toBe(before);
+    const named = m.namedParameters();
+    const linears = [...named.keys()].filter((n) => /_proj\.weight$|lm_head\.weight$/.test(n)).length;
+    expect(tf.memory().numTensors).toBe(before + linears);
+    expect(q.shape).toEqual(named.get("model.layers.0.self_attn.q_proj.weight")!.shape);
+    expect(maxDiff(q.data, named.get("model.layers.0.self_attn.q_proj.weight")!.dataSync())).toBe(0);
+    m.namedParameters();
+    expect(tf.memory().numTensors).toBe(before + linears); // kept, not made again
+    m.dispose();
+    expect(tf.memory().numTensors).toBe(before - named.size);
+  });
+
   it("fromParameters copies a state dict (same logits), and names what does not match", () => {
     const copy = LlamaForCausalLM.fromParameters(lm.config, lm.namedParameters());
     expect(maxDiff(logits(copy), logits(lm))).toBe(0);

@@ -186,6 +186,8 @@ describe("ViTMAE loading, saving and other shapes", () => {
       expect(maxAbsDiff(saved.readFloat32(k), orig.readFloat32(k))).toBe(0);
       expect(named.get(k)!.shape, k).toEqual(orig.entry(k).shape);
       expect(maxAbsDiff(data(named.get(k)!), orig.readFloat32(k)), k).toBe(0);
+      expect(a.readParameter(k).shape, k).toEqual(orig.entry(k).shape);
+      expect(maxAbsDiff(a.readParameter(k).data, orig.readFloat32(k)), k).toBe(0);
     }
     orig.close();
     saved.close();

@@ -112,6 +112,14 @@ export class ViTMAE implements SyncVisionModel {
   }
 
   /**
+   * One parameter as `namedParameters()` gives it (HF name, HF layout), copied to the host;
+   * nothing is kept (for export and graph building without an HF-layout copy of every weight).
+   */
+  readParameter(name: string): { shape: number[]; data: Float32Array } {
+    return { shape: this.params.shape(name), data: this.params.read(name) };
+  }
+
+  /**
    * Makes the parameters whose names `select` accepts trainable: each becomes a `tf.Variable` in
    * HF layout that the model computes with from then on (e.g. `(n) => n.startsWith("decoder.")`
    * for spec §6 fine-tuning). Returns them by name; the others stay frozen.

@@ -21,9 +21,9 @@
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import * as tf from "@tensorflow/tfjs";
 import { readJsonFile, writeFileAtomic } from "@lm4lv/core";
-import { ViTMAE } from "@lm4lv/mae";
+import { ViTMAE, expectedWeights } from "@lm4lv/mae";
+import { llamaWeightTable } from "@lm4lv/llm";
 import type { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters, loadAdapters, readCheckpointInfo } from "@lm4lv/adapters";
 import type { OnnxGraph } from "./graph.js";
@@ -161,12 +161,20 @@ function hashDir(h: ReturnType<typeof createHash>, dir: string): void {
   }
 }
 
-function hashTensors(h: ReturnType<typeof createHash>, named: [string, tf.Tensor][]): void {
-  for (const [name, t] of named) {
-    h.update(`${name}:${t.shape}\n`);
-    const d = t.dataSync() as Float32Array;
+/** A named tensor's shape and values (read when hashed). */
+type HashedTensor = [name: string, read: () => { shape: readonly number[]; data: Float32Array }];
+
+function hashTensors(h: ReturnType<typeof createHash>, named: HashedTensor[]): void {
+  for (const [name, read] of named) {
+    const { shape, data: d } = read();
+    h.update(`${name}:${shape}\n`);
     h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
   }
+}
+
+/** A model's parameters by HF name, in checkpoint order, read one at a time (`readParameter`). */
+function modelTensors(model: { readParameter(name: string): { shape: number[]; data: Float32Array } }, names: string[]): HashedTensor[] {
+  return names.map((name) => [name, () => model.readParameter(name)]);
 }
 
 /** sha256 of everything an export depends on. */
@@ -176,7 +184,7 @@ export function sourceHash(src: ExportSource, opts: ExportOptions = {}): string 
   // fp32 hashes as before the option existed, so older fp32 exports stay valid
   const format = parseWeightFormat(opts.quantize ?? "fp32");
   if (format !== "fp32") h.update(JSON.stringify({ quantize: format, int4BlockSize: INT4_BLOCK_SIZE, accuracyLevel: opts.accuracyLevel ?? DEFAULT_ACCURACY_LEVEL }));
-  const part = (tag: string, v: unknown, tensors: () => [string, tf.Tensor][], config: () => unknown) => {
+  const part = (tag: string, v: unknown, tensors: () => HashedTensor[], config: () => unknown) => {
     if (v === undefined) return;
     h.update(`\n[${tag}]\n`);
     if (typeof v === "string") hashDir(h, v);
@@ -185,9 +193,11 @@ export function sourceHash(src: ExportSource, opts: ExportOptions = {}): string 
       hashTensors(h, tensors());
     }
   };
-  part("mae", src.mae, () => [...(src.mae as ViTMAE).namedParameters()], () => (src.mae as ViTMAE).config);
-  part("llm", src.llm, () => [...(src.llm as LlamaForCausalLM).namedParameters()], () => (src.llm as LlamaForCausalLM).config);
-  part("adapters", src.adapters, () => Object.entries((src.adapters as LM4LVAdapters).namedVariables()), () => null);
+  const mae = src.mae as ViTMAE;
+  const llm = src.llm as LlamaForCausalLM;
+  part("mae", src.mae, () => modelTensors(mae, expectedWeights(mae.config).map((s) => s.name)), () => mae.config);
+  part("llm", src.llm, () => modelTensors(llm, llamaWeightTable(llm.config).map((s) => s.name)), () => llm.config);
+  part("adapters", src.adapters, () => Object.entries((src.adapters as LM4LVAdapters).namedVariables()).map(([n, v]): HashedTensor => [n, () => ({ shape: v.shape, data: v.dataSync() as Float32Array })]), () => null);
   return h.digest("hex");
 }
 

@@ -33,17 +33,13 @@ function spec(specs: Map<string, WeightSpec>, name: string, where: string): Weig
   return s;
 }
 
-/** The weights of a loaded `LlamaForCausalLM`: its `namedParameters()` (HF names and layout), copied when read. */
+/** The weights of a loaded `LlamaForCausalLM`, read one at a time with `readParameter` (HF names and layout). */
 export function sourceFromModel(lm: LlamaForCausalLM): LlamaWeightSource {
   const { config } = lm;
   const specs = specsByName(config);
-  const params = lm.namedParameters();
-  // a copy: the tfjs buffer belongs to the model
   const read = (name: string) => {
     spec(specs, name, "LlamaForCausalLM weights");
-    const t = params.get(name);
-    if (!t) throw new Error(`LlamaForCausalLM weights: no tensor "${name}"`);
-    return Float32Array.from(t.dataSync() as Float32Array);
+    return lm.readParameter(name).data;
   };
   return {
     config,

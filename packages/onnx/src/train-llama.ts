@@ -9,7 +9,7 @@
  *
  * Both are cache-free passes over a fixed length T: the causal bias and the RoPE tables are
  * constants. Parameter names are those of the trainer's variables: Llama weights as the model's
- * `namedParameters()` (HF names and layout, Linear weights `[out, in]`), adapter parameters as
+ * `namedParameters()` / `readParameter` (HF names and layout, Linear weights `[out, in]`), adapter parameters as
  * in `adapters.safetensors` (`adapter.weight` `[Dl, Dv]`, ...).
  */
 import type * as tf from "@tensorflow/tfjs";
@@ -54,9 +54,7 @@ function causalContext(g: OnnxGraph, lm: LlamaForCausalLM, T: number): DecoderCo
 
 /** One parameter of the model, HF layout (a copy). */
 function param(lm: LlamaForCausalLM, name: string): Float32Array {
-  const t = lm.namedParameters().get(name);
-  if (!t) throw new Error(`Llama training graph: the model has no parameter "${name}"`);
-  return data(t);
+  return lm.readParameter(name).data;
 }
 
 /** Logits `[M, V]` of hidden rows `[M, C]`: lm_head, or the (tied) embedding table transposed. */

@@ -18,7 +18,7 @@
  *              de-normalise → mean |recon01 − pixels01|
  *
  * Every weight is declared with `g.param(<HF name>, ..., <HF shape>)` from the model's
- * `namedParameters()`: Linear weights are `[out, in]` and enter their MatMul through a Transpose
+ * `readParameter` (its `namedParameters()`, one at a time): Linear weights are `[out, in]` and enter their MatMul through a Transpose
  * (folded by ONNX Runtime for initializers), the patch embedding stays `[D, C, p, p]`, q/k/v stay
  * three linears and position embeddings are sliced in the graph, so the trainable inputs are
  * exactly the trainer's variables (by name and layout) and their gradients come back the same
@@ -29,7 +29,7 @@
 import * as ort from "onnxruntime-node";
 import type * as tf from "@tensorflow/tfjs";
 import type { MaeBatch, MaeEngineRun, MaeGradients, ViTMAE } from "@lm4lv/mae";
-import { IMAGENET_MEAN, IMAGENET_STD, NORM_PIX_EPS, argsortRows, lenKeep } from "@lm4lv/mae";
+import { IMAGENET_MEAN, IMAGENET_STD, NORM_PIX_EPS, argsortRows, expectedWeights, lenKeep } from "@lm4lv/mae";
 import { OnnxGraph } from "./graph.js";
 import { activation, layerNorm, mergeHeads, splitHeads } from "./layers.js";
 import { OrtTrainingSession, finishTrainingGraph } from "./training.js";
@@ -39,27 +39,26 @@ import { OrtTrainingSession, finishTrainingGraph } from "./training.js";
 /** The model's weights declared on demand as graph parameters (inputs when trainable), once each. */
 class MaeParams {
   private readonly declared = new Map<string, string>();
-  private readonly values: Map<string, tf.Tensor>;
+  private readonly names: Set<string>;
 
   constructor(
     readonly g: OnnxGraph,
-    mae: ViTMAE,
+    private readonly mae: ViTMAE,
   ) {
-    this.values = mae.namedParameters();
+    this.names = parameterNames(mae);
   }
 
   has(name: string): boolean {
-    return this.values.has(name);
+    return this.names.has(name);
   }
 
-  /** The value of weight `name`, HF layout. */
+  /** The value of weight `name`, HF layout (read from the model once, as a copy). */
   get(name: string): string {
     let v = this.declared.get(name);
     if (v) return v;
-    const t = this.values.get(name);
-    if (!t) throw new Error(`${this.g.name}: the model has no parameter "${name}"`);
-    // a copy: the tfjs buffer may be reused, the initializer keeps these bytes
-    v = this.g.param(name, Float32Array.from(t.dataSync() as Float32Array), [...t.shape]);
+    if (!this.names.has(name)) throw new Error(`${this.g.name}: the model has no parameter "${name}"`);
+    const t = this.mae.readParameter(name);
+    v = this.g.param(name, t.data, t.shape);
     this.declared.set(name, v);
     return v;
   }
@@ -72,8 +71,13 @@ class MaeParams {
   }
 }
 
+/** The HF names of the model's parameters (its config's table). */
+function parameterNames(mae: ViTMAE): Set<string> {
+  return new Set(expectedWeights(mae.config).map((s) => s.name));
+}
+
 function checkTrainable(where: string, mae: ViTMAE, trainable: readonly string[], allowed: (name: string) => boolean, why: string): void {
-  const names = mae.namedParameters();
+  const names = parameterNames(mae);
   for (const name of trainable) {
     if (!names.has(name)) throw new Error(`${where}: trainable parameter "${name}" is not a weight of the model`);
     if (!allowed(name)) throw new Error(`${where}: parameter "${name}" cannot be trainable (${why})`);

@@ -7,41 +7,45 @@
  *            decoder_embed, + decoder_pos_embed as stored, blocks, decoder_norm,
  *            decoder_pred, drop CLS, unpatchify
  *
- * Weights come from a loaded `ViTMAE`'s `namedParameters()` (HF names, HF layout); Linear
- * weights `[out, in]` become MatMul kernels `[in, out]`.
+ * Weights come from a loaded `ViTMAE`, read one at a time (`readParameter`: HF names, HF layout);
+ * Linear weights `[out, in]` become MatMul kernels `[in, out]`.
  */
-import type * as tf from "@tensorflow/tfjs";
 import { transpose2d } from "@lm4lv/core";
+import { expectedWeights } from "@lm4lv/mae";
 import type { ViTMAE } from "@lm4lv/mae";
 import { OnnxGraph } from "./graph.js";
 import { activation, dim, layerNorm, linear, linearInit, mergeHeads, splitHeads } from "./layers.js";
 import type { LinearInit } from "./layers.js";
 
-function data(t: tf.Tensor): Float32Array {
-  return Float32Array.from(t.dataSync() as Float32Array);
-}
+/** The model's parameters (HF names, HF layout), each read when a graph needs it. */
+class Params {
+  private readonly names: Set<string>;
+  constructor(private readonly model: ViTMAE) {
+    this.names = new Set(expectedWeights(model.config).map((s) => s.name));
+  }
 
-/** The model's parameters by HF name (HF layout). */
-type Params = Map<string, tf.Tensor>;
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
 
-function weight(P: Params, name: string): tf.Tensor {
-  const t = P.get(name);
-  if (!t) throw new Error(`ViTMAE export: the model has no parameter "${name}"`);
-  return t;
-}
+  get(name: string): { shape: number[]; data: Float32Array } {
+    if (!this.names.has(name)) throw new Error(`ViTMAE export: the model has no parameter "${name}"`);
+    return this.model.readParameter(name);
+  }
 
-/** `[in, out]` kernel of a Linear weight (HF `[out, in]`). */
-function kernelOf(P: Params, name: string): { data: Float32Array; inDim: number; outDim: number } {
-  const t = weight(P, name);
-  if (t.rank !== 2) throw new Error(`ViTMAE export: "${name}" has shape [${t.shape}], expected a 2-D linear weight`);
-  const [outDim, inDim] = t.shape as [number, number];
-  return { data: transpose2d(data(t), outDim, inDim), inDim, outDim };
+  /** `[in, out]` kernel of a Linear weight (HF `[out, in]`). */
+  kernel(name: string): { data: Float32Array; inDim: number; outDim: number } {
+    const t = this.get(name);
+    if (t.shape.length !== 2) throw new Error(`ViTMAE export: "${name}" has shape [${t.shape}], expected a 2-D linear weight`);
+    const [outDim, inDim] = t.shape as [number, number];
+    return { data: transpose2d(t.data, outDim, inDim), inDim, outDim };
+  }
 }
 
 function linearFrom(g: OnnxGraph, P: Params, prefix: string): LinearInit {
-  const k = kernelOf(P, `${prefix}.weight`);
-  const b = P.get(`${prefix}.bias`);
-  return linearInit(g, prefix, k.data, k.inDim, k.outDim, b ? data(b) : undefined);
+  const k = P.kernel(`${prefix}.weight`);
+  const b = P.has(`${prefix}.bias`) ? P.get(`${prefix}.bias`).data : undefined;
+  return linearInit(g, prefix, k.data, k.inDim, k.outDim, b);
 }
 
 /**
@@ -49,24 +53,22 @@ function linearFrom(g: OnnxGraph, P: Params, prefix: string): LinearInit {
  * Missing biases (qkv_bias false) count as zeros.
  */
 function qkvFrom(g: OnnxGraph, P: Params, prefix: string, d: number): LinearInit {
-  const parts = ["query", "key", "value"].map((n) => kernelOf(P, `${prefix}.attention.attention.${n}.weight`));
+  const parts = ["query", "key", "value"].map((n) => P.kernel(`${prefix}.attention.attention.${n}.weight`));
   const kernel = new Float32Array(d * 3 * d);
   for (let i = 0; i < d; i++) {
     for (let p = 0; p < 3; p++) kernel.set(parts[p].data.subarray(i * d, (i + 1) * d), i * 3 * d + p * d);
   }
   const bias = new Float32Array(3 * d);
   ["query", "key", "value"].forEach((n, p) => {
-    const b = P.get(`${prefix}.attention.attention.${n}.bias`);
-    if (b) bias.set(data(b), p * d);
+    const name = `${prefix}.attention.attention.${n}.bias`;
+    if (P.has(name)) bias.set(P.get(name).data, p * d);
   });
   return linearInit(g, `${prefix}.attention.attention.qkv`, kernel, d, 3 * d, bias);
 }
 
 function normInit(g: OnnxGraph, P: Params, prefix: string): { w: string; b: string } {
-  return {
-    w: g.initializer(`${prefix}.weight`, data(weight(P, `${prefix}.weight`)), [weight(P, `${prefix}.weight`).size]),
-    b: g.initializer(`${prefix}.bias`, data(weight(P, `${prefix}.bias`)), [weight(P, `${prefix}.bias`).size]),
-  };
+  const [w, b] = [P.get(`${prefix}.weight`).data, P.get(`${prefix}.bias`).data];
+  return { w: g.initializer(`${prefix}.weight`, w, [w.length]), b: g.initializer(`${prefix}.bias`, b, [b.length]) };
 }
 
 /** Pre-LN ViT block (HF ViTMAELayer): x + attn(LN(x)); h + MLP(LN(h)). `[B, T, D]` → `[B, T, D]`. */
@@ -93,21 +95,21 @@ export function buildViTEncoder(model: ViTMAE): OnnxGraph {
   const c = model.config;
   const { hidden_size: d, patch_size: p, image_size: s, num_channels: ch } = c;
   const n = model.numPatches;
-  const P = model.namedParameters();
+  const P = new Params(model);
   const g = new OnnxGraph("vit_mae_encoder");
   const pixels = g.input("pixel_values", "float32", ["batch", ch, s, s]);
 
   // Patch embedding: the conv with stride p, as HF. [B, C, S, S] → [B, D, gh, gw] → [B, N, D]
-  const convW = g.initializer("vit.embeddings.patch_embeddings.projection.weight", data(weight(P, "vit.embeddings.patch_embeddings.projection.weight")), [d, ch, p, p]);
-  const convB = g.initializer("vit.embeddings.patch_embeddings.projection.bias", data(weight(P, "vit.embeddings.patch_embeddings.projection.bias")), [d]);
+  const convW = g.initializer("vit.embeddings.patch_embeddings.projection.weight", P.get("vit.embeddings.patch_embeddings.projection.weight").data, [d, ch, p, p]);
+  const convB = g.initializer("vit.embeddings.patch_embeddings.projection.bias", P.get("vit.embeddings.patch_embeddings.projection.bias").data, [d]);
   const conv = g.op("Conv", [pixels, convW, convB], { kernel_shape: [p, p], strides: [p, p] }); // [B, D, gh, gw]
   const patches = g.op("Transpose", [g.op("Reshape", [conv, g.i64([0, d, n])])], { perm: [0, 2, 1] }); // [B, N, D]
-  const posAll = data(weight(P, "vit.embeddings.position_embeddings")); // [1, 1+N, D]
+  const posAll = P.get("vit.embeddings.position_embeddings").data; // [1, 1+N, D]
   const posPatches = g.initializer("vit.embeddings.position_embeddings.patches", posAll.slice(d), [1, n, d]);
   const x = g.op("Add", [patches, posPatches]); // [B, N, D]
 
   // CLS token + its position embedding, one per batch row, in front.
-  const clsRow = data(weight(P, "vit.embeddings.cls_token")).map((v, i) => v + posAll[i]);
+  const clsRow = P.get("vit.embeddings.cls_token").data.map((v, i) => v + posAll[i]);
   const cls = g.initializer("vit.embeddings.cls_token.with_position", clsRow, [1, 1, d]);
   const clsShape = g.op("Concat", [dim(g, pixels, 0), g.i64([1, d])], { axis: 0 }); // [B, 1, D]
   let h = g.op("Concat", [g.op("Expand", [cls, clsShape]), x], { axis: 1 }); // [B, 1+N, D]
@@ -124,12 +126,12 @@ export function buildViTDecoder(model: ViTMAE): OnnxGraph {
   const { hidden_size: d, patch_size: p, image_size: s, num_channels: ch, decoder_hidden_size: dd } = c;
   const n = model.numPatches;
   const gside = s / p;
-  const P = model.namedParameters();
+  const P = new Params(model);
   const g = new OnnxGraph("vit_mae_decoder");
   const features = g.input("features", "float32", ["batch", 1 + n, d]);
 
   const x = linear(g, features, linearFrom(g, P, "decoder.decoder_embed")); // [B, 1+N, Dd]
-  const pos = g.initializer("decoder.decoder_pos_embed", data(weight(P, "decoder.decoder_pos_embed")), [1, 1 + n, dd]);
+  const pos = g.initializer("decoder.decoder_pos_embed", P.get("decoder.decoder_pos_embed").data, [1, 1 + n, dd]);
   let h = g.op("Add", [x, pos]); // [B, 1+N, Dd]
   for (let i = 0; i < c.decoder_num_hidden_layers; i++) h = vitBlock(g, model, P, h, `decoder.decoder_layers.${i}`, dd, c.decoder_num_attention_heads);
   const ln = normInit(g, P, "decoder.decoder_norm");
