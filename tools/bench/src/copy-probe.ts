@@ -53,9 +53,8 @@ function collect(model: LM4LV, images: RgbImage[]): Collected {
   const out: Collected = { layers: [], targets: [], trained: [], images };
   for (const img of images) {
     tf.tidy(() => {
-      const feats = model.encodeSync([img, img]); // [2, 1+N, Dv]
-      const [, N, D] = feats.shape;
-      const rows = [0, 1].map((k) => feats.slice([k, 0, 0], [1, N, D]).reshape([N, D]) as tf.Tensor2D);
+      const feats = model.encodeSync([img]).squeeze([0]) as tf.Tensor2D; // [1+N, Dv]: identity, so input = target
+      const rows = [feats, feats];
       const embeds = assembleInputsEmbedsSync(lm, seq, rows, model.adapters); // [1, T, Dl]
       const res = lm.forwardSync({ inputsEmbeds: embeds, outputHiddenStates: true });
       const p = tf.tensor1d(positions, "int32");
@@ -68,7 +67,7 @@ function collect(model: LM4LV, images: RgbImage[]): Collected {
 }
 
 /** Ridge regression with a bias column: argmin |XW − Y|² + λ·n·|W|², solved in float64 by Cholesky. */
-export function ridge(X: Rows, Y: Rows, lambda: number): (x: number[]) => number[] {
+function ridge(X: Rows, Y: Rows, lambda: number): (x: number[]) => number[] {
   const n = X.length, d = X[0].length + 1, o = Y[0].length;
   const A = new Float64Array(d * d), B = new Float64Array(d * o);
   const x = new Float64Array(d);
