@@ -14,16 +14,10 @@ import type { LM4LVAdapters } from "./adapters.js";
 import { assembleBatchInputsEmbeds, imageFeatureRows } from "./assemble.js";
 import type { ImageFeatures, SequenceLayout } from "./assemble.js";
 
-import { IGNORE_INDEX } from "@lm4lv/tokenizer";
+import { IGNORE_INDEX, type VisionTarget } from "@lm4lv/tokenizer";
 
 export { IGNORE_INDEX };
-
-/** The final-norm hidden state at `position` regresses MAE token `tokenIndex` of image `imageIndex`. */
-export interface VisionTarget {
-  position: number;
-  imageIndex: number;
-  tokenIndex: number;
-}
+export type { VisionTarget };
 
 /** Per-sample supervision (a `BuiltSequence` from `@lm4lv/tokenizer` fits). */
 export interface LossSample {

@@ -14,20 +14,17 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node
 import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { fieldPath, isImagePath, oneOf, readImage, validateConfig, writeFileAtomic, writeImage, type RgbImage } from "@lm4lv/core";
-import type { ConversationTurn } from "@lm4lv/tokenizer";
+import { DEFAULT_GPT_VALUE, DEFAULT_HUMAN_VALUE, IMAGE_PLACEHOLDER, type ConversationTurn } from "@lm4lv/tokenizer";
 import { deriveSeed } from "./rng.js";
 import { getTask, makePair, type TaskParams } from "./tasks.js";
-
-export const IMAGE_PLACEHOLDER = "<image>";
-export const TASK_PLACEHOLDER = "<task>";
 
 /**
  * The conversation of one (LQ → HQ) training pair (spec §4): the human turn
  * holds the LQ image and the task tokens, the assistant (gpt) turn the HQ image.
  */
 export const PAIR_CONVERSATION: readonly ConversationTurn[] = Object.freeze([
-  Object.freeze({ from: "human", value: "<Img><image></Img> <task>" }),
-  Object.freeze({ from: "gpt", value: "<Img><image></Img>" }),
+  Object.freeze({ from: "human", value: DEFAULT_HUMAN_VALUE }),
+  Object.freeze({ from: "gpt", value: DEFAULT_GPT_VALUE }),
 ]) as readonly ConversationTurn[];
 
 /** `task_type` written for pair data: the "###" Human/Assistant template of spec §4. */

@@ -1,4 +1,4 @@
-export { Rng, TrainRng, deriveSeed, seedToUint32, toRng, epochOrder } from "./rng.js";
+export { Rng, TrainRng, deriveSeed, seedToUint32, toRng, epochOrder, normalPair } from "./rng.js";
 export type { RngState } from "./rng.js";
 export {
   gaussianNoise,
@@ -42,8 +42,6 @@ export {
   DatasetError,
   PAIR_CONVERSATION,
   PAIR_TASK_TYPE,
-  IMAGE_PLACEHOLDER,
-  TASK_PLACEHOLDER,
 } from "./dataset.js";
 export type {
   PairSample,

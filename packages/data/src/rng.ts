@@ -7,7 +7,8 @@
  *   (`getState`/`setState`) so that a resumed run draws the same numbers.
  *
  * Both extend `Uint32Generator`, which holds everything but the 32-bit step: uniform, range,
- * unbiased integers, Fisher–Yates and Box–Muller. The two steps and seedings are kept as they
+ * unbiased integers, Fisher–Yates and Box–Muller (`normalPair`, also used with other uniform
+ * streams, e.g. core's Mulberry32). The two steps and seedings are kept as they
  * were (not merged into one algorithm) because pinned degradation outputs and checkpointed
  * states must keep reproducing the same streams.
  *
@@ -96,13 +97,24 @@ export abstract class Uint32Generator {
     return arr;
   }
 
-  /** Box–Muller from two uniforms: the pair [r·cos θ, r·sin θ] of independent N(0, 1) values. */
+  /** Box–Muller from two uniforms of this stream (see `normalPair`). */
   protected normalPair(): [number, number] {
-    const u1 = 1 - this.uniform(); // (0, 1]: log is finite
-    const u2 = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u1));
-    return [r * Math.cos(2 * Math.PI * u2), r * Math.sin(2 * Math.PI * u2)];
+    return normalPair(() => this.uniform());
   }
+}
+
+/**
+ * Box–Muller, the one copy: two uniforms in [0, 1) drawn from `uniform` (u1 first, then u2) →
+ * the pair [r·cos θ, r·sin θ] of independent N(0, 1) values, r = √(−2 ln(1 − u1)), θ = 2π·u2.
+ * Every seeded normal of the project comes from here (the degradations' Rng, the trainer's
+ * TrainRng, the MAE's initial weights, the bench's random checkpoints), so pinned streams stay
+ * bit-identical as long as this stays as it is.
+ */
+export function normalPair(uniform: () => number): [number, number] {
+  const u1 = 1 - uniform(); // (0, 1]: log is finite
+  const u2 = uniform();
+  const r = Math.sqrt(-2 * Math.log(u1));
+  return [r * Math.cos(2 * Math.PI * u2), r * Math.sin(2 * Math.PI * u2)];
 }
 
 /** xoshiro128** seeded through splitmix32: the degradations' and datasets' generator. */

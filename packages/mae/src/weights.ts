@@ -6,6 +6,7 @@
  * none needs transposing on load.
  */
 import { Mulberry32, SafetensorsCheckpoint, WeightLoadError } from "@lm4lv/core";
+import { normalPair } from "@lm4lv/data";
 import type { ViTMAEConfig } from "./config.js";
 import { sincosPositionEmbedding } from "./ops.js";
 
@@ -116,7 +117,7 @@ export function loadWeights(pathOrDir: string, config: ViTMAEConfig, opts: { str
   }
 }
 
-/** A small seeded generator (core's Mulberry32) with Box–Muller normals. */
+/** A small seeded generator (core's Mulberry32) with Box–Muller normals (`normalPair` of @lm4lv/data). */
 export class SeededRandom {
   private readonly rng: Mulberry32;
   private spare: number | undefined;
@@ -136,11 +137,9 @@ export class SeededRandom {
       this.spare = undefined;
       return s;
     }
-    const u = 1 - this.uniform();
-    const v = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
+    const [z, spare] = normalPair(() => this.uniform());
+    this.spare = spare;
+    return z;
   }
 }
 

@@ -101,14 +101,18 @@ export interface GenerationPrompt {
 export const IGNORE_INDEX = -100;
 export const DEFAULT_NUM_VISUAL_TOKENS = 197;
 export const DEFAULT_NUM_TASK_TOKENS = 10;
-/** The reference prompt values. */
-export const DEFAULT_HUMAN_VALUE = "<Img><image></Img> <task>";
-export const DEFAULT_GPT_VALUE = "<Img><image></Img>";
+/** In a turn's value, the place of the next image of the sample (numVisualTokens positions). */
+export const IMAGE_PLACEHOLDER = "<image>";
+/** In a turn's value, the place of the task tokens (numTaskTokens positions). */
+export const TASK_PLACEHOLDER = "<task>";
 /** What the assistant side starts with before generating an image (spec §5). */
 export const DEFAULT_RESPONSE_PREFIX = "<Img>";
+/** The reference prompt values. */
+export const DEFAULT_HUMAN_VALUE = `<Img>${IMAGE_PLACEHOLDER}</Img> ${TASK_PLACEHOLDER}`;
+export const DEFAULT_GPT_VALUE = `<Img>${IMAGE_PLACEHOLDER}</Img>`;
 
 const ROLE_NAMES: Record<"human" | "gpt", string> = { human: "Human", gpt: "Assistant" };
-const PLACEHOLDER = /<image>|<task>/g;
+const PLACEHOLDER = new RegExp(`${IMAGE_PLACEHOLDER}|${TASK_PLACEHOLDER}`, "g");
 
 type Item =
   | { kind: "text"; text: string; loss: boolean }
@@ -162,7 +166,7 @@ export function buildGenerationPrompt(
   if (lastGpt >= 0) {
     const value = turns[lastGpt].value;
     if (typeof value !== "string") throw new SequenceError(`conversations[${lastGpt}].value must be a string`);
-    const cut = value.search(/<image>/);
+    const cut = value.indexOf(IMAGE_PLACEHOLDER);
     prompt = [...turns.slice(0, lastGpt), { from: "gpt", value: cut >= 0 ? value.slice(0, cut) : value }];
   } else {
     prompt = [...turns, { from: "gpt", value: options.responsePrefix ?? DEFAULT_RESPONSE_PREFIX }];
@@ -172,7 +176,7 @@ export function buildGenerationPrompt(
   const images = sample.image ?? [];
   checkImages(images, imageCount, false);
   const built = assemble(tokenizer, items, images, opts);
-  const hasResponseImage = lastGpt >= 0 && turns[lastGpt].value.includes("<image>");
+  const hasResponseImage = lastGpt >= 0 && turns[lastGpt].value.includes(IMAGE_PLACEHOLDER);
   return {
     inputIds: built.inputIds,
     spans: built.spans,
@@ -194,10 +198,10 @@ function resolveOptions(o: SequenceOptions): Required<SequenceOptions> {
 function checkImages(images: readonly string[], used: number, requireAllUsed: boolean): void {
   if (!Array.isArray(images)) throw new SequenceError(`image must be an array of paths`);
   if (used > images.length) {
-    throw new SequenceError(`${used} <image> placeholders but only ${images.length} image path(s)`);
+    throw new SequenceError(`${used} ${IMAGE_PLACEHOLDER} placeholders but only ${images.length} image path(s)`);
   }
   if (requireAllUsed && used < images.length) {
-    throw new SequenceError(`${images.length} image path(s) but only ${used} <image> placeholder(s): image[${used}] is never used`);
+    throw new SequenceError(`${images.length} image path(s) but only ${used} ${IMAGE_PLACEHOLDER} placeholder(s): image[${used}] is never used`);
   }
 }
 
@@ -240,7 +244,7 @@ function splitPlaceholders(value: string, role: Role, loss: boolean, out: Item[]
   let last = 0;
   for (const m of value.matchAll(PLACEHOLDER)) {
     if (m.index! > last) out.push({ kind: "text", text: value.slice(last, m.index), loss });
-    out.push(m[0] === "<image>" ? { kind: "image", role } : { kind: "task", role });
+    out.push(m[0] === IMAGE_PLACEHOLDER ? { kind: "image", role } : { kind: "task", role });
     last = m.index! + m[0].length;
   }
   if (last < value.length) out.push({ kind: "text", text: value.slice(last), loss });

@@ -12,16 +12,16 @@
  *
  *   node tools/bench/dist/copy-probe.js [--checkpoint models/lm4lv-tiny/identity] [--fit DIR] [--val DIR] [--fit-count 150]
  */
-import { readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, readImage, type RgbImage } from "@lm4lv/core";
+import { initBackend, type RgbImage } from "@lm4lv/core";
 import { psnr } from "@lm4lv/metrics";
 import { assembleInputsEmbedsSync } from "@lm4lv/adapters";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LV } from "@lm4lv/pipeline";
+import { sampleImages } from "./images.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -35,14 +35,6 @@ interface Collected {
   /** The trained de-adapter's prediction from the final hidden state. */
   trained: Rows;
   images: RgbImage[];
-}
-
-async function pngs(dir: string, n: number, exclude: Set<string> = new Set()): Promise<{ files: string[]; images: RgbImage[] }> {
-  const all = readdirSync(dir).filter((f) => f.endsWith(".png") && !exclude.has(f)).sort();
-  if (!all.length) throw new Error(`${dir}: no .png images`);
-  const step = Math.max(1, Math.floor(all.length / n));
-  const files = all.filter((_, i) => i % step === 0).slice(0, n);
-  return { files, images: await Promise.all(files.map((f) => readImage(join(dir, f)))) };
 }
 
 function collect(model: LM4LV, images: RgbImage[]): Collected {
@@ -144,8 +136,8 @@ async function main(): Promise<void> {
   const ckpt = resolve(values.checkpoint ?? join(ROOT, "models/lm4lv-tiny/identity"));
   const model = await LM4LV.fromCheckpoint(ckpt);
   const valDir = resolve(values.val ?? join(ROOT, ".cache/data/valsub"));
-  const val = await pngs(valDir, 1000);
-  const fit = await pngs(resolve(values.fit ?? join(ROOT, ".cache/data/crops/val")), Number(values["fit-count"] ?? 150), new Set(val.files));
+  const val = await sampleImages(valDir, 1000);
+  const fit = await sampleImages(resolve(values.fit ?? join(ROOT, ".cache/data/crops/val")), Number(values["fit-count"] ?? 150), { exclude: new Set(val.files) });
   const lambda = Number(values.lambda ?? 1e-4);
   const tr = collect(model, fit.images);
   const ev = collect(model, val.images);

@@ -7,25 +7,16 @@
  *
  *   node tools/bench/dist/feature-subspace.js [--checkpoint models/lm4lv-tiny/identity] [--train DIR] [--val DIR]
  */
-import { readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, readImage, type RgbImage } from "@lm4lv/core";
+import { initBackend } from "@lm4lv/core";
 import { psnr } from "@lm4lv/metrics";
 import { LM4LV } from "@lm4lv/pipeline";
+import { sampleImages } from "./images.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-
-/** Every `step`-th PNG of a folder, at most n, resized to `size`. */
-async function images(dir: string, n: number, step: number, size: number): Promise<RgbImage[]> {
-  const files = readdirSync(dir).filter((f) => f.endsWith(".png")).sort();
-  if (!files.length) throw new Error(`${dir}: no .png images`);
-  const out: RgbImage[] = [];
-  for (let i = 0; i < files.length && out.length < n; i += step) out.push(await readImage(join(dir, files[i]), { size }));
-  return out;
-}
 
 /** Eigenvectors of a symmetric D×D matrix (cyclic Jacobi, float64), sorted by decreasing eigenvalue. */
 function symmetricEigen(c: Float64Array, D: number): { values: number[]; vectors: Float64Array[] } {
@@ -71,8 +62,8 @@ async function main(): Promise<void> {
   await initBackend();
   const model = await LM4LV.fromCheckpoint(resolve(values.checkpoint ?? join(ROOT, "models/lm4lv-tiny/identity")));
   const size = model.imageSize;
-  const train = await images(resolve(values.train ?? join(ROOT, ".cache/data/crops/train")), 400, 53, size);
-  const val = await images(resolve(values.val ?? join(ROOT, ".cache/data/crops/val")), 24, 97, size);
+  const { images: train } = await sampleImages(resolve(values.train ?? join(ROOT, ".cache/data/crops/train")), 400, { step: 53, size });
+  const { images: val } = await sampleImages(resolve(values.val ?? join(ROOT, ".cache/data/crops/val")), 24, { step: 97, size });
   const trainF = await model.encode(train); // [B, 1+N, D]
   const D = trainF.shape[2];
   const rows = trainF.reshape([-1, D]).arraySync() as number[][];

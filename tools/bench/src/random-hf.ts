@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Mulberry32, f32ToBF16, f32ToF16, writeFileAtomic } from "@lm4lv/core";
 import type { SafetensorsDtype } from "@lm4lv/core";
+import { normalPair } from "@lm4lv/data";
 import { llamaPreset, llamaWeightTable } from "@lm4lv/llm";
 import type { LlamaConfig } from "@lm4lv/llm";
 import { expectedWeights, sincosPositionEmbedding, vitMAEPreset } from "@lm4lv/mae";
@@ -121,13 +122,8 @@ const TABLE = 1 << 16;
 function normalTable(seed: number): Float32Array {
   const next = uint32Stream(seed ^ 0x5bd1e995);
   const out = new Float32Array(TABLE);
-  for (let i = 0; i < TABLE; i += 2) {
-    const u = 1 - next() / 4294967296; // (0, 1]
-    const v = next() / 4294967296;
-    const r = Math.sqrt(-2 * Math.log(u));
-    out[i] = r * Math.cos(2 * Math.PI * v);
-    out[i + 1] = r * Math.sin(2 * Math.PI * v);
-  }
+  const uniform = () => next() / 4294967296;
+  for (let i = 0; i < TABLE; i += 2) [out[i], out[i + 1]] = normalPair(uniform);
   return out;
 }
 
