@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readImage, writeImage } from "@lm4lv/core";
-import { main } from "./run-cli.js";
+import { main, parseMaeArgs } from "./run-cli.js";
 import { FIXTURE_DIR } from "./test-helpers.js";
 
 function capture() {
@@ -78,7 +78,7 @@ describe("mae CLI", () => {
     mkdirSync(empty);
     c = capture();
     expect(await main(["reconstruct", FIXTURE_DIR, empty, join(tmp, "o3")], c.io)).toBe(1);
-    expect(c.err.join("\n")).toMatch(/empty-folder: folder holds no images/);
+    expect(c.err.join("\n")).toMatch(/empty-folder: no image files/);
 
     c = capture();
     expect(await main(["reconstruct", FIXTURE_DIR, good], c.io)).toBe(1);
@@ -97,5 +97,35 @@ describe("mae CLI", () => {
     const c = capture();
     expect(await main(["--help"], c.io)).toBe(0);
     expect(c.out[0]).toMatch(/Usage: mae reconstruct/);
+  });
+});
+
+describe("parseMaeArgs", () => {
+  const paths = ["reconstruct", "model", "in.png", "out.png"];
+
+  it("gives typed options with the defaults", () => {
+    expect(parseMaeArgs(paths)).toEqual({ command: "reconstruct", args: ["model", "in.png", "out.png"], options: { batchSize: 8 }, help: false });
+    const o = parseMaeArgs([...paths, "--batch-size", "3", "--backend", "cpu"]).options;
+    expect(o).toEqual({ batchSize: 3, backend: "cpu" });
+    expect(parseMaeArgs(["reconstruct", "--batch-size=2", "model", "in", "out"]).options.batchSize).toBe(2);
+  });
+
+  it("--help skips validation", () => {
+    expect(parseMaeArgs(["--help", "--batch-size", "x"]).help).toBe(true);
+    expect(parseMaeArgs(["-h"]).help).toBe(true);
+  });
+
+  it.each([
+    [[...paths, "--bogus"], /Unknown option '--bogus'/],
+    [[...paths, "--batch-size", "abc"], /--batch-size: expected a positive integer, got "abc"/],
+    [[...paths, "--batch-size", "1.5"], /--batch-size: expected a positive integer, got 1.5/],
+    [[...paths, "--batch-size", "0"], /--batch-size: expected a positive integer, got 0/],
+    [[...paths, "--backend", "gpu"], /--backend: expected one of tensorflow-gpu, tensorflow, wasm, cpu, got "gpu"/],
+    [[...paths, "--batch-size"], /--batch-size <value>' argument missing/],
+    [["reconstruct", "model", "in.png"], /reconstruct takes <model-dir> <in> <out>, got 2 argument/],
+    [["paint"], /unknown command "paint"/],
+    [[], /Usage: mae reconstruct/],
+  ])("rejects %j naming the flag or the command", (argv, message) => {
+    expect(() => parseMaeArgs(argv as string[])).toThrow(message);
   });
 });

@@ -3,15 +3,40 @@
  * Parses options and calls the package; every failure is one message naming the file at fault.
  */
 import { parseArgs } from "node:util";
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
-import { initBackend, isImagePath, writeImage } from "@lm4lv/core";
+import { z } from "zod";
+import { BACKEND_ORDER, initBackend, isImagePath, oneOf, positiveInt, validateConfig, writeImage } from "@lm4lv/core";
+import { listImages } from "@lm4lv/data";
 import { ViTMAE } from "./model.js";
 
 export interface CliIO {
   out: (line: string) => void;
   err: (line: string) => void;
 }
+
+class CliError extends Error {}
+
+/** A number written as text → the number; anything else is left for the schema to reject. */
+const numeric = (v: unknown) => (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v);
+
+/** The options of `mae reconstruct`: the one place each default lives. */
+export const RECONSTRUCT_OPTIONS = z.object({
+  /** tfjs backend; omitted: the best available (LM4LV_BACKEND, then tensorflow-gpu → ... → cpu). */
+  backend: oneOf([BACKEND_ORDER[0], ...BACKEND_ORDER.slice(1)]).optional(),
+  /** Images per forward pass. */
+  batchSize: z.preprocess(numeric, positiveInt()).default(8),
+});
+
+export type ReconstructOptions = z.output<typeof RECONSTRUCT_OPTIONS>;
+
+const FLAGS = {
+  backend: { type: "string" },
+  "batch-size": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const FLAG_OF: Record<keyof ReconstructOptions, string> = { backend: "--backend", batchSize: "--batch-size" };
 
 const USAGE = `Usage: mae reconstruct <model-dir> <in> <out> [options]
 
@@ -23,18 +48,46 @@ encode without masking, decode, de-normalise, clamp. Output images are image_siz
           for a folder: the output folder (one PNG per input, same base name)
 
 Options:
-  --backend <name>     tfjs backend: wasm | cpu | tensorflow | tensorflow-gpu (default: best available)
-  --batch-size <n>     images per forward pass (default 8)
+  --backend <name>     tfjs backend: ${BACKEND_ORDER.join(" | ")} (default: best available)
+  --batch-size <n>     images per forward pass (default ${RECONSTRUCT_OPTIONS.shape.batchSize.def.defaultValue})
   -h, --help           show this help`;
 
-class CliError extends Error {}
+export interface MaeCommand {
+  /** "reconstruct", or undefined when none was given. */
+  command: string | undefined;
+  /** The command's positionals. */
+  args: string[];
+  options: ReconstructOptions;
+  help: boolean;
+}
+
+/**
+ * argv → the command, its paths and typed options. Unknown flags, bad values and a wrong number
+ * of paths throw an error naming the flag or the command; with --help nothing is validated.
+ */
+export function parseMaeArgs(argv: string[]): MaeCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: FLAGS });
+  } catch (e) {
+    throw new CliError(`${(e as Error).message}\n\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  const [command, ...args] = positionals;
+  if (values.help) return { command, args, options: RECONSTRUCT_OPTIONS.parse({}), help: true };
+  if (command === undefined) throw new CliError(USAGE);
+  if (command !== "reconstruct") throw new CliError(`unknown command "${command}"\n\n${USAGE}`);
+  if (args.length !== 3) throw new CliError(`reconstruct takes <model-dir> <in> <out>, got ${args.length} argument(s)\n\n${USAGE}`);
+  const raw = { backend: values.backend, batchSize: values["batch-size"] };
+  const where = (path: readonly PropertyKey[]) => FLAG_OF[path[0] as keyof ReconstructOptions] ?? String(path[0]);
+  return { command, args, options: validateConfig(raw, RECONSTRUCT_OPTIONS, where, { error: CliError }), help: false };
+}
 
 /** Input → output path pairs for `reconstruct`. */
 function planOutputs(input: string, output: string): Array<{ src: string; dst: string }> {
   if (!existsSync(input)) throw new CliError(`${input}: no such file or folder`);
   if (statSync(input).isDirectory()) {
-    const files = readdirSync(input).filter((f) => isImagePath(f) && statSync(join(input, f)).isFile()).sort();
-    if (files.length === 0) throw new CliError(`${input}: folder holds no images (png, jpg, webp, ...)`);
+    const files = listImages(input);
     if (existsSync(output) && !statSync(output).isDirectory()) throw new CliError(`${output}: input is a folder, so the output must be a folder`);
     mkdirSync(output, { recursive: true });
     return files.map((f) => ({ src: join(input, f), dst: join(output, `${basename(f, extname(f))}.png`) }));
@@ -48,13 +101,10 @@ function planOutputs(input: string, output: string): Array<{ src: string; dst: s
   return [{ src: input, dst: output }];
 }
 
-async function reconstruct(args: string[], opts: { backend?: string; "batch-size"?: string }, io: CliIO): Promise<void> {
-  if (args.length !== 3) throw new CliError(`reconstruct takes <model-dir> <in> <out>, got ${args.length} argument(s)\n\n${USAGE}`);
-  const [modelDir, input, output] = args;
-  const batchSize = opts["batch-size"] === undefined ? 8 : Number(opts["batch-size"]);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new CliError(`--batch-size: expected a positive integer, got ${opts["batch-size"]}`);
+async function reconstruct([modelDir, input, output]: string[], options: ReconstructOptions, io: CliIO): Promise<void> {
+  const { batchSize } = options;
   const jobs = planOutputs(input, output);
-  const backend = await initBackend(opts.backend);
+  const backend = await initBackend(options.backend);
   const mae = ViTMAE.fromPretrained(modelDir);
   try {
     for (let i = 0; i < jobs.length; i += batchSize) {
@@ -73,25 +123,13 @@ async function reconstruct(args: string[], opts: { backend?: string; "batch-size
 
 /** Runs the CLI; returns the exit code (0 ok, 1 error). */
 export async function main(argv: string[], io: CliIO = { out: (l) => console.log(l), err: (l) => console.error(l) }): Promise<number> {
-  let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { backend: { type: "string" }, "batch-size": { type: "string" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    io.err(`mae: ${(e as Error).message}\n\n${USAGE}`);
-    return 1;
-  }
-  const [command, ...rest] = parsed.positionals;
-  if (parsed.values.help) {
-    io.out(USAGE);
-    return 0;
-  }
-  try {
-    if (command === "reconstruct") await reconstruct(rest, parsed.values, io);
-    else throw new CliError(command ? `unknown command "${command}"\n\n${USAGE}` : USAGE);
+    const cmd = parseMaeArgs(argv);
+    if (cmd.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    await reconstruct(cmd.args, cmd.options, io);
     return 0;
   } catch (e) {
     io.err(`mae: ${(e as Error).message}`);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readImage, writeImage } from "@lm4lv/core";
-import { runCli } from "./cli.js";
+import { parseDataArgs, runCli } from "./run-cli.js";
 import { JsonDataset } from "./dataset.js";
 import { randomImage } from "./testing.js";
 
@@ -56,12 +56,12 @@ describe("lm4lv-data CLI", () => {
   });
 
   it.each([
-    [["degrade", "a", "b"], /--task is required/],
-    [["degrade", "a", "b", "--task", "sharpen"], /--task: unknown task "sharpen"/],
-    [["degrade", "a", "b", "--task", "denoise", "--size", "abc"], /--size: expected an integer ≥ 1, got "abc"/],
-    [["degrade", "a", "b", "--task", "denoise", "--seed", "1.5"], /--seed: expected an integer ≥ 0, got "1.5"/],
-    [["degrade", "a", "b", "--task", "denoise", "--param", "sigma=x"], /--param sigma: expected a number, got "x"/],
-    [["degrade", "a", "b", "--task", "denoise", "--param", "radius=3"], /--param radius: task "denoise" has no such parameter/],
+    [["degrade", "a", "b"], /--task: expected one of denoise, .*, got nothing/],
+    [["degrade", "a", "b", "--task", "sharpen"], /--task: expected one of denoise, .*, got "sharpen"/],
+    [["degrade", "a", "b", "--task", "denoise", "--size", "abc"], /--size: expected a positive integer, got "abc"/],
+    [["degrade", "a", "b", "--task", "denoise", "--seed", "1.5"], /--seed: expected an integer >= 0, got 1.5/],
+    [["degrade", "a", "b", "--task", "denoise", "--param", "sigma=x"], /--param: sigma: expected a number, got "x"/],
+    [["degrade", "a", "b", "--task", "denoise", "--param", "radius=3"], /--param: radius: task "denoise" has no such parameter/],
     [["degrade", "a", "--task", "denoise"], /degrade needs <clean-dir> and <out-dir>, got 1 path/],
     [["degrade", "a", "b", "--task", "denoise", "--bogus"], /Unknown option '--bogus'/],
     [["frobnicate"], /unknown command "frobnicate"/],
@@ -77,5 +77,37 @@ describe("lm4lv-data CLI", () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/nope: not a folder/);
     expect(existsSync(outDir)).toBe(false);
+  });
+});
+
+describe("parseDataArgs", () => {
+  it("gives typed options with the defaults", () => {
+    expect(parseDataArgs(["degrade", "in", "out", "--task", "denoise"])).toEqual({
+      command: "degrade",
+      cleanDir: "in",
+      outDir: "out",
+      options: { task: "denoise", seed: 0, params: {} },
+    });
+    const c = parseDataArgs(["degrade", "in", "out", "--task=mask", "--size", "64", "--seed", "7", "--param", "patch=4", "--param", "ratio=0.5"]);
+    expect(c).toMatchObject({ options: { task: "mask", size: 64, seed: 7, params: { patch: 4, ratio: 0.5 } } });
+  });
+
+  it("help, tasks and a missing command", () => {
+    expect(parseDataArgs(["--help"])).toEqual({ command: "help", exitCode: 0 });
+    expect(parseDataArgs(["degrade", "--size", "x", "-h"])).toEqual({ command: "help", exitCode: 0 });
+    expect(parseDataArgs([])).toEqual({ command: "help", exitCode: 1 });
+    expect(parseDataArgs(["tasks"])).toEqual({ command: "tasks" });
+  });
+
+  it.each([
+    [["degrade", "a", "b", "--task", "denoise", "--frob", "1"], /Unknown option '--frob'/],
+    [["degrade", "a", "b", "--task"], /--task <value>' argument missing/],
+    [["degrade", "a", "b", "--task", "denoise", "--size", "0"], /--size: expected a positive integer, got 0/],
+    [["degrade", "a", "b", "--task", "denoise", "--seed=-1"], /--seed: expected an integer >= 0, got -1/],
+    [["degrade", "a", "b", "--task", "denoise", "--seed", ""], /--seed: expected an integer >= 0, got ""/],
+    [["degrade", "a", "b", "--task", "denoise", "--param", "sigma"], /--param: expected key=value, got "sigma"/],
+    [["degrade", "a", "--task", "denoise"], /degrade needs <clean-dir> and <out-dir>, got 1 path/],
+  ])("rejects %j naming the flag", (argv, message) => {
+    expect(() => parseDataArgs(argv as string[])).toThrow(message);
   });
 });
