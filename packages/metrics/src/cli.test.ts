@@ -74,8 +74,8 @@ describe("metrics CLI", () => {
       [[join(FIXTURES, "gt.png"), join(root, "pred")], "is a file but"],
       [[join(FIXTURES, "gt.png"), join(FIXTURES, "nothing.png")], "nothing.png: no such file or folder"],
       [[join(FIXTURES, "gt.png"), join(FIXTURES, "odd_gt.png")], "size mismatch"],
-      [[join(FIXTURES, "gt.png"), join(FIXTURES, "gt.png"), "--crop-border", "x"], "--crop-border must be an integer"],
-      [[join(FIXTURES, "gt.png"), join(FIXTURES, "gt.png"), "--bogus"], "bogus"],
+      [[join(FIXTURES, "gt.png"), join(FIXTURES, "gt.png"), "--crop-border", "x"], "--crop-border: expected an integer >= 0, got \"x\""],
+      [[join(FIXTURES, "gt.png"), join(FIXTURES, "gt.png"), "--bogus"], "Unknown option '--bogus'"],
     ];
     for (const [args, message] of cases) {
       const r = run(...args);

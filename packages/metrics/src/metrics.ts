@@ -38,6 +38,9 @@ export interface MetricOptions {
 
 export class MetricError extends Error {}
 
+/** Pixels removed from each side when `cropBorder` is not given (the reference's 4). */
+export const DEFAULT_CROP_BORDER = 4;
+
 /** Value returned by `psnr` for identical images (the reference's convention, instead of +∞). */
 export const PSNR_IDENTICAL = 100;
 
@@ -69,7 +72,7 @@ function checkImage(img: MetricImage, label: string): void {
 }
 
 function checkOptions(opts: MetricOptions): Required<MetricOptions> {
-  const cropBorder = opts.cropBorder ?? 4;
+  const cropBorder = opts.cropBorder ?? DEFAULT_CROP_BORDER;
   if (!Number.isInteger(cropBorder) || cropBorder < 0) throw new MetricError(`cropBorder must be an integer ≥ 0, got ${cropBorder}`);
   return { cropBorder, yChannel: opts.yChannel ?? false, quantize: opts.quantize ?? true };
 }
