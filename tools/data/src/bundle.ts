@@ -7,19 +7,40 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { z } from "zod";
+import { positiveInt } from "@lm4lv/core";
+import { cacheOption, intFlag, isMain, parseCommandLine, repoRoot, runScript, usageText, UsageError } from "./common.js";
 
 interface Photo { id: string; package: string; file: string; licence: string; copyright: string }
 interface Crop { file: string; split: string; photo: string }
 
 const ALLOWED = /^(CC0|CC-BY-4\.0|CC-BY-SA-4\.0|CC-BY-SA-3\.0)/;
 
+/** The options of `bundle`: the one place each default lives. */
+export const BUNDLE_OPTIONS = z.object({
+  perPhoto: intFlag(positiveInt()).default(10).describe("crops taken from each photo"),
+  cache: cacheOption(),
+  out: z.string().default(() => join(repoRoot(), "assets/train-images")).describe("output folder"),
+});
+
+export type BundleOptions = z.output<typeof BUNDLE_OPTIONS>;
+
+const USAGE = usageText("usage: pnpm --filter @lm4lv/data-tools bundle [-- options]", BUNDLE_OPTIONS);
+
+/** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
+export function parseBundleOptions(argv: string[]): BundleOptions | undefined {
+  const { options, positionals, help } = parseCommandLine(argv, BUNDLE_OPTIONS);
+  if (help) return undefined;
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return options;
+}
+
 function main(): void {
-  const { values } = parseArgs({ options: { "per-photo": { type: "string" }, cache: { type: "string" }, out: { type: "string" } } });
-  const root = resolve(new URL("../../..", import.meta.url).pathname);
-  const cache = resolve(values.cache ?? join(root, ".cache/data"));
-  const out = resolve(values.out ?? join(root, "assets/train-images"));
-  const perPhoto = Number(values["per-photo"] ?? 10);
+  const options = parseBundleOptions(process.argv.slice(2));
+  if (!options) return console.log(USAGE);
+  const cache = resolve(options.cache);
+  const out = resolve(options.out);
+  const perPhoto = options.perPhoto;
   const photosPath = join(cache, "photos.json");
   const cropsPath = join(cache, "crops/manifest.json");
   for (const p of [photosPath, cropsPath]) if (!existsSync(p)) throw new Error(`${p} not found: run \`pnpm --filter @lm4lv/data-tools photos\` first`);
@@ -58,4 +79,4 @@ ${rows.join("\n")}
   console.log(`${n} crops from ${rows.length} photos → ${out}`);
 }
 
-main();
+if (isMain(import.meta.url)) runScript(main, USAGE);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { clean, licenceOf, makeRng, parseCopyright, shuffled } from "./common.js";
+import { z } from "zod";
+import { positiveInt } from "@lm4lv/core";
+import { clean, intFlag, licenceOf, makeRng, parseCommandLine, parseCopyright, shuffled, usageText } from "./common.js";
 
 const COPYRIGHT = `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: example
@@ -72,5 +74,37 @@ describe("rng", () => {
     const r = makeRng(5);
     expect([r(), r(), r()]).toEqual([0.6897749109193683, 0.7727432732935995, 0.21976301027461886]);
     expect(shuffled([...Array(20).keys()], makeRng(9))).toEqual([0, 4, 8, 7, 18, 12, 9, 17, 5, 14, 6, 1, 15, 19, 10, 11, 13, 2, 16, 3]);
+  });
+});
+
+describe("parseCommandLine", () => {
+  const SCHEMA = z.object({
+    batchSize: intFlag(positiveInt()).default(8).describe("items per step"),
+    verbose: z.boolean().default(false).describe("say more"),
+    tag: z.array(z.string()).default([]),
+    name: z.string().optional(),
+  });
+
+  it("kebab-case flags, booleans without value, repeatable arrays, positionals", () => {
+    expect(parseCommandLine(["in", "--batch-size", "4", "--verbose", "--tag", "a", "--tag=b"], SCHEMA)).toEqual({
+      options: { batchSize: 4, verbose: true, tag: ["a", "b"] },
+      positionals: ["in"],
+      help: false,
+    });
+    expect(parseCommandLine(["--", "--name", "x"], SCHEMA).options).toEqual({ batchSize: 8, verbose: false, tag: [], name: "x" });
+    expect(parseCommandLine(["--help", "--batch-size", "x"], SCHEMA).help).toBe(true);
+  });
+
+  it("names the flag of every problem", () => {
+    expect(() => parseCommandLine(["--batch"], SCHEMA)).toThrow(/Unknown option '--batch'/);
+    expect(() => parseCommandLine(["--batch-size", "0"], SCHEMA)).toThrow("--batch-size: expected a positive integer, got 0");
+    expect(() => parseCommandLine(["--verbose=yes"], SCHEMA)).toThrow(/--verbose' does not take an argument/);
+  });
+
+  it("usage lists each flag with its default", () => {
+    const text = usageText("usage: x [options]", SCHEMA);
+    expect(text).toMatch(/--batch-size <value> +items per step \(default 8\)/);
+    expect(text).toMatch(/--verbose +say more \(default false\)/);
+    expect(text).toMatch(/-h, --help +show this help/);
   });
 });

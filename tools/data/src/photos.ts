@@ -18,8 +18,11 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } f
 import { basename, extname, join, relative } from "node:path";
 import sharp from "sharp";
 import { writeFileAtomic } from "@lm4lv/core";
+import { z } from "zod";
+import { positiveInt } from "@lm4lv/core";
 import {
-  aptCandidate, debFileName, fetchDebianPackage, intArg, licenceOf, makeRng, parseArgs, readCopyright, repoRoot, shuffled,
+  aptCandidate, cacheOption, debFileName, fetchDebianPackage, fraction, intFlag, isMain, licenceOf, makeRng, parseCommandLine, readCopyright,
+  runScript, shuffled, usageText, UsageError,
 } from "./common.js";
 
 export interface PhotoSource {
@@ -176,13 +179,30 @@ export async function gatherPhotos(cache: string): Promise<PhotoEntry[]> {
   return photos;
 }
 
-export interface CropOptions {
-  seed: number;
-  size: number;
-  cropsPerImage: number;
-  valFraction: number;
-  minScale: number;
-  maxScale: number;
+/** The options of `photos`: the one place each default lives. */
+export const PHOTOS_OPTIONS = z.object({
+  cache: cacheOption(),
+  seed: intFlag(z.number("expected an integer").int("expected an integer")).default(1234).describe("seed of the split and the crops"),
+  size: intFlag(positiveInt()).default(64).describe("side of the square crops (px)"),
+  cropsPerImage: intFlag(positiveInt()).default(64).describe("crops drawn from each photo"),
+  valFraction: fraction().default(0.1).describe("share of the photos held out for validation"),
+  minScale: intFlag(positiveInt()).default(128).describe("smallest short side a photo is shrunk to (px)"),
+  maxScale: intFlag(positiveInt()).default(256).describe("largest short side a photo is shrunk to (px)"),
+});
+
+export type PhotosOptions = z.output<typeof PHOTOS_OPTIONS>;
+
+/** How the crops are drawn (written to the crops' manifest.json). */
+export type CropOptions = Omit<PhotosOptions, "cache">;
+
+const USAGE = usageText("usage: pnpm --filter @lm4lv/data-tools photos [-- options]", PHOTOS_OPTIONS);
+
+/** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
+export function parsePhotosOptions(argv: string[]): PhotosOptions | undefined {
+  const { options, positionals, help } = parseCommandLine(argv, PHOTOS_OPTIONS);
+  if (help) return undefined;
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return options;
 }
 
 export interface CropEntry {
@@ -269,28 +289,17 @@ export async function makeCrops(cache: string, photos: PhotoEntry[], o: CropOpti
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  const root = repoRoot();
-  const cache = args.get("cache") ?? join(root, ".cache/data");
+  const parsed = parsePhotosOptions(process.argv.slice(2));
+  if (!parsed) return console.log(USAGE);
+  const { cache, ...options } = parsed;
   mkdirSync(cache, { recursive: true });
   const photos = await gatherPhotos(cache);
   if (photos.length === 0) throw new Error("no photos found");
   writeFileAtomic(join(cache, "photos.json"), JSON.stringify(photos, null, 1) + "\n");
   console.log(`${photos.length} photos → ${join(cache, "photos.json")}`);
-  const options: CropOptions = {
-    seed: intArg(args, "seed", 1234),
-    size: intArg(args, "size", 64),
-    cropsPerImage: intArg(args, "crops-per-image", 64),
-    valFraction: Number(args.get("val-fraction") ?? 0.1),
-    minScale: intArg(args, "min-scale", 128),
-    maxScale: intArg(args, "max-scale", 256),
-  };
   const crops = await makeCrops(cache, photos, options);
   const n = (s: string) => crops.filter((c) => c.split === s).length;
   console.log(`${crops.length} crops of ${options.size}×${options.size}: ${n("train")} train, ${n("val")} val`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+if (isMain(import.meta.url)) runScript(main, USAGE);

