@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { LM4LVAdapters, saveAdapters } from "@lm4lv/adapters";
 import { sourceFromDir } from "./export.js";
+import { parseExportArgs } from "./cli.js";
 import { LLAMA_TINY, VIT_MAE_TINY } from "./test-helpers.js";
 
 describe("export sources", () => {
@@ -16,5 +17,24 @@ describe("export sources", () => {
     expect(sourceFromDir(VIT_MAE_TINY)).toEqual({ mae: VIT_MAE_TINY });
     expect(sourceFromDir(LLAMA_TINY)).toEqual({ llm: LLAMA_TINY });
     expect(() => sourceFromDir(tmpdir())).toThrow(/neither a model folder/);
+  });
+});
+
+describe("export-onnx options", () => {
+  it("paths, defaults and flags", () => {
+    expect(parseExportArgs(["ckpt", "out"])).toEqual({ src: "ckpt", out: "out", quantize: "fp32", externalAbove: undefined });
+    expect(parseExportArgs(["ckpt", "out", "--quantize", "int4", "--external-above=1024"])).toEqual({ src: "ckpt", out: "out", quantize: "int4", externalAbove: 1024 });
+    expect(parseExportArgs(["--help"])).toBeUndefined();
+  });
+
+  it.each([
+    [["ckpt", "out", "--bogus"], /Unknown option '--bogus'/],
+    [["ckpt", "out", "--quantize", "int3"], /--quantize: expected one of fp32, fp16, int8, int4, got "int3"/],
+    [["ckpt", "out", "--external-above", "lots"], /--external-above: expected a byte count >= 0, got "lots"/],
+    [["ckpt", "out", "--external-above=-1"], /--external-above: expected a byte count >= 0, got "-1"/],
+    [["ckpt", "out", "--quantize"], /--quantize <value>' argument missing/],
+    [["ckpt"], /expected <checkpoint-or-model-dir> <out-dir>, got 1 path/],
+  ])("rejects %j naming the flag", (argv, message) => {
+    expect(() => parseExportArgs(argv as string[])).toThrow(message);
   });
 });
