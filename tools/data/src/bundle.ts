@@ -79,4 +79,4 @@ ${rows.join("\n")}
   console.log(`${n} crops from ${rows.length} photos → ${out}`);
 }
 
-if (isMain(import.meta.url)) runScript(main, USAGE);
+if (isMain("bundle")) runScript(main, USAGE);

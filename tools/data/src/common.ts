@@ -5,9 +5,8 @@
  * (DEP-5) `/usr/share/doc/<pkg>/copyright` files.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { Mulberry32, validateConfig } from "@lm4lv/core";
@@ -104,14 +103,13 @@ export const fraction = () => z.preprocess(numeric, z.number("expected a number 
 /** The data cache folder's default: <repo>/.cache/data. */
 export const cacheOption = () => z.string().default(() => join(repoRoot(), ".cache/data")).describe("data cache folder");
 
-/** Whether `importMetaUrl` is the script node was started with (so tests can import a script's options). */
-export function isMain(importMetaUrl: string): boolean {
-  if (!process.argv[1]) return false;
-  try {
-    return importMetaUrl === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
+/**
+ * Whether node was started with the script `name` (dist/<name>.js, or src/<name>.ts): its entry
+ * code runs then, not when a test imports it. By file name, because tsup moves the code of a
+ * script that another script imports into a shared chunk (its import.meta.url is the chunk's).
+ */
+export function isMain(name: string): boolean {
+  return process.argv[1] !== undefined && basename(process.argv[1]).replace(/\.(js|ts)$/, "") === name;
 }
 
 /**

@@ -302,4 +302,4 @@ async function main(): Promise<void> {
   console.log(`${crops.length} crops of ${options.size}×${options.size}: ${n("train")} train, ${n("val")} val`);
 }
 
-if (isMain(import.meta.url)) runScript(main, USAGE);
+if (isMain("photos")) runScript(main, USAGE);

@@ -97,4 +97,4 @@ ${rows.join("\n")}
   console.log(`${TEST_IMAGES.length} test images → ${out}`);
 }
 
-if (isMain(import.meta.url)) runScript(main, USAGE);
+if (isMain("test-images")) runScript(main, USAGE);

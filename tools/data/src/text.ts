@@ -134,4 +134,4 @@ async function main(): Promise<void> {
   console.log(`train: ${count("train")} documents, ${sizes.train} chars; val: ${count("val")} documents, ${sizes.val} chars → ${outDir}`);
 }
 
-if (isMain(import.meta.url)) runScript(main, USAGE);
+if (isMain("text")) runScript(main, USAGE);
