@@ -14,14 +14,15 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { z } from "zod";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, type RgbImage } from "@lm4lv/core";
+import { initBackend, nonNegativeNumber, positiveInt, type RgbImage } from "@lm4lv/core";
 import { psnr } from "@lm4lv/metrics";
 import { assembleInputsEmbedsSync } from "@lm4lv/adapters";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LV } from "@lm4lv/pipeline";
 import { sampleImages } from "./images.js";
+import { intFlag, isMain, numeric, parseCommandLine, runScript, usageText, UsageError } from "./options.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -130,15 +131,37 @@ async function decodedPsnr(model: LM4LV, pred: Rows, images: RgbImage[]): Promis
   return sum / images.length;
 }
 
+/** The options of copy-probe: the one place each default lives. */
+export const COPY_PROBE_OPTIONS = z.object({
+  checkpoint: z.string().default(join(ROOT, "models/lm4lv-tiny/identity")).describe("an identity checkpoint (tfjs LM)"),
+  fit: z.string().default(join(ROOT, ".cache/data/crops/val")).describe("crops the probes are fitted on"),
+  val: z.string().default(join(ROOT, ".cache/data/valsub")).describe("held-out crops the probes are scored on"),
+  fitCount: intFlag(positiveInt()).default(150).describe("fit crops used (spread over the folder)"),
+  lambda: z.preprocess(numeric, nonNegativeNumber()).default(1e-4).describe("ridge penalty"),
+});
+
+export type CopyProbeOptions = z.output<typeof COPY_PROBE_OPTIONS>;
+
+const USAGE = usageText("usage: node tools/bench/dist/copy-probe.js [options]", COPY_PROBE_OPTIONS);
+
+/** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
+export function parseCopyProbeArgs(argv: string[]): CopyProbeOptions | undefined {
+  const { options, positionals, help } = parseCommandLine(argv, COPY_PROBE_OPTIONS);
+  if (help) return undefined;
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return options;
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { checkpoint: { type: "string" }, fit: { type: "string" }, val: { type: "string" }, "fit-count": { type: "string" }, lambda: { type: "string" } } });
+  const options = parseCopyProbeArgs(process.argv.slice(2));
+  if (!options) return console.log(USAGE);
   await initBackend();
-  const ckpt = resolve(values.checkpoint ?? join(ROOT, "models/lm4lv-tiny/identity"));
+  const ckpt = resolve(options.checkpoint);
   const model = await LM4LV.fromCheckpoint(ckpt);
-  const valDir = resolve(values.val ?? join(ROOT, ".cache/data/valsub"));
+  const valDir = resolve(options.val);
   const val = await sampleImages(valDir, 1000);
-  const fit = await sampleImages(resolve(values.fit ?? join(ROOT, ".cache/data/crops/val")), Number(values["fit-count"] ?? 150), { exclude: new Set(val.files) });
-  const lambda = Number(values.lambda ?? 1e-4);
+  const fit = await sampleImages(resolve(options.fit), options.fitCount, { exclude: new Set(val.files) });
+  const lambda = options.lambda;
   const tr = collect(model, fit.images);
   const ev = collect(model, val.images);
   const check = ridge(tr.layers[tr.layers.length - 1], tr.trained, 1e-9);
@@ -159,7 +182,4 @@ async function main(): Promise<void> {
   console.log(`| ridge, all hidden states together | ${relativeMse(pred, ev.targets).toFixed(4)} | ${(await decodedPsnr(model, pred, ev.images)).toFixed(2)} |`);
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+if (isMain("copy-probe")) runScript(main, USAGE);

@@ -9,12 +9,13 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { z } from "zod";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@lm4lv/core";
 import { psnr } from "@lm4lv/metrics";
 import { LM4LV } from "@lm4lv/pipeline";
 import { sampleImages } from "./images.js";
+import { isMain, parseCommandLine, runScript, usageText, UsageError } from "./options.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -57,13 +58,33 @@ function symmetricEigen(c: Float64Array, D: number): { values: number[]; vectors
   return { values: order.map((i) => a[i * D + i]), vectors: order.map((i) => Float64Array.from({ length: D }, (_, k) => v[k * D + i])) };
 }
 
+/** The options of feature-subspace: the one place each default lives. */
+export const FEATURE_SUBSPACE_OPTIONS = z.object({
+  checkpoint: z.string().default(join(ROOT, "models/lm4lv-tiny/identity")).describe("a checkpoint (its MAE is used)"),
+  train: z.string().default(join(ROOT, ".cache/data/crops/train")).describe("crops the principal directions come from"),
+  val: z.string().default(join(ROOT, ".cache/data/crops/val")).describe("held-out crops that are projected and decoded"),
+});
+
+export type FeatureSubspaceOptions = z.output<typeof FEATURE_SUBSPACE_OPTIONS>;
+
+const USAGE = usageText("usage: node tools/bench/dist/feature-subspace.js [options]", FEATURE_SUBSPACE_OPTIONS);
+
+/** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
+export function parseFeatureSubspaceArgs(argv: string[]): FeatureSubspaceOptions | undefined {
+  const { options, positionals, help } = parseCommandLine(argv, FEATURE_SUBSPACE_OPTIONS);
+  if (help) return undefined;
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return options;
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { checkpoint: { type: "string" }, train: { type: "string" }, val: { type: "string" } } });
+  const options = parseFeatureSubspaceArgs(process.argv.slice(2));
+  if (!options) return console.log(USAGE);
   await initBackend();
-  const model = await LM4LV.fromCheckpoint(resolve(values.checkpoint ?? join(ROOT, "models/lm4lv-tiny/identity")));
+  const model = await LM4LV.fromCheckpoint(resolve(options.checkpoint));
   const size = model.imageSize;
-  const { images: train } = await sampleImages(resolve(values.train ?? join(ROOT, ".cache/data/crops/train")), 400, { step: 53, size });
-  const { images: val } = await sampleImages(resolve(values.val ?? join(ROOT, ".cache/data/crops/val")), 24, { step: 97, size });
+  const { images: train } = await sampleImages(resolve(options.train), 400, { step: 53, size });
+  const { images: val } = await sampleImages(resolve(options.val), 24, { step: 97, size });
   const trainF = await model.encode(train); // [B, 1+N, D]
   const D = trainF.shape[2];
   const rows = trainF.reshape([-1, D]).arraySync() as number[][];
@@ -93,7 +114,4 @@ async function main(): Promise<void> {
   valF.dispose();
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+if (isMain("feature-subspace")) runScript(main, USAGE);

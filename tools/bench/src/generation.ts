@@ -20,8 +20,11 @@ import { existsSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { positiveInt } from "@lm4lv/core";
 import { RESULT_TAG, type GenerationChildOptions, type GenerationChildResult } from "./generation-child.js";
 import { printTable, type Row } from "./harness.js";
+import { intFlag, parseCommandLine } from "./options.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), "generation-child.js");
@@ -42,9 +45,15 @@ function describe(root: string): string {
   }
 }
 
-function option(argv: string[], name: string): string[] {
-  return argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
-}
+/** The options of `pnpm bench generation` (and of the lm4lv suite's generation table): the one place each default lives. */
+export const GENERATION_OPTIONS = z.object({
+  against: z.array(z.string()).default([]).describe("another checkout to time side by side (repeatable)"),
+  reps: intFlag(positiveInt()).optional().describe("child processes per checkout (default 5 with --against, else 3)"),
+  runs: intFlag(positiveInt()).default(5).describe("restorations timed in each child"),
+  threads: intFlag(positiveInt()).optional().describe("ORT intra-op threads (default: ORT's)"),
+});
+
+export type GenerationOptions = z.output<typeof GENERATION_OPTIONS>;
 
 function runChild(c: Checkout, o: GenerationChildOptions): GenerationChildResult {
   const r = spawnSync(process.execPath, [CHILD, c.root, JSON.stringify(o)], { encoding: "utf8", timeout: 30 * 60_000 });
@@ -55,15 +64,15 @@ function runChild(c: Checkout, o: GenerationChildOptions): GenerationChildResult
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-export async function benchGeneration(argv: string[] = []): Promise<Row[]> {
-  const against = option(argv, "against").map((d) => resolve(d));
-  const reps = Number(option(argv, "reps").pop() ?? (against.length ? 5 : 3));
-  const runs = Number(option(argv, "runs").pop() ?? 5);
-  const threadsArg = option(argv, "threads").pop();
-  const threads = threadsArg === undefined ? undefined : Number(threadsArg);
-  for (const [name, v] of [["reps", reps], ["runs", runs], ["threads", threads ?? 1]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name}: expected a positive integer, got ${v}`);
-  }
+/** argv → typed options; a bad flag throws UsageError naming it. `allow`: flags of other suites named in the same run. */
+export function parseGenerationArgs(argv: string[], allow: readonly z.ZodObject[] = []): GenerationOptions {
+  return parseCommandLine(argv, GENERATION_OPTIONS, { allow }).options;
+}
+
+export async function benchGeneration(options: GenerationOptions = GENERATION_OPTIONS.parse({})): Promise<Row[]> {
+  const against = options.against.map((d) => resolve(d));
+  const { runs, threads } = options;
+  const reps = options.reps ?? (against.length ? 5 : 3);
   const checkouts: Checkout[] = [ROOT, ...against].map((root) => ({ root, label: `${root === ROOT ? "this checkout" : root} (${describe(root)})` }));
   for (const c of checkouts) {
     if (!existsSync(join(c.root, "packages", "pipeline", "dist", "index.js"))) throw new Error(`${c.root}: not built (pnpm install --offline && pnpm build there)`);

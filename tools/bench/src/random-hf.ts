@@ -21,14 +21,15 @@
  */
 import { closeSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { Mulberry32, f32ToBF16, f32ToF16, writeFileAtomic } from "@lm4lv/core";
+import { z } from "zod";
+import { Mulberry32, f32ToBF16, f32ToF16, nonNegativeInt, oneOf, positiveInt, writeFileAtomic } from "@lm4lv/core";
 import type { SafetensorsDtype } from "@lm4lv/core";
 import { normalPair } from "@lm4lv/data";
 import { llamaPreset, llamaWeightTable } from "@lm4lv/llm";
 import type { LlamaConfig } from "@lm4lv/llm";
 import { expectedWeights, sincosPositionEmbedding, vitMAEPreset } from "@lm4lv/mae";
 import type { ViTMAEConfig } from "@lm4lv/mae";
+import { intFlag, isMain, parseCommandLine, runScript, usageText, UsageError } from "./options.js";
 
 type OutDtype = "F16" | "BF16" | "F32";
 const DTYPE_BYTES: Record<OutDtype, number> = { F16: 2, BF16: 2, F32: 4 };
@@ -64,7 +65,10 @@ const MAE_TINY: Partial<ViTMAEConfig> = {
   image_size: 32, patch_size: 4, hidden_size: 48, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 96,
   decoder_hidden_size: 32, decoder_num_hidden_layers: 2, decoder_num_attention_heads: 4, decoder_intermediate_size: 64, initializer_range: 0.1,
 };
-export const PRESETS = [...Object.keys(LLAMA_PRESET_NAMES), ...Object.keys(MAE_PRESET_NAMES), "vit-mae-tiny"];
+/** The LM presets and the MAE presets random-hf writes. */
+export const LLM_PRESETS = ["llama2-7b", "tinyllama-1.1b", "llama-tiny"] as const satisfies readonly (keyof typeof LLAMA_PRESET_NAMES)[];
+export const MAE_PRESETS = ["vit-mae-large", "vit-mae-base", "vit-mae-huge", "vit-mae-tiny"] as const satisfies readonly (keyof typeof MAE_PRESET_NAMES | "vit-mae-tiny")[];
+export const PRESETS = [...LLM_PRESETS, ...MAE_PRESETS] as const;
 
 function llamaPlan(config: LlamaConfig): ModelPlan {
   const std = config.initializer_range;
@@ -271,38 +275,38 @@ export function writeRandomHF(plan: ModelPlan, outDir: string, opts: WriteOption
 // ---------------------------------------------------------------------------------------------
 // Command line
 
-const USAGE = `usage: node tools/bench/dist/random-hf.js <preset> <out-dir> [--seed N] [--dtype F16|BF16|F32] [--shard-size BYTES] [--layers N]
+/** The options of random-hf: omitted ones take writeRandomHF's defaults. */
+export const RANDOM_HF_OPTIONS = z.object({
+  seed: intFlag(nonNegativeInt()).optional().describe("seed of the random values"),
+  dtype: z.preprocess((v) => (typeof v === "string" ? v.toUpperCase() : v), oneOf(["F16", "BF16", "F32"])).default("F16").describe("stored dtype"),
+  shardSize: intFlag(positiveInt()).optional().describe("bytes per safetensors shard"),
+  layers: intFlag(positiveInt()).optional().describe("num_hidden_layers instead of the preset's"),
+});
+
+export type RandomHfOptions = z.output<typeof RANDOM_HF_OPTIONS>;
+
+const USAGE = `${usageText("usage: node tools/bench/dist/random-hf.js <preset> <out-dir> [options]", RANDOM_HF_OPTIONS)}
 presets: ${PRESETS.join(", ")}`;
 
-function main(argv: string[]): number {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { seed: { type: "string" }, dtype: { type: "string" }, "shard-size": { type: "string" }, layers: { type: "string" }, help: { type: "boolean", short: "h" } },
-  });
-  if (values.help) { console.log(USAGE); return 0; }
-  if (positionals.length !== 2) { console.error(USAGE); return 1; }
-  const int = (v: string | undefined, flag: string, min: number) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${flag}: expected an integer ≥ ${min}, got "${v}"`);
-    return n;
-  };
+/** argv → the preset, the output folder and typed options (undefined for --help); problems name the flag. */
+export function parseRandomHfArgs(argv: string[]): { preset: (typeof PRESETS)[number]; out: string; options: RandomHfOptions } | undefined {
+  const { options, positionals, help } = parseCommandLine(argv, RANDOM_HF_OPTIONS);
+  if (help) return undefined;
+  if (positionals.length !== 2) throw new UsageError(`expected <preset> <out-dir>, got ${positionals.length} argument(s)`);
   const [preset, out] = positionals;
-  const plan = presetPlan(preset, int(values.layers, "layers", 1));
-  const dtype = (values.dtype ?? "F16").toUpperCase() as OutDtype;
-  const t0 = performance.now();
-  const r = writeRandomHF(plan, out, { seed: int(values.seed, "seed", 0), dtype, shardSize: int(values["shard-size"], "shard-size", 1) });
-  const s = (performance.now() - t0) / 1000;
-  console.log(`${preset}: ${r.tensors} tensors, ${(r.bytes / 2 ** 30).toFixed(2)} GiB ${dtype} in ${r.files.length} file(s), ${s.toFixed(1)} s → ${out}`);
-  return 0;
+  if (!(PRESETS as readonly string[]).includes(preset)) throw new UsageError(`<preset>: unknown preset "${preset}" (known: ${PRESETS.join(", ")})`);
+  return { preset: preset as (typeof PRESETS)[number], out, options };
 }
 
-if (process.argv[1] && /random-hf\.(js|ts)$/.test(process.argv[1])) {
-  try {
-    process.exit(main(process.argv.slice(2)));
-  } catch (e) {
-    console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
-    process.exit(1);
-  }
+function main(): void {
+  const args = parseRandomHfArgs(process.argv.slice(2));
+  if (!args) return console.log(USAGE);
+  const { preset, out, options: o } = args;
+  const plan = presetPlan(preset, o.layers);
+  const t0 = performance.now();
+  const r = writeRandomHF(plan, out, { seed: o.seed, dtype: o.dtype, shardSize: o.shardSize });
+  const s = (performance.now() - t0) / 1000;
+  console.log(`${preset}: ${r.tensors} tensors, ${(r.bytes / 2 ** 30).toFixed(2)} GiB ${o.dtype} in ${r.files.length} file(s), ${s.toFixed(1)} s → ${out}`);
 }
+
+if (isMain("random-hf")) runScript(main, USAGE);

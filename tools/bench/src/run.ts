@@ -1,51 +1,87 @@
 /**
- * pnpm bench [suite...]   suites: core, mae, llm, lm4lv, onnx, train (default: all of these),
+ * pnpm bench [suite...] [options]   suites: core, mae, llm, lm4lv, onnx, train (default: all of these),
  *                          scale (only when named: LM4LV at real shapes, see scale.ts),
  *                          generation (only when named: lm4lv's generation table alone; with
  *                          --against=<checkout> side by side with another checkout, see generation.ts)
+ * Options belong to the suites named: scale's (SCALE_OPTIONS), generation's and lm4lv's
+ * (GENERATION_OPTIONS); a flag no named suite takes is an error. `--help` lists them.
  * Speed and memory are measured here, never in tests. Figures are side by side in one run.
  */
+import { z } from "zod";
 import { benchMatMul, benchSafetensors } from "./core.js";
 import { benchLlm, llmLoadChild } from "./llm.js";
 import { benchOnnx } from "./onnx.js";
 import { benchMae } from "./mae.js";
 import { benchLm4lv } from "./lm4lv.js";
-import { benchGeneration } from "./generation.js";
+import { benchGeneration, GENERATION_OPTIONS, parseGenerationArgs } from "./generation.js";
 import { benchTrain, trainRssChild } from "./train.js";
-import { benchScale } from "./scale.js";
+import { benchScale, parseScaleArgs, SCALE_OPTIONS } from "./scale.js";
+import { isMain, parseCommandLine, usageText, UsageError } from "./options.js";
 
-if (process.argv[2] === "--train-rss-child") {
-  await trainRssChild(process.argv[3]);
-  process.exit(0);
-}
-if (process.argv[2] === "--llm-load-child") {
-  await llmLoadChild(process.argv[3]);
-  process.exit(0);
+interface Suite {
+  run: (argv: string[], allow: readonly z.ZodObject[]) => Promise<unknown>;
+  /** The options the suite takes. */
+  options?: z.ZodObject;
 }
 
-const suites: Record<string, () => Promise<unknown>> = {
-  core: async () => { await benchMatMul(); await benchSafetensors(); },
-  mae: async () => { await benchMae(); },
-  llm: async () => { await benchLlm(); },
-  lm4lv: async () => { await benchLm4lv(); await benchGeneration(process.argv.slice(2)); },
-  generation: async () => { await benchGeneration(process.argv.slice(2)); },
-  onnx: async () => { await benchOnnx(); },
-  train: async () => { await benchTrain(); },
-  scale: async () => { await benchScale(process.argv.slice(2)); },
+export const SUITES: Record<string, Suite> = {
+  core: { run: async () => { await benchMatMul(); await benchSafetensors(); } },
+  mae: { run: async () => { await benchMae(); } },
+  llm: { run: async () => { await benchLlm(); } },
+  lm4lv: { run: async (argv, allow) => { await benchLm4lv(); await benchGeneration(parseGenerationArgs(argv, allow)); }, options: GENERATION_OPTIONS },
+  generation: { run: async (argv, allow) => { await benchGeneration(parseGenerationArgs(argv, allow)); }, options: GENERATION_OPTIONS },
+  onnx: { run: async () => { await benchOnnx(); } },
+  train: { run: async () => { await benchTrain(); } },
+  scale: { run: async (argv, allow) => { await benchScale(parseScaleArgs(argv, allow)); }, options: SCALE_OPTIONS },
 };
 /** Suites run only when named (minutes and gigabytes). */
 const OPT_IN = new Set(["scale", "generation"]);
 
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-const names = wanted.length ? wanted : Object.keys(suites).filter((n) => !OPT_IN.has(n));
-for (const n of names) {
-  if (!suites[n]) {
-    console.error(`unknown bench suite "${n}" (have: ${Object.keys(suites).join(", ")})`);
-    process.exit(1);
+const USAGE = [
+  `usage: pnpm bench [suite...] [--name=value ...]   suites: ${Object.keys(SUITES).join(", ")} (default: all but ${[...OPT_IN].join(", ")})`,
+  "",
+  usageText("scale:", SCALE_OPTIONS),
+  "",
+  usageText("generation, lm4lv:", GENERATION_OPTIONS),
+].join("\n");
+
+/**
+ * argv → the suites to run; every option is checked, now, against the suites that take it (an
+ * unknown flag or a bad value is a UsageError naming the flag). Undefined for --help.
+ */
+export function parseBenchArgs(argv: string[]): string[] | undefined {
+  const schemas = [...new Set(Object.values(SUITES).map((s) => s.options).filter((s) => s !== undefined))];
+  const { positionals, help } = parseCommandLine(argv, z.object({}), { allow: schemas });
+  if (help) return undefined;
+  for (const n of positionals) if (!SUITES[n]) throw new UsageError(`unknown bench suite "${n}" (have: ${Object.keys(SUITES).join(", ")})`);
+  const names = positionals.length ? positionals : Object.keys(SUITES).filter((n) => !OPT_IN.has(n));
+  const taken = [...new Set(names.map((n) => SUITES[n].options).filter((s) => s !== undefined))];
+  // the flags of the suites not named are unknown; each named suite validates its own now
+  parseCommandLine(argv, z.object({}), { allow: taken });
+  for (const s of taken) parseCommandLine(argv, s, { allow: taken });
+  return names;
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (argv[0] === "--train-rss-child") return trainRssChild(argv[1]);
+  if (argv[0] === "--llm-load-child") return llmLoadChild(argv[1]);
+  const names = parseBenchArgs(argv);
+  if (!names) return console.log(USAGE);
+  const taken = [...new Set(names.map((n) => SUITES[n].options).filter((s) => s !== undefined))];
+  console.log(`# lm4lv benchmarks — ${new Date().toISOString()} — node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
+  for (const n of names) {
+    console.log(`\n## ${n}`);
+    await SUITES[n].run(argv, taken);
   }
 }
-console.log(`# lm4lv benchmarks — ${new Date().toISOString()} — node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
-for (const n of names) {
-  console.log(`\n## ${n}`);
-  await suites[n]();
+
+if (isMain("run")) {
+  main(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e instanceof Error ? e.message : String(e));
+      if (e instanceof UsageError) console.error(`\n${USAGE}`);
+      process.exit(1);
+    },
+  );
 }

@@ -3,7 +3,7 @@
  *                  [--threads=N] [--lm-decode-tokens=16] [--keep]
  *
  * LM4LV at real model shapes with random weights, on ONNX Runtime, one process per stage so each
- * peak RSS is its own (options take the `--name=value` form: bare words are suite names):
+ * peak RSS is its own (options: SCALE_OPTIONS, `--name=value` or `--name value`; bare words are suite names):
  *
  *   1. random HF folders (random-hf.ts, F16) in <dir>/<preset>, written once and reused, and
  *      random adapters in <dir>/ckpt-<llm>-<mae> (lm4lv.json: 224 px → 197 visual tokens)
@@ -22,29 +22,38 @@ import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "@lm4lv/core";
+import { z } from "zod";
+import { initBackend, oneOf, positiveInt } from "@lm4lv/core";
 import { LM4LVAdapters, saveAdapters } from "@lm4lv/adapters";
-import { ensureExported, loadOrtModels, OrtKVCache, OrtTensor, parseWeightFormat, toOrt } from "@lm4lv/onnx";
+import { ensureExported, loadOrtModels, OrtKVCache, OrtTensor, toOrt, WEIGHT_FORMATS } from "@lm4lv/onnx";
 import type { WeightFormat } from "@lm4lv/onnx";
 import { printTable } from "./harness.js";
 import type { Row } from "./harness.js";
-import { presetPlan, writeRandomHF } from "./random-hf.js";
+import { commaList, intFlag, isMain, parseCommandLine, usageText, UsageError } from "./options.js";
+import { LLM_PRESETS, MAE_PRESETS, presetPlan, writeRandomHF } from "./random-hf.js";
 
 /** Text positions of the prompt besides the LQ image (the reference template is about this long). */
 const PROMPT_TEXT = 40;
 const RESULT_TAG = "SCALE_RESULT ";
 
-export interface ScaleOptions {
-  llm: string;
-  mae: string;
-  quantize: WeightFormat[];
-  dir: string;
-  threads: number;
-  lmDecodeTokens: number;
-  keep: boolean;
-}
+/** The options of `pnpm bench scale`: the one place each default lives. */
+export const SCALE_OPTIONS = z.object({
+  llm: oneOf(LLM_PRESETS).default("tinyllama-1.1b").describe("the LM's preset (random-hf.ts)"),
+  mae: oneOf(MAE_PRESETS).default("vit-mae-base").describe("the MAE's preset (random-hf.ts)"),
+  quantize: commaList()
+    .pipe(z.array(oneOf(WEIGHT_FORMATS)))
+    .default(["int4", "int8"])
+    .describe("weight formats exported and run, comma-separated"),
+  dir: z.string().default(join(".cache", "scale")).describe("where the random folders and exports go"),
+  threads: intFlag(positiveInt()).default(() => cpus().length).describe("ORT intra-op threads (default: the cores)"),
+  lmDecodeTokens: intFlag(positiveInt()).default(16).describe("LM decode steps timed after the image"),
+  keep: z.boolean().default(false).describe("keep the export folders"),
+});
+
+export type ScaleOptions = z.output<typeof SCALE_OPTIONS>;
+
+export const SCALE_USAGE = usageText("usage: pnpm bench scale [--name=value ...]", SCALE_OPTIONS);
 
 interface ExportResult {
   seconds: number;
@@ -178,34 +187,12 @@ function child<T>(stage: "export" | "run", args: object): T {
 // ---------------------------------------------------------------------------------------------
 // Entry
 
-export function parseScaleArgs(argv: string[]): ScaleOptions {
-  const { values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      llm: { type: "string" }, mae: { type: "string" }, quantize: { type: "string" }, dir: { type: "string" },
-      threads: { type: "string" }, "lm-decode-tokens": { type: "string" }, keep: { type: "boolean" },
-    },
-  });
-  const int = (v: string | undefined, flag: string, fallback: number, min: number) => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${flag}: expected an integer ≥ ${min}, got "${v}"`);
-    return n;
-  };
-  return {
-    llm: values.llm ?? "tinyllama-1.1b",
-    mae: values.mae ?? "vit-mae-base",
-    quantize: (values.quantize ?? "int4,int8").split(",").map((q) => parseWeightFormat(q.trim(), "--quantize")),
-    dir: values.dir ?? join(".cache", "scale"),
-    threads: int(values.threads, "threads", cpus().length, 1),
-    lmDecodeTokens: int(values["lm-decode-tokens"], "lm-decode-tokens", 16, 1),
-    keep: values.keep ?? false,
-  };
+/** argv → typed options; a bad flag throws UsageError naming it. `allow`: flags of other suites named in the same run. */
+export function parseScaleArgs(argv: string[], allow: readonly z.ZodObject[] = []): ScaleOptions {
+  return parseCommandLine(argv, SCALE_OPTIONS, { allow }).options;
 }
 
-export async function benchScale(argv: string[] = []): Promise<Row[]> {
-  const opts = parseScaleArgs(argv);
+export async function benchScale(opts: ScaleOptions = SCALE_OPTIONS.parse({})): Promise<Row[]> {
   const { mae, llm, ckpt } = prepare(opts);
   const rows: Row[] = [];
   const all: Record<string, unknown>[] = [];
@@ -244,12 +231,20 @@ async function childMain(argv: string[]): Promise<void> {
   process.stdout.write(`${RESULT_TAG}${JSON.stringify(result)}\n`);
 }
 
-if (process.argv[1] && /scale\.(js|ts)$/.test(process.argv[1])) {
+if (isMain("scale")) {
   const argv = process.argv.slice(2);
-  (argv[0] === "--child" ? childMain(argv.slice(1)) : benchScale(argv).then(() => undefined)).then(
+  const run = async () => {
+    if (argv[0] === "--child") return childMain(argv.slice(1));
+    const { options, positionals, help } = parseCommandLine(argv, SCALE_OPTIONS);
+    if (help) return console.log(SCALE_USAGE);
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    await benchScale(options);
+  };
+  run().then(
     () => process.exit(0),
     (e) => {
       console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+      if (e instanceof UsageError) console.error(`\n${SCALE_USAGE}`);
       process.exit(1);
     },
   );

@@ -8,18 +8,19 @@
  * the LM trained without inserted repeats (when present), and the adapters alone. Also the induction
  * test of each LM and, per task, the copy score on LM4LV sequences (output k−1 → input k).
  *
- *   node tools/bench/dist/tasks.js [--tasks denoise,deblur,...] [--models models/lm4lv-tiny] [--ablations .cache/ablations] [--out docs]
+ *   node tools/bench/dist/tasks.js [--tasks denoise,deblur,...] [--models models/lm4lv-tiny] [--ablations .cache/ablations] [--out docs] [--images DIR]
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { z } from "zod";
 import { initBackend, writeImage, type RgbImage } from "@lm4lv/core";
-import { FolderPairDataset } from "@lm4lv/data";
+import { FolderPairDataset, TASK_NAMES } from "@lm4lv/data";
 import { psnr, ssim } from "@lm4lv/metrics";
 import { LM4LV, restoreAdaptersOnly, withOrtEngine, ortAvailable, inductionTest, lm4lvCopyScores, lm4lvImageSpans } from "@lm4lv/pipeline";
 import type { LlamaForCausalLM } from "@lm4lv/llm";
 import { imageGrid } from "@lm4lv/train";
+import { commaList, isMain, parseCommandLine, runScript, usageText, UsageError } from "./options.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -35,13 +36,38 @@ const LABELS: Record<Variant, string> = {
   adaptersOnly: "adapters alone, no LM (ablation)",
 };
 
+/** The options of `pnpm bench:tasks`: the one place each default lives. */
+export const TASKS_OPTIONS = z.object({
+  tasks: commaList()
+    .pipe(z.array(z.enum(TASK_NAMES, `expected task names (${TASK_NAMES.join(", ")})`)))
+    .default(["denoise", "deblur", "saltpepper", "mask", "hflip"])
+    .describe("tasks (checkpoint folders of --models), comma-separated"),
+  models: z.string().default(join(ROOT, "models/lm4lv-tiny")).describe("one LM4LV checkpoint per task"),
+  ablations: z.string().default(join(ROOT, ".cache/ablations")).describe("<task>/{random-lm,norepeat-lm,adapters-only} checkpoints"),
+  out: z.string().default(join(ROOT, "docs")).describe("where results-table.md and results/<task>.png go"),
+  images: z.string().default(join(ROOT, "assets/test-images")).describe("the clean test photos"),
+});
+
+export type TasksOptions = z.output<typeof TASKS_OPTIONS>;
+
+const USAGE = usageText("usage: pnpm bench:tasks [options]", TASKS_OPTIONS);
+
+/** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
+export function parseTasksArgs(argv: string[]): TasksOptions | undefined {
+  const { options, positionals, help } = parseCommandLine(argv, TASKS_OPTIONS);
+  if (help) return undefined;
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return options;
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { tasks: { type: "string" }, models: { type: "string" }, ablations: { type: "string" }, out: { type: "string" }, images: { type: "string" } } });
-  const tasks = (values.tasks ?? "denoise,deblur,saltpepper,mask,hflip").split(",");
-  const modelsDir = resolve(values.models ?? join(ROOT, "models/lm4lv-tiny"));
-  const ablDir = resolve(values.ablations ?? join(ROOT, ".cache/ablations"));
-  const outDir = resolve(values.out ?? join(ROOT, "docs"));
-  const imagesDir = resolve(values.images ?? join(ROOT, "assets/test-images"));
+  const options = parseTasksArgs(process.argv.slice(2));
+  if (!options) return console.log(USAGE);
+  const { tasks } = options;
+  const modelsDir = resolve(options.models);
+  const ablDir = resolve(options.ablations);
+  const outDir = resolve(options.out);
+  const imagesDir = resolve(options.images);
   mkdirSync(join(outDir, "results"), { recursive: true });
   const backend = await initBackend();
   const sections: string[] = [];
@@ -162,7 +188,4 @@ async function main(): Promise<void> {
   console.log(`→ ${join(outDir, "results-table.md")}`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+if (isMain("tasks")) runScript(main, USAGE);
