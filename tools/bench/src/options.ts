@@ -57,8 +57,8 @@ export function parseCommandLine<S extends z.ZodObject>(
   return { options, positionals, help: false };
 }
 
-/** `usage` then one line per option: `--flag <kind>  description (default X)`, from the schema's `.describe()` texts and defaults. */
-export function usageText(usage: string, schema: z.ZodObject): string {
+/** `usage` then one line per option: `--flag <kind>  description (default X)`, from the schema's `.describe()` texts and defaults (and -h, --help unless `help: false`). */
+export function usageText(usage: string, schema: z.ZodObject, opts: { help?: boolean } = {}): string {
   const lines = [usage, "", "options:"];
   for (const [name, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
     const f = inner(field);
@@ -66,7 +66,7 @@ export function usageText(usage: string, schema: z.ZodObject): string {
     const def = field instanceof z.ZodDefault ? ` (default ${JSON.stringify(field.def.defaultValue)})` : "";
     lines.push(`  --${kebab(name)}${arg}`.padEnd(30) + ` ${field.description ?? ""}${def}`);
   }
-  lines.push("  -h, --help".padEnd(30) + " show this help");
+  if (opts.help ?? true) lines.push("  -h, --help".padEnd(30) + " show this help");
   return lines.join("\n");
 }
 

@@ -40,9 +40,11 @@ const OPT_IN = new Set(["scale", "generation"]);
 const USAGE = [
   `usage: pnpm bench [suite...] [--name=value ...]   suites: ${Object.keys(SUITES).join(", ")} (default: all but ${[...OPT_IN].join(", ")})`,
   "",
-  usageText("scale:", SCALE_OPTIONS),
+  usageText("scale:", SCALE_OPTIONS, { help: false }),
   "",
-  usageText("generation, lm4lv:", GENERATION_OPTIONS),
+  usageText("generation, lm4lv:", GENERATION_OPTIONS, { help: false }),
+  "",
+  "  -h, --help                   show this help",
 ].join("\n");
 
 /**

@@ -46,7 +46,7 @@ export const SCALE_OPTIONS = z.object({
     .default(["int4", "int8"])
     .describe("weight formats exported and run, comma-separated"),
   dir: z.string().default(join(".cache", "scale")).describe("where the random folders and exports go"),
-  threads: intFlag(positiveInt()).default(() => cpus().length).describe("ORT intra-op threads (default: the cores)"),
+  threads: intFlag(positiveInt()).default(() => cpus().length).describe("ORT intra-op threads (one per core)"),
   lmDecodeTokens: intFlag(positiveInt()).default(16).describe("LM decode steps timed after the image"),
   keep: z.boolean().default(false).describe("keep the export folders"),
 });
