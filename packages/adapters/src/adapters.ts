@@ -105,7 +105,9 @@ export class LM4LVAdapters {
         throw new Error(`LM4LVAdapters: ${name} has ${values.length} values, expected ${size} (shape ${JSON.stringify(shapes[name])})`);
       }
       // tf.js variable names are global: prefix them per instance, keep the stable name as key.
-      params[name] = tf.variable(tf.tensor(values, shapes[name], "float32"), true, `${scope}/${name}`);
+      const initialValue = tf.tensor(values, shapes[name], "float32");
+      params[name] = tf.variable(initialValue, true, `${scope}/${name}`); // a copy: the initial tensor is freed
+      initialValue.dispose();
     }
     this.params = params;
   }
