@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { oneOf, positiveInt, validateConfig } from "@lm4lv/core";
-import { ORT_WEIGHT_FORMATS } from "@lm4lv/pipeline";
+import { WEIGHT_FORMATS } from "@lm4lv/onnx/available";
 
 /** A number written as text → the number; anything else is left for the schema to reject. */
 const numeric = (v: unknown) => (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v);
@@ -24,7 +24,7 @@ export const INFER_OPTIONS = z
     json: z.boolean().default(false),
     engine: oneOf(["ort", "tfjs"]).optional(),
     threads: z.preprocess(numeric, positiveInt()).optional(),
-    quantize: oneOf(ORT_WEIGHT_FORMATS).optional(),
+    quantize: oneOf(WEIGHT_FORMATS).optional(),
     cache: z.string().optional(),
     maeBaseline: z.boolean().default(true),
   })

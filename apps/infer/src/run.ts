@@ -9,7 +9,8 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { initBackend } from "@lm4lv/core";
-import { LM4LV, checkpointDir, listInferenceItems, loadOrtLM4LV, meanScores, ortAvailable, restoreFiles, type ItemResult, type InferenceItem } from "@lm4lv/pipeline";
+import { LM4LV, checkpointDir, listInferenceItems, meanScores, restoreFiles, type ItemResult, type InferenceItem } from "@lm4lv/pipeline";
+import { ortAvailable } from "@lm4lv/onnx/available";
 import { InferOptionsError, parseInferOptions, type InferOptions } from "./options.js";
 
 export interface Io {
@@ -115,7 +116,9 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
   if (useOrt) {
     try {
       // ORT only: the MAE and the LM are exported from their folders and never loaded in tfjs
+      // (@lm4lv/onnx, which loads onnxruntime-node, is imported only for this engine)
       const tE = performance.now();
+      const { loadOrtLM4LV } = await import("@lm4lv/onnx");
       const r = await loadOrtLM4LV(ckpt, { ...overrides, threads, quantize, cacheDir: o.cache });
       model = r.model;
       if (r.exported && !o.json) io.err(`exported ONNX models to ${r.dir} in ${((performance.now() - tE) / 1000).toFixed(1)} s (cached for next time)`);

@@ -1,9 +1,9 @@
 /**
- * The gradient engine of `pnpm train mae|lm`: `--engine ort` (ONNX Runtime training graphs of
+ * The gradient engine of `pnpm train mae|lm|lm4lv`: `--engine ort` (ONNX Runtime training graphs of
  * @lm4lv/onnx, the default when onnxruntime-node loads) or `--engine tfjs` (tfjs autodiff).
  * @lm4lv/onnx is imported only when ORT is chosen.
  */
-import { ortAvailable } from "@lm4lv/pipeline";
+import { ortAvailable } from "@lm4lv/onnx/available";
 
 export type EngineName = "ort" | "tfjs";
 

@@ -8,6 +8,7 @@ import { f32ToF16 } from "@lm4lv/core";
 import type { OnnxGraph } from "./graph.js";
 import { blockCount, int4MatMulNBits, int8BlockSize, int8MatMulNBits } from "./quantize.js";
 import type { MatMulNBitsWeights } from "./quantize.js";
+import { WEIGHT_FORMATS, type WeightFormat } from "./available.js";
 
 /** A linear layer's constants: kernel `[in, out]` (PyTorch weight transposed), optional bias `[out]`. */
 export interface LinearInit {
@@ -21,16 +22,8 @@ export function linearInit(g: OnnxGraph, name: string, kernel: Float32Array, inD
   return bias ? { kernel: k, bias: g.param(`${name}.bias`, bias, [outDim]) } : { kernel: k };
 }
 
-/**
- * How the weights of a linear layer are stored in the graph:
- *   fp32  MatMul with a float32 kernel `[K, N]`
- *   fp16  float16 kernel + Cast (half the file; ONNX Runtime's CPU provider folds the Cast at
- *         load, so in memory and speed it is fp32)
- *   int8  MatMulNBits, 8 bits, symmetric per output channel (see quantize.ts)
- *   int4  MatMulNBits, 4 bits, asymmetric blocks of 32 along K
- */
-export type WeightFormat = "fp32" | "fp16" | "int8" | "int4";
-export const WEIGHT_FORMATS: readonly WeightFormat[] = ["fp32", "fp16", "int8", "int4"];
+/** How the weights of a linear layer are stored in the graph: see `WeightFormat` (available.ts). */
+export { WEIGHT_FORMATS, type WeightFormat };
 
 /** Block size of int4 weights. */
 export const INT4_BLOCK_SIZE = 32;

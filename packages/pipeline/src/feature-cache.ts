@@ -2,7 +2,8 @@
  * MAE features of training images, computed once: the MAE is frozen in LM4LV training, so the
  * features of an image never change. Entries are keyed by the MAE weights' hash and the image's
  * pixels (content-addressed: a pair drawn again, in any epoch, is not re-encoded), kept in
- * memory up to a byte budget (least recently used first out).
+ * memory up to a byte budget (least recently used first out). An external gradient engine keeps
+ * one (`LM4LVGradients.cache`; `ortLM4LVGradients` of @lm4lv/onnx encodes with ORT's MAE encoder).
  */
 import { createHash } from "node:crypto";
 import type { RgbImage } from "@lm4lv/core";

@@ -2,6 +2,8 @@
  * Training of the LM4LV adapters + task tokens (spec §4, §7) with everything else frozen,
  * composed from @lm4lv/train: Adam (0.9, 0.95), warm-up/decay schedule, clipping, accumulation,
  * atomic checkpoints with exact resume, validation PSNR/SSIM, loss curve and sample grid.
+ * Gradients: tfjs autodiff of `LM4LV.loss`, or an external engine given as `gradients` (ONNX
+ * Runtime: `ortLM4LVGradients` of @lm4lv/onnx, which encodes each distinct image once).
  */
 import * as tf from "@tensorflow/tfjs";
 import { mkdirSync } from "node:fs";
@@ -9,14 +11,12 @@ import { join } from "node:path";
 import { z } from "zod";
 import { fieldPath, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, validateConfig, writeImage, type RgbImage } from "@lm4lv/core";
 import { psnr, ssim } from "@lm4lv/metrics";
-import { ViTMAE, preprocessImages } from "@lm4lv/mae";
-import { LlamaForCausalLM } from "@lm4lv/llm";
 import { ShuffledBatches, imageGrid, runTraining, type GradientFn, type TrainResult, type ProgressOptions } from "@lm4lv/train";
 import type { LM4LV } from "./lm4lv.js";
 import { defaultCropBorder } from "./inference.js";
-import { FeatureCache } from "./feature-cache.js";
+import type { FeatureCache } from "./feature-cache.js";
 
-/** Where gradients are computed: ONNX Runtime (reverse-mode graphs of @lm4lv/onnx) or tfjs autodiff. */
+/** Where gradients are computed: ONNX Runtime (reverse-mode graphs of @lm4lv/onnx, given as `gradients`) or tfjs autodiff. */
 export type TrainEngine = "ort" | "tfjs";
 
 /** What the trainer needs of a dataset: `@lm4lv/data`'s FolderPairDataset and JsonDataset fit. */
@@ -50,7 +50,11 @@ export const LM4LV_TRAINING_OPTIONS = z.object({
   valCount: nonNegativeInt().default(4),
   /** Continue from `<outDir>/checkpoints/last.safetensors`. */
   resume: z.boolean().default(false),
-  /** Gradient engine. With "ort" the MAE features of each image are computed once. */
+  /**
+   * Gradient engine: "tfjs" (autodiff) or "ort", run by the engine given as `gradients` (e.g.
+   * `ortLM4LVGradients` of @lm4lv/onnx: the MAE features of each image are computed once). When
+   * left out: "ort" if `gradients` is given, else "tfjs".
+   */
   engine: oneOf(["ort", "tfjs"]).default("tfjs"),
   /** ORT intra-op threads (default: the number of cores). */
   threads: positiveInt().optional(),
@@ -79,6 +83,8 @@ export type TrainLM4LVOptions = z.input<typeof LM4LV_TRAINING_OPTIONS> & {
   signal?: AbortSignal;
   handleSigint?: boolean;
   progress?: boolean | ProgressOptions;
+  /** The external gradient engine that `engine: "ort"` runs (e.g. `ortLM4LVGradients` of @lm4lv/onnx). */
+  gradients?: LM4LVGradientEngine;
   /** Called after every optimiser step (e.g. to abort a run in a test). */
   onStep?: (step: number, loss: number) => void;
   /** Extra fields for lm4lv.json. */
@@ -101,67 +107,32 @@ export function constrainAdapterScale(model: LM4LV, r: number): number {
   return scale;
 }
 
-type Pair = { lq: RgbImage; hq: RgbImage; noise?: Float32Array };
+/** A training pair at the MAE's size; `noise` is the teacher-forced input noise (`inputNoise`), drawn by the trainer. */
+export type LM4LVPair = { lq: RgbImage; hq: RgbImage; noise?: Float32Array };
+
+/** What an external gradient engine is built for. */
+export interface LM4LVEngineRun {
+  /** Intra-op threads of the engine (default: the number of cores). */
+  threads?: number;
+  /** The pairs carry `noise` to add to the teacher-forced clean features. */
+  inputNoise?: boolean;
+}
 
 /**
- * LM4LV gradients on ONNX Runtime: the frozen MAE encodes each distinct image once (ORT encoder,
- * features cached by content and the MAE weights' hash), then one training graph per batch size
- * computes CE + MSE and the adapter / task-token gradients with the LLM frozen in the graph.
+ * An external gradient engine of the §4 loss, e.g. ONNX Runtime's (`ortLM4LVGradients` of
+ * @lm4lv/onnx): the adapters' and task tokens' gradients of a batch of pairs, with everything else frozen.
  */
-export async function ortLM4LVGradients(model: LM4LV, opts: { threads?: number; inputNoise?: boolean } = {}): Promise<{ gradients: GradientFn<Pair[]>; cache: FeatureCache; release: () => Promise<void> }> {
-  const onnx = await import("@lm4lv/onnx");
-  const ort = await import("onnxruntime-node");
-  const { vision, lm } = model.models;
-  if (!(vision instanceof ViTMAE)) throw new Error("ORT training needs the tfjs ViTMAE weights (load the models with loadModels)");
-  if (!(lm instanceof LlamaForCausalLM)) throw new Error("ORT training needs a LlamaForCausalLM (load the models with loadModels)");
-  const sessionOpts = { intraOpThreads: opts.threads };
-  const encoder = await ort.InferenceSession.create(onnx.buildViTEncoder(vision).toBytes(), onnx.sessionOptions(sessionOpts));
-  const n1 = vision.numTokens;
-  const dv = vision.hiddenSize;
-  const size = vision.imageSize;
-  const cache = new FeatureCache(onnx.sourceHash({ mae: model.models.visionDir }), async (images) => {
-    const px = preprocessImages(images); // [n, 3, S, S]
-    const input = new ort.Tensor("float32", px.dataSync() as Float32Array, [images.length, 3, size, size]);
-    px.dispose();
-    const out = (await encoder.run({ pixel_values: input })).features.data as Float32Array; // [n, 1+N, Dv]
-    return images.map((_, i) => out.slice(i * n1 * dv, (i + 1) * n1 * dv));
-  });
-  const vars = model.adapters.namedVariables();
-  const sessions = new Map<number, Promise<import("@lm4lv/onnx").OrtTrainingSession>>();
-  const sessionFor = (batch: number) => {
-    let s = sessions.get(batch);
-    if (!s) {
-      s = onnx.OrtTrainingSession.create(onnx.buildLM4LVTrainingGraph(lm, vars, model.layout(), { batch, inputNoise: opts.inputNoise }), sessionOpts);
-      sessions.set(batch, s);
-    }
-    return s;
-  };
-  const gradients: GradientFn<Pair[]> = async (pairs) => {
-    const B = pairs.length;
-    const [lq, hq] = [await cache.features(pairs.map((p) => p.lq)), await cache.features(pairs.map((p) => p.hq))];
-    const feats = new Float32Array(B * 2 * n1 * dv); // [B, 2, 1+N, Dv]: image 0 = LQ, image 1 = HQ
-    for (let b = 0; b < B; b++) {
-      feats.set(lq[b], (2 * b) * n1 * dv);
-      feats.set(hq[b], (2 * b + 1) * n1 * dv);
-    }
-    const params = Object.fromEntries(Object.entries(vars).map(([n, v]) => [n, { data: v.dataSync() as Float32Array, shape: v.shape }]));
-    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = { features: new ort.Tensor("float32", feats, [B, 2, n1, dv]) };
-    if (opts.inputNoise) {
-      const noise = new Float32Array(B * n1 * dv);
-      pairs.forEach((p, b) => {
-        if (!p.noise || p.noise.length !== n1 * dv) throw new Error(`LM4LV input noise: pair ${b} carries no [${n1}, ${dv}] noise`);
-        noise.set(p.noise, b * n1 * dv);
-      });
-      feeds.input_noise = new ort.Tensor("float32", noise, [B, n1, dv]);
-    }
-    return (await sessionFor(B)).run(params, feeds);
-  };
-  const release = async () => {
-    await encoder.release();
-    for (const s of sessions.values()) await (await s).release();
-  };
-  return { gradients, cache, release };
+export interface LM4LVGradients {
+  /** Shown in the log ("onnxruntime"). */
+  name: string;
+  gradients: GradientFn<LM4LVPair[]>;
+  /** The MAE features it keeps (an engine that encodes each distinct image once). */
+  cache?: FeatureCache;
+  release(): Promise<void>;
 }
+
+/** Builds the engine for the run's model (its adapters' variables are the trained ones). */
+export type LM4LVGradientEngine = (model: LM4LV, run: LM4LVEngineRun) => Promise<LM4LVGradients>;
 
 export interface ValMetrics {
   psnr: number;
@@ -204,7 +175,7 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
     seed: h.seed,
     // pairs of an epoch are made with a per-(item, epoch) seed: reproducible and different every epoch
     load: async (idx, rng) => {
-      const pairs: Pair[] = await Promise.all(idx.map(async (i) => {
+      const pairs: LM4LVPair[] = await Promise.all(idx.map(async (i) => {
         const { lq, hq } = await o.train.get(i, batches.epoch);
         return { lq: await model.fit(lq), hq: await model.fit(hq) };
       }));
@@ -218,16 +189,18 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
   });
   const valCount = h.valCount;
   let final: ValMetrics | undefined;
-  const { engine, inputNoise, adapterMaxRms } = h;
+  const { inputNoise, adapterMaxRms } = h;
+  const engine = o.engine === undefined && o.gradients ? "ort" : h.engine;
+  if (engine === "ort" && !o.gradients) throw new Error('trainLM4LV: engine "ort" needs its gradient engine as `gradients` (ortLM4LVGradients of @lm4lv/onnx)');
   if (adapterMaxRms !== undefined) constrainAdapterScale(model, adapterMaxRms); // the initial adapter too
   if (inputNoise > 0 && engine !== "ort") throw new Error("inputNoise needs the ORT engine (engine: \"ort\")");
-  const ortEngine = engine === "ort" ? await ortLM4LVGradients(model, { threads: h.threads, inputNoise: inputNoise > 0 }) : undefined;
+  const ortEngine = engine === "ort" ? await o.gradients!(model, { threads: h.threads, inputNoise: inputNoise > 0 }) : undefined;
   const result = await runTraining({
     variables: model.adapters.namedVariables(),
     ...(ortEngine
       ? { gradients: ortEngine.gradients }
       : {
-          loss: (pairs: Pair[]) => {
+          loss: (pairs: LM4LVPair[]) => {
             const { loss, ce, mse } = model.loss(pairs);
             return { loss, parts: { ce, mse } };
           },

@@ -71,7 +71,10 @@ export function pairConversation() {
   return { image: ["lq", "hq"], conversations: PAIR_CONVERSATION.map((t) => ({ ...t })), task_type: PAIR_TASK_TYPE as "conversation" };
 }
 
-/** What an inference engine (e.g. ONNX Runtime) may replace; training always runs on tfjs. */
+/**
+ * What an inference engine may replace (ONNX Runtime's: `withOrtEngine` / `loadOrtLM4LV` of
+ * @lm4lv/onnx); training takes its engine as `trainLM4LV`'s `gradients` instead.
+ */
 export interface GenerationEngine {
   /** Encoder/decoder used by encode/decode/restore. */
   vision?: VisionModel;
@@ -326,7 +329,7 @@ export class LM4LV {
     }
   }
 
-  /** A copy that runs inference on another engine (e.g. ONNX Runtime); training stays on tfjs. */
+  /** A copy that runs inference on another engine (e.g. ONNX Runtime, @lm4lv/onnx). */
   withGenerationEngine(engine: GenerationEngine): LM4LV {
     return new LM4LV(this.models, this.adapters, this.task, engine);
   }
@@ -335,6 +338,13 @@ export class LM4LV {
   get engineName(): string {
     return this.generation.name ?? "tfjs";
   }
+}
+
+/** The input and the output image spans of the model's LM4LV layout (output token k sits `out.start − in.start` after input token k). */
+export function lm4lvImageSpans(model: LM4LV): [{ start: number; length: number }, { start: number; length: number }] {
+  const images = model.layout().spans.filter((s) => s.kind === "image").sort((a, b) => a.start - b.start);
+  if (images.length !== 2) throw new Error(`the LM4LV layout has ${images.length} image spans, expected 2`);
+  return [images[0], images[1]];
 }
 
 /** Resolves a checkpoint argument: a folder holding lm4lv.json. */

@@ -66,7 +66,8 @@ export async function generationChild(root: string, o: GenerationChildOptions): 
   // types from this checkout (erased at run time), modules from `root`
   const load = <M>(pkg: string) => import(pathToFileURL(join(root, "packages", pkg, "dist", "index.js")).href) as Promise<M>;
   const core = await load<typeof import("@lm4lv/core")>("core");
-  const pipeline = await load<typeof import("@lm4lv/pipeline")>("pipeline");
+  // loadOrtLM4LV is @lm4lv/onnx's; in checkouts from before it moved there, @lm4lv/pipeline's
+  const pipeline = await load<Partial<Pick<typeof import("@lm4lv/onnx"), "loadOrtLM4LV">>>("pipeline");
   const onnx = await load<typeof import("@lm4lv/onnx")>("onnx");
   const sampler = await load<typeof import("@lm4lv/sampler")>("sampler");
   const tfPath = createRequire(join(root, "packages", "pipeline", "package.json")).resolve("@tensorflow/tfjs");
@@ -75,7 +76,7 @@ export async function generationChild(root: string, o: GenerationChildOptions): 
 
   const ckpt = join(root, "models", "lm4lv-tiny", "denoise");
   const t0 = performance.now();
-  const { model, dir } = await pipeline.loadOrtLM4LV(ckpt, { cacheDir: o.cacheDir, threads: o.threads });
+  const { model, dir } = await (onnx.loadOrtLM4LV ?? pipeline.loadOrtLM4LV!)(ckpt, { cacheDir: o.cacheDir, threads: o.threads });
   const loadMs = performance.now() - t0;
   const lq = await model.fit(await core.readImage(join(root, "assets", "examples", "denoise", "degraded.png")));
   const perImage = await timeRuns(o.runs, async () => (await model.restore(lq)).features.dispose());

@@ -8,7 +8,8 @@ import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { initBackend, readImage, type RgbImage } from "@lm4lv/core";
 import { degrade } from "@lm4lv/data";
-import { LM4LV, withOrtEngine } from "@lm4lv/pipeline";
+import { LM4LV } from "@lm4lv/pipeline";
+import { withOrtEngine } from "@lm4lv/onnx";
 import { printTable, time, type Row } from "./harness.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");

@@ -1,14 +1,13 @@
 /**
  * pnpm train lm: text pre-training of the small Llama LM (the embedded default). Parses options and
  * hands them to @lm4lv/llm's trainLm (tokenizer → corpus → Llama → training → HF folder + report.json),
- * with ONNX Runtime gradients from @lm4lv/onnx and @lm4lv/pipeline's induction test as a probe.
+ * with ONNX Runtime gradients and the induction test (a probe) from @lm4lv/onnx.
  */
 import { z } from "zod";
 import { initBackend, oneOf, positiveInt } from "@lm4lv/core";
 import { trainLm, LM_ADDED_TOKENS, LM_TRAINING_OPTIONS } from "@lm4lv/llm";
 import type { LlamaForCausalLM, LmGradientEngine } from "@lm4lv/llm";
-import { inductionTest } from "@lm4lv/pipeline";
-import type { InductionResult } from "@lm4lv/pipeline";
+import type { InductionResult } from "@lm4lv/onnx";
 import { parseOptions, usage } from "../options.js";
 import { chooseEngine } from "../engine.js";
 
@@ -53,7 +52,8 @@ export const LM_OPTIONS = z.object({
 const SUMMARY = "Trains a byte-level BPE tokenizer (unless --tokenizer) and a small Llama LM on plain text.";
 
 /** The induction test ([BOS] + R + R) on tokens that are not the 3 special ids nor the added "<Img>"/"</Img>" (the last ids). */
-function induction(model: LlamaForCausalLM): Promise<InductionResult> {
+async function induction(model: LlamaForCausalLM): Promise<InductionResult> {
+  const { inductionTest } = await import("@lm4lv/onnx"); // loads onnxruntime-node: only when the probe runs
   return inductionTest(model, { bosId: model.config.bos_token_id ?? 1, firstToken: 3, reservedTop: LM_ADDED_TOKENS.length });
 }
 

@@ -7,8 +7,10 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { initBackend, oneOf, positiveInt } from "@lm4lv/core";
 import { FolderPairDataset, JsonDataset, parseTaskParams } from "@lm4lv/data";
-import { ADAPTERS_ONLY_TRAINING_OPTIONS, LM4LV, LM4LV_TRAINING_OPTIONS, loadModels, ortAvailable, trainAdaptersOnly, trainLM4LV } from "@lm4lv/pipeline";
+import { ADAPTERS_ONLY_TRAINING_OPTIONS, LM4LV, LM4LV_TRAINING_OPTIONS, loadModels, trainAdaptersOnly, trainLM4LV } from "@lm4lv/pipeline";
+import type { LM4LVGradientEngine } from "@lm4lv/pipeline";
 import { defaultOf, parseOptions, usage } from "../options.js";
+import { chooseEngine } from "../engine.js";
 import { REPO_ROOT } from "../paths.js";
 
 // The training hyperparameters and their defaults are the trainers' (spec §7 for LM4LV); an option
@@ -79,7 +81,8 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
   const val = o.val ? source(o.val) : undefined;
   const model = LM4LV.create(models, { task, seed: o.seed });
   const out = resolve(o.out);
-  const engine = o.engine ?? ((await ortAvailable()) ? "ort" : "tfjs");
+  const engine = await chooseEngine(o.engine);
+  const gradients: LM4LVGradientEngine = async (m, run) => (await import("@lm4lv/onnx")).ortLM4LVGradients(m, run);
   console.error(`lm4lv train: task ${task}, ${train.length} training images at ${size}px, ${model.numVisualTokens} visual tokens, LLM width ${models.lm.hiddenSize}, ${engine === "ort" ? "onnxruntime" : `tfjs-${backend}`} → ${out}`);
   if (o.mode === "adapters-only") {
     const r = await trainAdaptersOnly({ model, train, outDir: out, steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed, resume: o.resume });
@@ -102,6 +105,7 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
     validateEvery: o.validateEvery,
     resume: o.resume,
     engine,
+    gradients: engine === "ort" ? gradients : undefined,
     threads: o.threads,
     inputNoise: o.inputNoise,
     adapterMaxRms: o.adapterMaxRms,

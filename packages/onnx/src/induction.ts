@@ -9,14 +9,18 @@
  *     induction head).
  *
  * `lm4lvCopyScores` applies the same attention measure to LM4LV training sequences: from the
- * output visual position k − 1 to the input visual token k (the offset copying needs).
+ * output visual position k − 1 to the input visual token k (the offset copying needs; the spans are
+ * `lm4lvImageSpans` of @lm4lv/pipeline).
  * Attention probabilities come from an ONNX Runtime analysis graph (`buildLlamaAttentionGraph`).
  */
 import * as tf from "@tensorflow/tfjs";
-import { Mulberry32 } from "@lm4lv/core";
+import * as ort from "onnxruntime-node";
+import { Mulberry32, type RgbImage } from "@lm4lv/core";
 import type { LlamaForCausalLM } from "@lm4lv/llm";
 import { assembleInputsEmbedsSync } from "@lm4lv/adapters";
-import type { LM4LV } from "./lm4lv.js";
+import { lm4lvImageSpans, type LM4LV } from "@lm4lv/pipeline";
+import { sessionOptions } from "./session.js";
+import { buildLlamaAttentionGraph } from "./train-llama.js";
 
 export interface HeadScores {
   /** [layer][head]: mean attention along the measured offset. */
@@ -41,9 +45,7 @@ interface AttentionRun {
 }
 
 async function runAttention(lm: LlamaForCausalLM, embeds: Float32Array, B: number, T: number): Promise<AttentionRun> {
-  const onnx = await import("@lm4lv/onnx");
-  const ort = await import("onnxruntime-node");
-  const session = await ort.InferenceSession.create(onnx.buildLlamaAttentionGraph(lm, { batch: B, seqLen: T }).toBytes(), onnx.sessionOptions());
+  const session = await ort.InferenceSession.create(buildLlamaAttentionGraph(lm, { batch: B, seqLen: T }).toBytes(), sessionOptions());
   try {
     const out = await session.run({ inputs_embeds: new ort.Tensor("float32", embeds, [B, T, lm.hiddenSize]) });
     const layers = lm.config.num_hidden_layers;
@@ -111,18 +113,11 @@ export async function inductionTest(lm: LlamaForCausalLM, opts: { length?: numbe
   return { length: L, batch: B, firstCopyLoss: first / (B * (L - 1)), secondCopyLoss: second / (B * (L - 1)), uniformLoss: Math.log(V), ...scores };
 }
 
-/** The input and the output image spans of the model's LM4LV layout (output token k sits `out.start − in.start` after input token k). */
-export function lm4lvImageSpans(model: LM4LV): [{ start: number; length: number }, { start: number; length: number }] {
-  const images = model.layout().spans.filter((s) => s.kind === "image").sort((a, b) => a.start - b.start);
-  if (images.length !== 2) throw new Error(`the LM4LV layout has ${images.length} image spans, expected 2`);
-  return [images[0], images[1]];
-}
-
 /**
  * The induction measure on LM4LV training sequences of `pairs` (images at the MAE's size): mean
  * attention from output visual position k − 1 to input visual token k, per head.
  */
-export async function lm4lvCopyScores(model: LM4LV, pairs: readonly { lq: import("@lm4lv/core").RgbImage; hq: import("@lm4lv/core").RgbImage }[]): Promise<HeadScores> {
+export async function lm4lvCopyScores(model: LM4LV, pairs: readonly { lq: RgbImage; hq: RgbImage }[]): Promise<HeadScores> {
   const lm = model.models.lm as LlamaForCausalLM;
   const seq = model.layout();
   const T = seq.inputIds.length;

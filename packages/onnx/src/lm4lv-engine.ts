@@ -1,25 +1,23 @@
 /**
- * ONNX Runtime as the inference engine of an LM4LV checkpoint: the MAE encoder/decoder and the
- * folded LM step (adapter → LLM step → final norm → de-adapter; the same graph and session serve
- * the LM's prefill and decode) are exported once into `<checkpoint>/onnx/` (rebuilt when the
- * weights change; each `quantize` setting in its own sub-folder), then run in ORT.
+ * ONNX Runtime as the inference engine of an LM4LV checkpoint (`LM4LV` of @lm4lv/pipeline, which
+ * takes it as its `GenerationEngine`): the MAE encoder/decoder and the folded LM step (adapter →
+ * LLM step → final norm → de-adapter; the same graph and session serve the LM's prefill and
+ * decode) are exported once into `<checkpoint>/onnx/` (rebuilt when the weights change; each
+ * `quantize` setting in its own sub-folder), then run in ORT.
  *
  *   withOrtEngine(model, ckpt)   a loaded (tfjs) LM4LV → a copy that infers in ORT
  *   loadOrtLM4LV(ckpt)           straight from the checkpoint's folders: the LM and the MAE are
  *                                never loaded in tfjs (exported by streaming their safetensors),
- *                                so the process holds one copy of the LM weights, in ORT's format
+ *                                so the process holds one copy of the LM weights, in ORT's format;
+ *                                the prompt is embedded by ORT's CausalLM (its embedding graph)
  */
 import { join, resolve } from "node:path";
 import { readCheckpointInfo, resolveModelReferences, type ResolveModelsOptions } from "@lm4lv/adapters";
 import { Tokenizer } from "@lm4lv/tokenizer";
-import { LM4LV, type LM4LVModels } from "./lm4lv.js";
-
-/**
- * How the LM's weights are stored in the export: @lm4lv/onnx's WEIGHT_FORMATS, listed here so
- * that checking an option does not load onnxruntime-node.
- */
-export const ORT_WEIGHT_FORMATS = ["fp32", "fp16", "int8", "int4"] as const;
-export type OrtWeightFormat = (typeof ORT_WEIGHT_FORMATS)[number];
+import { LM4LV, type GenerationEngine, type LM4LVModels } from "@lm4lv/pipeline";
+import type { WeightFormat } from "./available.js";
+import { ensureExported, loadOrtModels, parseWeightFormat, type OrtModels } from "./export.js";
+import { generateVisualTokensOrt } from "./runtime.js";
 
 export interface OrtEngineOptions {
   /** Export folder (default `<checkpoint>/onnx`; a `quantize` other than fp32 uses `<cacheDir>/<format>`). */
@@ -29,7 +27,7 @@ export interface OrtEngineOptions {
   /** "folded" (one ORT call per visual token, default) or "step" (the sampler over ORT's causal LM). */
   loop?: "folded" | "step";
   /** The LM's linear layers: fp32 (default), fp16, int8 (per channel) or int4 (blocks of 32). */
-  quantize?: OrtWeightFormat;
+  quantize?: WeightFormat;
 }
 
 export interface OrtEngineResult {
@@ -42,40 +40,27 @@ export interface OrtEngineResult {
   dir: string;
 }
 
-/** True when onnxruntime-node loads on this machine. */
-export async function ortAvailable(): Promise<boolean> {
-  try {
-    await import("onnxruntime-node");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-type Onnx = typeof import("@lm4lv/onnx");
-type OrtModels = Awaited<ReturnType<Onnx["loadOrtModels"]>>;
-
 /** Exports (or reuses) the checkpoint's models at `opts.quantize` and opens them in ORT. */
 async function openExport(folders: { mae: string; llm: string }, checkpoint: string, opts: OrtEngineOptions) {
-  const onnx = await import("@lm4lv/onnx");
-  const quantize = onnx.parseWeightFormat(opts.quantize ?? "fp32", "quantize");
+  const quantize = parseWeightFormat(opts.quantize ?? "fp32", "quantize");
   const cacheDir = opts.cacheDir ?? join(checkpoint, "onnx");
-  const { exported, dir } = onnx.ensureExported({ mae: folders.mae, llm: folders.llm, adapters: checkpoint }, cacheDir, { quantize });
-  const ort = await onnx.loadOrtModels(dir, { intraOpThreads: opts.threads });
+  const { exported, dir } = ensureExported({ mae: folders.mae, llm: folders.llm, adapters: checkpoint }, cacheDir, { quantize });
+  const ort = await loadOrtModels(dir, { intraOpThreads: opts.threads });
   if (!ort.vision || !ort.lm || !ort.visualStep) {
     ort.dispose();
     throw new Error(`${dir}: the ONNX export lacks the vision, LM or visual-step graph`);
   }
-  return { onnx, ort: ort as Required<OrtModels>, exported, cacheDir, dir };
+  return { ort: ort as Required<OrtModels>, exported, cacheDir, dir };
 }
 
-function engineFor(onnx: Onnx, ort: Required<OrtModels>, loop: OrtEngineOptions["loop"], dispose: () => void) {
+/** The ORT models as LM4LV's generation engine: the MAE, the LM and (folded loop) the whole visual loop. */
+function engineFor(ort: Required<OrtModels>, loop: OrtEngineOptions["loop"], dispose: () => void): GenerationEngine {
   const step = ort.visualStep;
   return {
     name: "onnxruntime",
     vision: ort.vision,
     lm: ort.lm,
-    generate: (loop ?? "folded") === "folded" ? (promptEmbeds: Parameters<Onnx["generateVisualTokensOrt"]>[0]["promptEmbeds"], numTokens: number) => onnx.generateVisualTokensOrt({ step, promptEmbeds, numTokens }) : undefined,
+    generate: (loop ?? "folded") === "folded" ? (promptEmbeds, numTokens) => generateVisualTokensOrt({ step, promptEmbeds, numTokens }) : undefined,
     dispose,
   };
 }
@@ -83,8 +68,8 @@ function engineFor(onnx: Onnx, ort: Required<OrtModels>, loop: OrtEngineOptions[
 /** Returns a copy of `model` that runs inference in ONNX Runtime; `exported` tells whether the export was (re)built. */
 export async function withOrtEngine(model: LM4LV, checkpoint: string, opts: OrtEngineOptions = {}): Promise<OrtEngineResult> {
   const { models } = model;
-  const { onnx, ort, exported, cacheDir, dir } = await openExport({ mae: models.visionDir, llm: models.llmDir }, checkpoint, opts);
-  const engine = model.withGenerationEngine(engineFor(onnx, ort, opts.loop, () => ort.dispose()));
+  const { ort, exported, cacheDir, dir } = await openExport({ mae: models.visionDir, llm: models.llmDir }, checkpoint, opts);
+  const engine = model.withGenerationEngine(engineFor(ort, opts.loop, () => ort.dispose()));
   return { model: engine, exported, cacheDir, dir };
 }
 
@@ -99,14 +84,14 @@ export async function loadOrtLM4LV(checkpoint: string, opts: OrtEngineOptions & 
   const folders = resolveModelReferences(checkpoint, info, opts);
   const tokenizerDir = folders.tokenizer ?? folders.llm;
   const tokenizer = await Tokenizer.fromPretrained(tokenizerDir);
-  const { onnx, ort, exported, cacheDir, dir } = await openExport(folders, checkpoint, opts);
+  const { ort, exported, cacheDir, dir } = await openExport(folders, checkpoint, opts);
   try {
     if (tokenizer.vocabSize > ort.lm.vocabSize) {
       throw new Error(`tokenizer in ${tokenizerDir} has ${tokenizer.vocabSize} tokens but the LLM in ${folders.llm} only ${ort.lm.vocabSize} embeddings`);
     }
     const models: LM4LVModels = { vision: ort.vision, lm: ort.lm, tokenizer, visionDir: resolve(folders.mae), llmDir: resolve(folders.llm), tokenizerDir: resolve(tokenizerDir) };
     const base = LM4LV.fromCheckpointWithModels(checkpoint, models, info);
-    const model = base.withGenerationEngine(engineFor(onnx, ort, opts.loop, () => {
+    const model = base.withGenerationEngine(engineFor(ort, opts.loop, () => {
       ort.dispose();
       base.adapters.dispose();
     }));
