@@ -1,7 +1,6 @@
 export { initBackend, currentBackend, nativeBindingAvailable, BACKEND_ORDER } from "./backend.js";
 export type { BackendName } from "./backend.js";
 export { registerFastWasmBatchMatMul, unregisterFastWasmBatchMatMul } from "./wasm-matmul.js";
-export { registerWasmUnsortedSegmentSum } from "./wasm-segment-sum.js";
 export {
   SafetensorsFile,
   SafetensorsCheckpoint,
@@ -20,9 +19,7 @@ export {
   readConfig,
   validateConfig,
   formatIssues,
-  issueMessage,
   fieldPath,
-  describeValue,
   positiveInt,
   nonNegativeInt,
   positiveNumber,
