@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BpeTrainerError, trainBpe } from "./bpe-trainer.js";
 import { Tokenizer } from "./tokenizer.js";
-import { byteToUnicode } from "./testing/byte-level.js";
+import { byteToUnicode } from "./testing/index.js";
 import { Mulberry32 } from "@lm4lv/core";
 
 /** A small English corpus written for this test. */

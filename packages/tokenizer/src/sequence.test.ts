@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Tokenizer } from "./tokenizer.js";
-import { makeByteLevelTokenizerJson } from "./testing/byte-level.js";
+import { LLAMA2_TOKENIZER_DIR as LLAMA_DIR, makeByteLevelTokenizerJson } from "./testing/index.js";
 import {
   buildGenerationPrompt,
   buildSequence,
@@ -14,7 +13,6 @@ import {
   type Conversation,
 } from "./sequence.js";
 
-const LLAMA_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "tokenizer_llama2");
 const sentencePiece = new Map(
   (JSON.parse(readFileSync(join(LLAMA_DIR, "cases.json"), "utf8")).cases as { name: string; ids: number[] }[]).map(
     (c) => [c.name, c.ids],

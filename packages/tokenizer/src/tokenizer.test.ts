@@ -1,12 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Tokenizer, TokenizerError } from "./tokenizer.js";
-import { BYTE_LEVEL_BOS, BYTE_LEVEL_EOS, byteToUnicode, makeByteLevelTokenizerJson } from "./testing/byte-level.js";
-
-const LLAMA_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "tokenizer_llama2");
+import { BYTE_LEVEL_BOS, BYTE_LEVEL_EOS, byteToUnicode, LLAMA2_TOKENIZER_DIR as LLAMA_DIR, makeByteLevelTokenizerJson } from "./testing/index.js";
 
 interface Case {
   name: string;

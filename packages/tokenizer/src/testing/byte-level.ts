@@ -1,7 +1,7 @@
 /**
  * A tiny byte-level BPE `tokenizer.json` (GPT-2 / Llama-3 layout) built in code for tests:
  * the 256 byte symbols (ids 0..255 = byte values), a few merges, and two added special tokens.
- * Not exported from the package.
+ * Exposed by `./index.ts` (the `@lm4lv/tokenizer/testing` subpath).
  */
 
 /** GPT-2's reversible byte → printable character map (bytes that print as themselves keep them). */
