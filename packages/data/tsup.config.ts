@@ -1,3 +1,3 @@
 import { tsupConfig } from "../../tsup.shared";
 
-export default tsupConfig(["src/index.ts", "src/cli.ts"]);
+export default tsupConfig(["src/index.ts", "src/cli.ts", "src/testing.ts"]);

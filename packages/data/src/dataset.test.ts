@@ -6,6 +6,7 @@ import { readImage, writeImage } from "@lm4lv/core";
 import { DatasetError, FolderPairDataset, JsonDataset, PAIR_CONVERSATION, listImages, readDataItems, writeDegradedDataset } from "./dataset.js";
 import { rotate90 } from "./degradations.js";
 import { degrade } from "./tasks.js";
+import { maxAbsDiff } from "@lm4lv/core/testing";
 import { randomImage, smoothImage } from "./testing.js";
 
 let root: string;
@@ -23,12 +24,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe("FolderPairDataset", () => {
   it("lists images sorted by name and makes reproducible restoration pairs", async () => {

@@ -1,10 +1,9 @@
-export { Rng, TrainRng, deriveSeed, seedToUint32, toRng, epochOrder, normalPair } from "./rng.js";
+export { Rng, TrainRng, deriveSeed, epochOrder, normalPair } from "./rng.js";
 export type { RngState } from "./rng.js";
 export {
   gaussianNoise,
   gaussianBlur,
   rainStreaks,
-  streakKernel,
   saltPepper,
   patchMask,
   jpegCompress,
@@ -12,7 +11,6 @@ export {
   flipHorizontal,
   flipVertical,
   identity,
-  reflectIndex,
   GAUSSIAN_NOISE_DEFAULTS,
   GAUSSIAN_BLUR_DEFAULTS,
   RAIN_DEFAULTS,
@@ -36,7 +34,6 @@ export {
   writeDegradedDataset,
   listImages,
   readDataItems,
-  itemPath,
   DATA_ITEM_FIELDS,
   DATA_ITEM_SCHEMA,
   DatasetError,

@@ -1,4 +1,7 @@
-/** Small image builders shared by the tests (not exported from the package). */
+/**
+ * Test helpers of @lm4lv/data (the `@lm4lv/data/testing` subpath, for the workspace's tests; not part
+ * of the public API): small deterministic images and the measures the degradation tests use.
+ */
 import type { RgbImage } from "@lm4lv/core";
 import { Rng } from "./rng.js";
 
