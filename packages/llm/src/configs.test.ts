@@ -9,14 +9,12 @@ import * as tf from "@tensorflow/tfjs";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { f16ToF32, f32ToF16, f32ToBF16, bf16ToF32, initBackend, readSafetensors, writeSafetensors } from "@lm4lv/core";
 import type { TensorToWrite } from "@lm4lv/core";
 import { LlamaForCausalLM } from "./model.js";
 import { parseLlamaConfig } from "./config.js";
 import { llamaWeightTable } from "./weights.js";
-
-const FIXTURE = fileURLToPath(new URL("../fixtures/llama_tiny", import.meta.url));
+import { LLAMA_TINY_DIR as FIXTURE } from "./testing.js";
 
 // ---------------------------------------------------------------------------------------------
 // Seeded normal numbers (mulberry32 + Box–Muller).

@@ -4,12 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
-import { fileURLToPath } from "node:url";
 import { initBackend, SafetensorsFile } from "@lm4lv/core";
 import { LlamaForCausalLM } from "./model.js";
 import { LlamaKVCache } from "./cache.js";
+import { LLAMA_TINY_DIR as FIXTURE } from "./testing.js";
 
-const FIXTURE = fileURLToPath(new URL("../fixtures/llama_tiny", import.meta.url));
 const ATOL = 1e-4;
 const RTOL = 1e-4;
 

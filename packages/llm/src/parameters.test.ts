@@ -5,11 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
-import { fileURLToPath } from "node:url";
 import { initBackend, SafetensorsFile } from "@lm4lv/core";
 import { LlamaForCausalLM } from "./model.js";
+import { maxAbsDiff as maxDiff } from "@lm4lv/core/testing";
+import { LLAMA_TINY_DIR as FIXTURE } from "./testing.js";
 
-const FIXTURE = fileURLToPath(new URL("../fixtures/llama_tiny", import.meta.url));
 const IDS = [[1, 5, 9, 200, 17, 3, 88]];
 
 let lm: LlamaForCausalLM;
@@ -20,7 +20,6 @@ beforeAll(async () => {
 afterAll(() => lm?.dispose());
 
 const logits = (m: LlamaForCausalLM) => tf.tidy(() => m.forwardSync({ inputIds: tf.tensor2d(IDS, undefined, "int32") }).logits.dataSync() as Float32Array);
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
 describe("LlamaForCausalLM parameters", () => {
   it("namedParameters: the checkpoint's names, shapes and values (HF layout), in its order", () => {

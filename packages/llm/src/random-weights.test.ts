@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "@lm4lv/core";
+import { LLAMA_TINY_DIR } from "./testing.js";
 import { parseLlamaConfig } from "./config.js";
 import { LlamaForCausalLM } from "./model.js";
 
@@ -14,7 +15,7 @@ describe("random weights", () => {
   it("gives the pinned weights for a seed (per-tensor seeds from the Mulberry32 stream)", () => {
     // SHA-256 over the HF-named F32 tensors (sorted by name) of the tiny fixture config at seed 3,
     // computed when the seed stream was a local copy of mulberry32 (before it used core's Mulberry32).
-    const raw = JSON.parse(readFileSync(fileURLToPath(new URL("../fixtures/llama_tiny/config.json", import.meta.url)), "utf8"));
+    const raw = JSON.parse(readFileSync(join(LLAMA_TINY_DIR, "config.json"), "utf8"));
     const config = parseLlamaConfig(raw, "test");
     const lm = LlamaForCausalLM.fromConfig(config, 3);
     const tensors = lm.namedParameters(); // HF names, HF layout

@@ -3,14 +3,12 @@ import * as tf from "@tensorflow/tfjs";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { initBackend, readSafetensors, writeSafetensors } from "@lm4lv/core";
 import type { LoadedTensor } from "@lm4lv/core";
 import { LlamaForCausalLM } from "./model.js";
 import { llamaPreset } from "./config.js";
 import { llamaWeightTable } from "./weights.js";
-
-const FIXTURE = fileURLToPath(new URL("../fixtures/llama_tiny", import.meta.url));
+import { LLAMA_TINY_DIR as FIXTURE } from "./testing.js";
 
 describe("checked weight loading", () => {
   let root: string;
