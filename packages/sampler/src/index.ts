@@ -4,4 +4,3 @@ export { generateText } from "./text.js";
 export type { GenerateTextOptions, GenerateTextResult, FinishReason } from "./text.js";
 export { argmax, softmax, applyTemperature, topKFilter, topPFilter, sampleIndex, selectToken } from "./processors.js";
 export type { SamplingOptions } from "./processors.js";
-export { Mulberry32 as SamplerRng } from "@lm4lv/core";

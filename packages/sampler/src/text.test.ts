@@ -4,7 +4,9 @@ import { initBackend, SafetensorsFile } from "@lm4lv/core";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { generateText } from "./text.js";
 import { generateVisualTokens } from "./visual.js";
-import { LLAMA_TINY, maxAbsDiff, RandomLinearAdapters } from "./test-helpers.js";
+import { maxAbsDiff } from "@lm4lv/core/testing";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
+import { RandomLinearAdapters } from "./testing.js";
 
 const DV = 12;
 let lm: LlamaForCausalLM;

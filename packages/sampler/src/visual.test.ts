@@ -3,7 +3,9 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@lm4lv/core";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { generateVisualTokens } from "./visual.js";
-import { LLAMA_TINY, maxAbsDiff, RandomLinearAdapters } from "./test-helpers.js";
+import { maxAbsDiff } from "@lm4lv/core/testing";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
+import { RandomLinearAdapters } from "./testing.js";
 
 const DV = 12;
 const PROMPT = [1, 11, 186, 253, 48, 97, 30];

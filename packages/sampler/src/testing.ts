@@ -1,10 +1,10 @@
-/** Shared by this package's tests only (not exported). */
+/**
+ * Test helpers of @lm4lv/sampler (the `@lm4lv/sampler/testing` subpath, for the workspace's tests;
+ * not part of the public API): random linear adapters implementing `VisualAdapters`.
+ */
 import * as tf from "@tensorflow/tfjs";
 import { Mulberry32 as SamplerRng } from "@lm4lv/core";
 import type { VisualAdapters } from "./visual.js";
-
-/** The tiny HF Llama checkpoint and its reference cases (see fixtures/README.md). */
-export { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
 
 /**
  * A real pair of random linear maps (x·Wᵀ + b, PyTorch-style init) implementing the sampler's
@@ -41,11 +41,4 @@ export class RandomLinearAdapters implements VisualAdapters {
   dispose(): void {
     tf.dispose([this.up.w, this.up.b, this.down.w, this.down.b]);
   }
-}
-
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
