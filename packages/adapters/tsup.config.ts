@@ -1,3 +1,3 @@
 import { tsupConfig } from "../../tsup.shared";
 
-export default tsupConfig(["src/index.ts"]);
+export default tsupConfig(["src/index.ts", "src/testing.ts"]);

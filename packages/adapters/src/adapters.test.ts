@@ -2,7 +2,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@lm4lv/core";
 import { ADAPTER_PARAM_NAMES, LM4LVAdapters } from "./adapters.js";
-import { maxAbsDiff, randomFeatures } from "./test-helpers.js";
+import { maxAbsDiff } from "@lm4lv/core/testing";
+import { randomFeatures } from "./testing.js";
 
 beforeAll(async () => {
   await initBackend("cpu");

@@ -4,7 +4,9 @@ import { initBackend } from "@lm4lv/core";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters } from "./adapters.js";
 import { assembleBatchInputsEmbeds, assembleInputsEmbeds, assembleInputsEmbedsSync } from "./assemble.js";
-import { handBuiltSample, LLAMA_TINY, maxAbsDiff, randomFeatures } from "./test-helpers.js";
+import { maxAbsDiff } from "@lm4lv/core/testing";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
+import { handBuiltSample, randomFeatures } from "./testing.js";
 
 let lm: LlamaForCausalLM;
 let adapters: LM4LVAdapters;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { initBackend, SafetensorsFile, writeSafetensors } from "@lm4lv/core";
 import { LM4LVAdapters } from "./adapters.js";
 import { loadAdapters, readCheckpointInfo, saveAdapters } from "./checkpoint.js";
-import { maxAbsDiff } from "./test-helpers.js";
+import { maxAbsDiff } from "@lm4lv/core/testing";
 
 beforeAll(async () => {
   await initBackend("cpu");

@@ -9,7 +9,9 @@ import { LM4LVAdapters } from "./adapters.js";
 import { loadAdapters, loadLora, saveAdapters } from "./checkpoint.js";
 import { lm4lvForwardLoss } from "./loss.js";
 import { LlamaLora, loraParamName, loraParamShapes } from "./lora.js";
-import { handBuiltSample, LLAMA_TINY, maxAbsDiff, randomFeatures } from "./test-helpers.js";
+import { maxAbsDiff } from "@lm4lv/core/testing";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
+import { handBuiltSample, randomFeatures } from "./testing.js";
 import { Mulberry32 } from "@lm4lv/core";
 
 let lm: LlamaForCausalLM;

@@ -5,8 +5,9 @@ import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters } from "./adapters.js";
 import { assembleInputsEmbedsSync } from "./assemble.js";
 import { lm4lvForwardLoss, lm4lvLoss } from "./loss.js";
-import { handBuiltSample, LLAMA_TINY, randomFeatures } from "./test-helpers.js";
-import type { HandBuilt } from "./test-helpers.js";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
+import { handBuiltSample, randomFeatures } from "./testing.js";
+import type { HandBuilt } from "./testing.js";
 
 const N = 5; // visual tokens per image
 const K = 3; // task tokens

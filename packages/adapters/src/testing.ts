@@ -1,11 +1,11 @@
-/** Shared by this package's tests only (not exported). */
+/**
+ * Test helpers of @lm4lv/adapters (the `@lm4lv/adapters/testing` subpath, for the workspace's tests;
+ * not part of the public API): seeded random image features and an LM4LV training sample built by hand.
+ */
 import * as tf from "@tensorflow/tfjs";
 import { Mulberry32 } from "@lm4lv/core";
 import type { SequenceSpan } from "./assemble.js";
 import type { VisionTarget } from "./loss.js";
-
-/** The tiny HF Llama checkpoint (see fixtures/README.md). */
-export { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
 
 /** Random normal-ish features [1+N, Dv] per image, seeded (sum of uniforms, scale ~1). */
 export function randomFeatures(numImages: number, rows: number, width: number, seed: number): tf.Tensor2D[] {
@@ -54,12 +54,4 @@ export function handBuiltSample(N: number, K: number, text = 0): HandBuilt {
   push([70 + text, 71, 2], true); // "</Img>" "\n###"
   const visionTargets = Array.from({ length: N }, (_, i) => ({ position: hq - 1 + i, imageIndex: 1, tokenIndex: i }));
   return { inputIds, labels, spans, visionTargets };
-}
-
-/** Max |a − b| over two arrays of equal length. */
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
