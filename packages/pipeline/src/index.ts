@@ -1,4 +1,4 @@
-export { LM4LV, loadModels, pairConversation, checkpointDir, lm4lvImageSpans } from "./lm4lv.js";
+export { LM4LV, loadModels, checkpointDir, lm4lvImageSpans } from "./lm4lv.js";
 export type { LM4LVModels, LoadModelsOptions, RestoreResult, GenerationEngine } from "./lm4lv.js";
 export { trainLM4LV, evaluatePairs, LM4LV_TRAINING_OPTIONS } from "./lm4lv-training.js";
 export type { TrainLM4LVOptions, LM4LVTrainingHyperparameters, PairSource, ValMetrics, TrainEngine, LM4LVPair, LM4LVEngineRun, LM4LVGradients, LM4LVGradientEngine } from "./lm4lv-training.js";
@@ -6,5 +6,5 @@ export { FeatureCache } from "./feature-cache.js";
 export type { FeatureEncoder, FeatureCacheStats } from "./feature-cache.js";
 export { listInferenceItems, restoreFiles, meanScores, defaultCropBorder } from "./inference.js";
 export type { InferenceItem, ItemResult, ItemScores, RestoreFilesOptions } from "./inference.js";
-export { adaptersOnlyLoss, restoreAdaptersOnly, trainAdaptersOnly, ADAPTERS_ONLY_TRAINING_OPTIONS } from "./adapters-only.js";
+export { restoreAdaptersOnly, trainAdaptersOnly, ADAPTERS_ONLY_TRAINING_OPTIONS } from "./adapters-only.js";
 export type { TrainAdaptersOnlyOptions } from "./adapters-only.js";
