@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { ConfigError } from "@lm4lv/core";
 import { parseViTMAEConfig, readViTMAEConfig, vitMAEPreset, VIT_MAE_PRESETS } from "./config.js";
 import { expectedWeights } from "./weights.js";
-import { FIXTURE_DIR } from "./test-helpers.js";
+import { VIT_MAE_TINY_DIR as FIXTURE_DIR } from "./testing.js";
 
 describe("ViTMAEConfig", () => {
   it("reads the fixture config.json with HF field names", () => {

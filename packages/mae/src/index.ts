@@ -23,11 +23,11 @@ export {
 export type { MaskingResult } from "./ops.js";
 export { maePretrainingLoss, decoderFinetuneLoss, NORM_PIX_EPS } from "./losses.js";
 export type { DecoderLossOptions } from "./losses.js";
-export { expectedWeights, loadWeights, initWeights, WeightLoadError, SeededRandom } from "./weights.js";
-export type { WeightSpec, RawWeight } from "./weights.js";
+export { expectedWeights, WeightLoadError } from "./weights.js";
+export type { WeightSpec } from "./weights.js";
 export { ImageSet, maeBatches } from "./image-set.js";
 export type { MaeBatch, MaeBatchOptions } from "./image-set.js";
 export { evaluateReconstruction, reconstructImages } from "./evaluation.js";
 export type { ReconstructionScore } from "./evaluation.js";
-export { trainMae, maePretrainTask, maeDecoderFinetuneTask, maeAutoencodeTask, FIXED_PRETRAIN_PARAMETERS, MAE_TRAINING_OPTIONS, MAE_STAGES } from "./training.js";
+export { trainMae, maePretrainTask, maeDecoderFinetuneTask, maeAutoencodeTask, MAE_TRAINING_OPTIONS, MAE_STAGES } from "./training.js";
 export type { MaeTrainOptions, MaeTrainSettings, MaeTrainResult, MaeStage, MaeTask, MaeEngineRun, MaeGradients, MaeGradientEngine } from "./training.js";

@@ -4,7 +4,8 @@ import { initBackend } from "@lm4lv/core";
 import { ViTMAE } from "./model.js";
 import { decoderFinetuneLoss, maePretrainingLoss } from "./losses.js";
 import { denormalizeImageNet } from "./ops.js";
-import { FIXTURE_DIR, data, readCase } from "./test-helpers.js";
+import { readCase } from "@lm4lv/core/testing";
+import { VIT_MAE_TINY_DIR as FIXTURE_DIR, data } from "./testing.js";
 
 /** Index of the largest |g| (so the finite-difference check compares a well-resolved value). */
 function argmaxAbs(g: ArrayLike<number>): number {
@@ -47,7 +48,7 @@ describe("MAE losses: gradients w.r.t. decoder parameters agree with finite diff
   beforeAll(async () => {
     await initBackend("cpu");
     mae = ViTMAE.fromPretrained(FIXTURE_DIR);
-    const c = readCase("mask_ratio_0.75");
+    const c = readCase(FIXTURE_DIR, "mask_ratio_0.75");
     const px = c.get("inputs/pixel_values")!;
     // one sample keeps the check small
     pixels = tf.tensor4d((px.data as Float32Array).slice(0, 3 * 32 * 32), [1, 3, 32, 32]);
@@ -113,7 +114,7 @@ describe.each(["wasm", "cpu"])("decoder training steps on %s", (backend) => {
   let noise: Float32Array;
   beforeAll(async () => {
     await initBackend(backend);
-    const c = readCase("mask_ratio_0.75");
+    const c = readCase(FIXTURE_DIR, "mask_ratio_0.75");
     pixels = tf.tensor4d(c.get("inputs/pixel_values")!.data as Float32Array, [2, 3, 32, 32]);
     noise = c.get("inputs/noise")!.data as Float32Array;
   });

@@ -8,7 +8,8 @@ import { ViTMAE } from "./model.js";
 import { parseViTMAEConfig, readViTMAEConfig } from "./config.js";
 import { patchify, unpatchify } from "./ops.js";
 import { expectedWeights } from "./weights.js";
-import { FIXTURE_DIR, data, maxAbsDiff, readCase } from "./test-helpers.js";
+import { maxAbsDiff, readCase } from "@lm4lv/core/testing";
+import { VIT_MAE_TINY_DIR as FIXTURE_DIR, data } from "./testing.js";
 
 const ATOL = 1e-4;
 
@@ -22,7 +23,7 @@ describe.each(["wasm", "cpu"])("ViTMAE parity with Hugging Face on %s", (backend
 
   for (const caseName of ["mask_ratio_0.75", "mask_ratio_0.0_identity_noise"]) {
     describe(caseName, () => {
-      const c = readCase(caseName);
+      const c = readCase(FIXTURE_DIR, caseName);
       const input = (k: string) => c.get(`inputs/${k}`)!;
       const output = (k: string) => c.get(`outputs/${k}`)!;
       const maskRatio = caseName === "mask_ratio_0.75" ? 0.75 : 0;

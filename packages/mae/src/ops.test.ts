@@ -8,7 +8,8 @@ import {
   denormalizeImageNet, gatherTokens, lenKeep, normalizeImageNet, patchify, preprocessFiles, randomMasking,
   sincosPositionEmbedding, unpatchify, postprocess, gelu,
 } from "./ops.js";
-import { FIXTURE_DIR, data, maxAbsDiff } from "./test-helpers.js";
+import { maxAbsDiff } from "@lm4lv/core/testing";
+import { VIT_MAE_TINY_DIR as FIXTURE_DIR, data } from "./testing.js";
 
 describe.each(["wasm", "cpu"])("MAE helpers on %s", (backend) => {
   beforeAll(async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readImage, writeImage } from "@lm4lv/core";
 import { main, parseMaeArgs } from "./run-cli.js";
-import { FIXTURE_DIR } from "./test-helpers.js";
+import { VIT_MAE_TINY_DIR as FIXTURE_DIR } from "./testing.js";
 
 function capture() {
   const out: string[] = [];

@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { FIXTURE_DIR } from "./test-helpers.js";
+import { VIT_MAE_TINY_DIR as FIXTURE_DIR } from "./testing.js";
 
 const MAE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CORE_DIR = join(MAE_DIR, "..", "core");
