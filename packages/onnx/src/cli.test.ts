@@ -5,7 +5,8 @@ import { join, relative } from "node:path";
 import { LM4LVAdapters, saveAdapters } from "@lm4lv/adapters";
 import { sourceFromDir } from "./export.js";
 import { parseExportArgs } from "./cli.js";
-import { LLAMA_TINY, VIT_MAE_TINY } from "./test-helpers.js";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
+import { VIT_MAE_TINY_DIR as VIT_MAE_TINY } from "@lm4lv/mae/testing";
 
 describe("export sources", () => {
   it("an LM4LV checkpoint folder names its MAE, LLM (relative to it) and adapters", () => {

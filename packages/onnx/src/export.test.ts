@@ -7,12 +7,14 @@ import { ViTMAE } from "@lm4lv/mae";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters } from "@lm4lv/adapters";
 import { ensureExported, exportOnnx, loadOrtModels, readManifest, sourceHash } from "./export.js";
-import { LLAMA_TINY, maxAbsDiff, tempDir, VIT_MAE_TINY } from "./test-helpers.js";
+import { maxAbsDiff, tempDir } from "@lm4lv/core/testing";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
+import { VIT_MAE_TINY_DIR as VIT_MAE_TINY } from "@lm4lv/mae/testing";
 
 let dir: string;
 beforeAll(async () => {
   await initBackend("cpu");
-  dir = tempDir("export");
+  dir = tempDir("onnx-export");
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

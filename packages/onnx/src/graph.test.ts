@@ -6,9 +6,9 @@ import onnxProto from "onnx-proto";
 import { f32ToF16 } from "@lm4lv/core";
 import { OnnxGraph } from "./graph.js";
 import { OrtSession } from "./session.js";
-import { maxAbsDiff, tempDir } from "./test-helpers.js";
+import { maxAbsDiff, tempDir } from "@lm4lv/core/testing";
 
-const dir = tempDir("graph");
+const dir = tempDir("onnx-graph");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** y = relu(x · W1 + b1) · W2 with seeded weights; W1 and W2 are "big", b1 small. */

@@ -9,14 +9,15 @@ import type { LlamaExportOptions } from "./llama-export.js";
 import type { WeightFormat } from "./layers.js";
 import { quantizeInt4Blocks, quantizeInt8PerChannel } from "./quantize.js";
 import { OrtCausalLM } from "./runtime.js";
-import { caseTensor, LLAMA_TINY, maxAbsDiff, tempDir } from "./test-helpers.js";
+import { caseTensor, maxAbsDiff, tempDir } from "@lm4lv/core/testing";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
 
 let dir: string;
 let lm: LlamaForCausalLM;
 
 beforeAll(async () => {
   await initBackend("cpu");
-  dir = tempDir("llama-quant");
+  dir = tempDir("onnx-llama-quant");
   lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
 });
 afterAll(() => {

@@ -9,7 +9,8 @@ import { exportOnnx, loadOrtModels } from "./export.js";
 import { buildLlamaStep } from "./llama-export.js";
 import { openLlamaSource } from "./llama-source.js";
 import type { LlamaWeightSource } from "./llama-source.js";
-import { LLAMA_TINY, maxAbsDiff, tempDir } from "./test-helpers.js";
+import { maxAbsDiff, tempDir } from "@lm4lv/core/testing";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
 
 let dir: string;
 let sharded: string;
@@ -42,7 +43,7 @@ function writeShardedFixture(out: string): void {
 
 beforeAll(async () => {
   await initBackend("cpu");
-  dir = tempDir("stream");
+  dir = tempDir("onnx-stream");
   sharded = join(dir, "sharded");
   writeShardedFixture(sharded);
 });

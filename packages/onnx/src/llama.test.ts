@@ -6,7 +6,8 @@ import { initBackend } from "@lm4lv/core";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { buildEmbed, buildLlamaStep } from "./llama-export.js";
 import { OrtCausalLM, OrtKVCache } from "./runtime.js";
-import { caseTensor, LLAMA_TINY, maxAbsDiff, tempDir } from "./test-helpers.js";
+import { caseTensor, maxAbsDiff, tempDir } from "@lm4lv/core/testing";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
 
 let dir: string;
 let lm: LlamaForCausalLM;
@@ -20,7 +21,7 @@ const ref = (key: string) => caseTensor(LLAMA_TINY, key).data as Float32Array;
 
 beforeAll(async () => {
   await initBackend("cpu");
-  dir = tempDir("llama");
+  dir = tempDir("onnx-llama");
   lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
   buildLlamaStep(lm).save(join(dir, "step.onnx"));
   buildEmbed(lm).save(join(dir, "embed.onnx"));

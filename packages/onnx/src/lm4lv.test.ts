@@ -9,7 +9,9 @@ import { generateVisualTokens } from "@lm4lv/sampler";
 import { exportOnnx, loadOrtModels } from "./export.js";
 import type { OrtModels } from "./export.js";
 import { generateVisualTokensOrt } from "./runtime.js";
-import { LLAMA_TINY, maxAbsDiff, tempDir, VIT_MAE_TINY } from "./test-helpers.js";
+import { maxAbsDiff, tempDir } from "@lm4lv/core/testing";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
+import { VIT_MAE_TINY_DIR as VIT_MAE_TINY } from "@lm4lv/mae/testing";
 
 const PROMPT = [1, 11, 186, 253, 48, 97, 30];
 let dir: string;
@@ -21,7 +23,7 @@ let prompt: tf.Tensor3D;
 
 beforeAll(async () => {
   await initBackend("cpu");
-  dir = tempDir("lm4lv");
+  dir = tempDir("onnx-lm4lv");
   mae = ViTMAE.fromPretrained(VIT_MAE_TINY);
   lm = LlamaForCausalLM.fromPretrained(LLAMA_TINY);
   adapters = new LM4LVAdapters({ visionHidden: mae.hiddenSize, llmHidden: lm.hiddenSize, seed: 7 });

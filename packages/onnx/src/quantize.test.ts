@@ -7,9 +7,9 @@ import { OrtSession } from "./session.js";
 import { weightLinear } from "./layers.js";
 import type { WeightFormat } from "./layers.js";
 import { int4MatMulNBits, int8MatMulNBits, packNBits, packZeroPoints4, quantizeInt4Blocks, quantizeInt8PerChannel } from "./quantize.js";
-import { tempDir } from "./test-helpers.js";
+import { tempDir } from "@lm4lv/core/testing";
 
-const dir = tempDir("quantize");
+const dir = tempDir("onnx-quantize");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Seeded values in [−1, 1) times `scale` (Park–Miller). */

@@ -11,7 +11,7 @@ import { IGNORE_INDEX, LM4LVAdapters, assembleBatchInputsEmbeds, lm4lvForwardLos
 import type { SequenceSpan, VisionTarget } from "@lm4lv/adapters";
 import { OrtTrainingSession } from "./training.js";
 import { buildLlamaTextTrainingGraph, buildLM4LVTrainingGraph } from "./train-llama.js";
-import { LLAMA_TINY } from "./test-helpers.js";
+import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
 
 let lm: LlamaForCausalLM;
 /** A second copy of the model with every weight a tf.Variable, by the trainer's names. */

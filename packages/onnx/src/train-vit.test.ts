@@ -12,7 +12,8 @@ import type { OnnxGraph } from "./graph.js";
 import { OrtTrainingSession } from "./training.js";
 import type { ParamValue, TrainingStepResult } from "./training.js";
 import { buildMaeFinetuneGraph, buildMaePretrainGraph, maeMaskingFeeds, MAE_FINETUNE_INPUT } from "./train-vit.js";
-import { caseTensor, maxAbsDiff, VIT_MAE_TINY } from "./test-helpers.js";
+import { caseTensor, maxAbsDiff } from "@lm4lv/core/testing";
+import { VIT_MAE_TINY_DIR as VIT_MAE_TINY } from "@lm4lv/mae/testing";
 
 const CASE = "mask_ratio_0.75";
 let mae: ViTMAE;

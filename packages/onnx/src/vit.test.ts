@@ -6,7 +6,8 @@ import { initBackend } from "@lm4lv/core";
 import { ViTMAE } from "@lm4lv/mae";
 import { buildViTDecoder, buildViTEncoder } from "./vit-export.js";
 import { OrtVisionModel } from "./runtime.js";
-import { caseTensor, maxAbsDiff, tempDir, VIT_MAE_TINY } from "./test-helpers.js";
+import { caseTensor, maxAbsDiff, tempDir } from "@lm4lv/core/testing";
+import { VIT_MAE_TINY_DIR as VIT_MAE_TINY } from "@lm4lv/mae/testing";
 
 const CASE = "mask_ratio_0.0_identity_noise";
 let dir: string;
@@ -16,7 +17,7 @@ let pixels: tf.Tensor4D;
 
 beforeAll(async () => {
   await initBackend("cpu");
-  dir = tempDir("vit");
+  dir = tempDir("onnx-vit");
   mae = ViTMAE.fromPretrained(VIT_MAE_TINY);
   buildViTEncoder(mae).save(join(dir, "enc.onnx"));
   buildViTDecoder(mae).save(join(dir, "dec.onnx"));
