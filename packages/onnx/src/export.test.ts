@@ -68,6 +68,11 @@ describe("exportOnnx / ensureExported", () => {
     const fa = await models.vision!.encode(px);
     const fb = mae.encodeSync(px);
     expect(maxAbsDiff(fa.dataSync(), fb.dataSync())).toBeLessThan(1e-4);
+    // a released encoder reopens at the next encode, with the same result
+    await models.vision!.releaseEncoder();
+    const fc = await models.vision!.encode(px);
+    expect(maxAbsDiff(fc.dataSync(), fa.dataSync())).toBe(0);
+    fc.dispose();
     const ids = tf.tensor2d([[5, 6, 7, 8]], [1, 4], "int32");
     const la = await models.lm!.forward({ inputIds: ids });
     const lb = lm.forwardSync({ inputIds: ids });

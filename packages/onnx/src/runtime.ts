@@ -15,6 +15,8 @@
  * Tensors cross the boundary by copy (tf `dataSync()` → ort.Tensor, ort output → `tf.tensor`).
  * The KV cache stays in ORT tensors between steps.
  */
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
 import type { CausalLM, CausalLMInput, CausalLMOutput, KVCache, VisionModel } from "@lm4lv/core";
@@ -55,8 +57,13 @@ export class OrtVisionModel implements VisionModel {
   readonly hiddenSize: number;
   readonly numTokens: number;
 
-  /** Takes ownership of the two sessions (see `create`). */
-  constructor(private readonly encoder: OrtSession, private readonly decoder: OrtSession, info: OrtVisionInfo) {
+  private encoder?: OrtSession;
+  private readonly encoderPath: string;
+
+  /** Takes ownership of the two sessions (see `create`); `opts` reopen the encoder after `releaseEncoder`. */
+  constructor(encoder: OrtSession, private readonly decoder: OrtSession, info: OrtVisionInfo, private readonly opts: OrtSessionOptions = {}) {
+    this.encoder = encoder;
+    this.encoderPath = encoder.path;
     this.imageSize = info.imageSize;
     this.patchSize = info.patchSize;
     this.hiddenSize = info.hiddenSize;
@@ -67,7 +74,7 @@ export class OrtVisionModel implements VisionModel {
   static async create(encoderPath: string, decoderPath: string, info: OrtVisionInfo, opts: OrtSessionOptions = {}): Promise<OrtVisionModel> {
     const encoder = await OrtSession.create(encoderPath, opts);
     try {
-      return new OrtVisionModel(encoder, await OrtSession.create(decoderPath, opts), info);
+      return new OrtVisionModel(encoder, await OrtSession.create(decoderPath, opts), info, opts);
     } catch (e) {
       encoder.dispose();
       throw e;
@@ -80,8 +87,20 @@ export class OrtVisionModel implements VisionModel {
     if (pixelValues.rank !== 4 || c !== 3 || h !== this.imageSize || w !== this.imageSize) {
       throw new Error(`OrtVisionModel.encode: pixel values have shape [${pixelValues.shape}], expected [B, 3, ${this.imageSize}, ${this.imageSize}]`);
     }
+    this.encoder ??= await OrtSession.create(this.encoderPath, this.opts);
     const out = await this.encoder.run({ pixel_values: toOrt(pixelValues) });
     return fromOrt<tf.Tensor3D>(out.features);
+  }
+
+  /**
+   * Frees the encoder's session until the next `encode` reopens it. The LM4LV loop encodes the
+   * image once, before the LM runs: releasing the encoder then keeps its weights (1.2 GB for an
+   * fp32 MAE-Large) out of the loop's peak memory (docs/scale.md).
+   */
+  async releaseEncoder(): Promise<void> {
+    const e = this.encoder;
+    this.encoder = undefined;
+    await e?.release();
   }
 
   /** `[B, 1+N, D]` → `[B, 3, S, S]` normalised. */
@@ -94,7 +113,8 @@ export class OrtVisionModel implements VisionModel {
   }
 
   dispose(): void {
-    this.encoder.dispose();
+    this.encoder?.dispose();
+    this.encoder = undefined;
     this.decoder.dispose();
   }
 }
@@ -115,6 +135,25 @@ export interface OrtLMInfo {
 /** A session given (shared, not disposed here) or a model path (opened and owned). */
 async function openSession(model: string | OrtSession, opts: OrtSessionOptions): Promise<{ session: OrtSession; owned: boolean }> {
   return typeof model === "string" ? { session: await OrtSession.create(model, opts), owned: true } : { session: model, owned: false };
+}
+
+/**
+ * Above this many bytes of K/V, replacing the cache runs a full garbage collection: every step's
+ * present K/V arrive in new JS buffers (onnxruntime-node copies outputs), and V8 frees the previous
+ * step's only when it collects — at 7B and 433 positions (0.42 GiB per copy) one late copy is
+ * 0.42 GiB of peak memory (docs/scale.md). Smaller caches are left to V8.
+ */
+export const KV_GC_BYTES = 256 * 2 ** 20;
+let fullGc: (() => void) | undefined;
+function collectGarbage(): void {
+  if (!fullGc) {
+    if (typeof globalThis.gc === "function") fullGc = globalThis.gc as () => void;
+    else {
+      setFlagsFromString("--expose-gc");
+      fullGc = runInNewContext("gc") as () => void;
+    }
+  }
+  fullGc();
 }
 
 /** Per-layer K (after RoPE) and V as ORT tensors `[B, kv, P, hs]`. */
@@ -147,13 +186,16 @@ export class OrtKVCache implements KVCache {
   /** Takes the present K/V of a step graph's outputs. */
   update(outputs: Record<string, ort.Tensor>): void {
     this.check();
+    let bytes = 0;
     for (let l = 0; l < this.numLayers; l++) {
       const k = outputs[presentKeyName(l)];
       const v = outputs[presentValueName(l)];
       if (!k || !v) throw new Error(`OrtKVCache: the step graph returned no ${presentKeyName(l)} / ${presentValueName(l)}`);
       this.keys[l] = k;
       this.values[l] = v;
+      bytes += (k.data as Float32Array).byteLength + (v.data as Float32Array).byteLength;
     }
+    if (bytes > KV_GC_BYTES) collectGarbage(); // the previous step's K/V (see KV_GC_BYTES)
   }
 
   dispose(): void {

@@ -20,6 +20,20 @@ export interface OrtSessionOptions {
    * needs onnxruntime-node's CUDA 12 binaries (docs/scale.md).
    */
   executionProviders?: readonly string[];
+  /**
+   * Let kernels copy constant weights into their own layout at load (ORT's pre-packing; default
+   * true). false sets the session config entry `session.disable_prepacking`.
+   */
+  prepacking?: boolean;
+  /** ORT's CPU memory arena (default true). */
+  cpuMemArena?: boolean;
+  /** ORT's memory-pattern planning (default true). */
+  memPattern?: boolean;
+  /**
+   * ONNX Runtime session config entries (`session.*`, `mlas.*`, … key → string value), merged over
+   * the entries from the environment variable `LM4LV_ORT_CONFIG` ("key=value,key=value").
+   */
+  sessionConfig?: Readonly<Record<string, string>>;
 }
 
 /** Provider names onnxruntime-node knows (its `InferenceSession.ExecutionProviderName`s on some platform). */
@@ -37,6 +51,24 @@ export function executionProviders(opts: OrtSessionOptions = {}, env: NodeJS.Pro
   return list;
 }
 
+/** `LM4LV_ORT_CONFIG` ("key=value,key=value") merged under `opts.sessionConfig` and the entries the options imply. */
+export function sessionConfig(opts: OrtSessionOptions = {}, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  const fromEnv = env.LM4LV_ORT_CONFIG?.trim();
+  if (fromEnv) {
+    for (const entry of fromEnv.split(",")) {
+      const eq = entry.indexOf("=");
+      const key = entry.slice(0, eq).trim();
+      if (eq < 1 || !key) throw new RangeError(`LM4LV_ORT_CONFIG: expected key=value, got "${entry.trim()}"`);
+      out[key] = entry.slice(eq + 1).trim();
+    }
+  }
+  Object.assign(out, opts.sessionConfig);
+  if (opts.prepacking !== undefined) out["session.disable_prepacking"] = opts.prepacking ? "0" : "1";
+  for (const [k, v] of Object.entries(out)) if (typeof v !== "string") throw new RangeError(`sessionConfig: the value of "${k}" must be a string`);
+  return out;
+}
+
 export function sessionOptions(opts: OrtSessionOptions = {}): ort.InferenceSession.SessionOptions {
   const threads = opts.intraOpThreads ?? cpus().length;
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`intraOpThreads must be a positive integer, got ${threads}`);
@@ -48,6 +80,10 @@ export function sessionOptions(opts: OrtSessionOptions = {}): ort.InferenceSessi
     executionMode: "sequential",
   };
   if (opts.optimizedModelPath) o.optimizedModelFilePath = opts.optimizedModelPath;
+  if (opts.cpuMemArena !== undefined) o.enableCpuMemArena = opts.cpuMemArena;
+  if (opts.memPattern !== undefined) o.enableMemPattern = opts.memPattern;
+  const extra = sessionConfig(opts);
+  if (Object.keys(extra).length) o.extra = extra;
   return o;
 }
 

@@ -134,6 +134,7 @@ async function runStage(args: { dir: string; threads: number; lmDecodeTokens: nu
     let t = performance.now();
     const lqFeatures = await vision.encode(pixels); // [1, 197, Dv]
     const encodeSeconds = (performance.now() - t) / 1000;
+    await vision.releaseEncoder(); // the image is encoded once: the encoder's weights leave before the LM runs
     const ids = tf.tensor2d(Array.from({ length: PROMPT_TEXT }, (_, i) => 3 + ((i * 7919) % (lm.vocabSize - 3))), [1, PROMPT_TEXT], "int32");
     const text = await lm.embed(ids); // [1, 40, C]
     // the prompt (prefill) in one run: text then the LQ features, through the adapter in the graph
