@@ -16,16 +16,22 @@ for s in "${stages[@]}"; do
     mae)
       pnpm train mae --config models/configs/mae-tiny.yaml $R ;;
     lm)
+      # lm-tiny (6 × 256) and lm-wide (3 × 512); the tasks name theirs in models/configs/lm4lv-<task>.yaml
       pnpm train lm --config models/configs/lm-tiny.yaml $R
-      pnpm train lm --config models/configs/lm-tiny-norepeat.yaml $R ;;
+      pnpm train lm --config models/configs/lm-tiny-norepeat.yaml $R
+      pnpm train lm --config models/configs/lm-wide.yaml $R
+      pnpm train lm --config models/configs/lm-wide-norepeat.yaml $R ;;
     lm4lv)
       for t in $TASKS; do pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" $R; done ;;
     ablations)
       pnpm turbo run build --filter=@lm4lv/bench... --output-logs=errors-only
-      node tools/bench/dist/random-lm.js models/lm-tiny .cache/models/lm-random 1234
+      node tools/bench/dist/random-lm.js models/lm-tiny .cache/models/lm-tiny-random 1234
+      node tools/bench/dist/random-lm.js models/lm-wide .cache/models/lm-wide-random 1234
       for t in $TASKS; do
-        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --llm .cache/models/lm-random --out ".cache/ablations/$t/random-lm" $R
-        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --llm .cache/runs/lm-norepeat --out ".cache/ablations/$t/norepeat-lm" $R
+        # the ablation LMs have the shape of the LM the task's adapters were trained on
+        lm=$(basename "$(sed -n 's/^llm: *//p' "models/configs/lm4lv-$t.yaml")")
+        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --llm ".cache/models/$lm-random" --out ".cache/ablations/$t/random-lm" $R
+        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --llm "$(sed -n 's/^out: *//p' "models/configs/$lm-norepeat.yaml")" --out ".cache/ablations/$t/norepeat-lm" $R
         pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --mode adapters-only --steps 400 --batch-size 8 --out ".cache/ablations/$t/adapters-only" $R
       done ;;
     results)

@@ -87,6 +87,6 @@ describe("model references of lm4lv.json", () => {
     cpSync(join(shipped, "lm4lv.json"), join(dst, "lm4lv.json"));
     const refs = readCheckpointInfo(dst);
     expect(JSON.parse(readFileSync(join(dst, "lm4lv.json"), "utf8")).visionModel).toBe("../../mae-tiny");
-    expect(resolveModelReferences(dst, refs)).toEqual({ mae: join(REPO, "models", "mae-tiny"), llm: join(REPO, "models", "lm-tiny"), tokenizer: join(REPO, "models", "lm-tiny") });
+    expect(resolveModelReferences(dst, refs)).toEqual({ mae: join(REPO, "models", "mae-tiny"), llm: join(REPO, "models", "lm-wide"), tokenizer: join(REPO, "models", "lm-wide") });
   });
 });

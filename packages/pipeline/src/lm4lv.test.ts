@@ -184,7 +184,7 @@ describe("portable checkpoints", () => {
     const copy = copyCheckpoint(shipped, "identity");
     const original = await LM4LV.fromCheckpoint(shipped);
     const re = await LM4LV.fromCheckpoint(copy);
-    expect([re.models.visionDir, re.models.llmDir]).toEqual([join(REPO, "models", "mae-tiny"), join(REPO, "models", "lm-tiny")]);
+    expect([re.models.visionDir, re.models.llmDir]).toEqual([join(REPO, "models", "mae-tiny"), join(REPO, "models", "lm-wide")]);
     expect(re.task).toBe("identity");
     expect(adapterValues(re)).toEqual(adapterValues(original));
   });
