@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import sharp from "sharp";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chwToHwc, hconcat, hwcToChw, readImage, resizeImage, writeImage } from "./image.js";
+import { chwToHwc, hconcat, hwcToChw, ImageError, listImages, readImage, resizeImage, writeImage } from "./image.js";
 
 const dir = mkdtempSync(join(tmpdir(), "img-"));
 
@@ -55,5 +55,17 @@ describe("image IO", () => {
     const cat = hconcat([img, img], 1);
     expect(cat.width).toBe(5);
     expect(Array.from(cat.data.slice(0, 15))).toEqual([1, 2, 3, 4, 5, 6, 1, 1, 1, 1, 2, 3, 4, 5, 6]);
+  });
+});
+
+describe("listImages", () => {
+  it("lists a folder's image files by extension, sorted by code point; names the folder of every problem", () => {
+    const dir = mkdtempSync(join(tmpdir(), "list-"));
+    for (const f of ["b.png", "a.JPG", "B.webp", "notes.txt"]) writeFileSync(join(dir, f), "");
+    mkdirSync(join(dir, "sub.png"));
+    expect(listImages(dir)).toEqual(["B.webp", "a.JPG", "b.png"]);
+    expect(() => listImages(join(dir, "nope"))).toThrow(ImageError);
+    expect(() => listImages(join(dir, "nope"))).toThrow(/nope: not a folder/);
+    expect(() => listImages(join(dir, "sub.png"))).toThrow(/sub\.png: no image files \(\.png, \.jpg, \.\.\.\)/);
   });
 });

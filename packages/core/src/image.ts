@@ -4,8 +4,8 @@
  * alpha is composited over black (as PIL's convert("RGB") drops it).
  */
 import sharp from "sharp";
-import { existsSync } from "node:fs";
-import { extname } from "node:path";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { extname, join } from "node:path";
 import { writeFileAtomic } from "./fsutil.js";
 
 export interface RgbImage {
@@ -21,6 +21,23 @@ export const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif
 
 export function isImagePath(p: string): boolean {
   return IMAGE_EXTENSIONS.includes(extname(p).toLowerCase());
+}
+
+/**
+ * The image files of a folder (by extension), sorted by name (code-point order, locale-independent).
+ * A missing folder, one that cannot be listed and one without images are ImageErrors naming it.
+ */
+export function listImages(dir: string): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ImageError(`${dir}: not a folder`);
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (e) {
+    throw new ImageError(`${dir}: cannot list (${(e as Error).message})`);
+  }
+  const names = entries.filter((n) => isImagePath(n) && statSync(join(dir, n)).isFile()).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (names.length === 0) throw new ImageError(`${dir}: no image files (.png, .jpg, ...)`);
+  return names;
 }
 
 async function decode(input: string | Buffer, label: string, resize?: { width: number; height: number }): Promise<RgbImage> {

@@ -42,6 +42,7 @@ export {
   hconcat,
   vconcat,
   isImagePath,
+  listImages,
   IMAGE_EXTENSIONS,
   ImageError,
 } from "./image.js";

@@ -10,10 +10,10 @@
  * - `writeDegradedDataset`: the same pairs written once as `lq/*.png`, `hq/*.png`
  *   and `data.json` (reference format), readable back with `JsonDataset`.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import { fieldPath, isImagePath, oneOf, readImage, validateConfig, writeFileAtomic, writeImage, type RgbImage } from "@lm4lv/core";
+import { fieldPath, listImages, oneOf, readImage, validateConfig, writeFileAtomic, writeImage, type RgbImage } from "@lm4lv/core";
 import { DEFAULT_GPT_VALUE, DEFAULT_HUMAN_VALUE, IMAGE_PLACEHOLDER, type ConversationTurn } from "@lm4lv/tokenizer";
 import { deriveSeed } from "./rng.js";
 import { getTask, makePair, type TaskParams } from "./tasks.js";
@@ -162,16 +162,6 @@ export class JsonDataset {
     const [lq, hq] = await this.getImages(i);
     return { lq, hq, conversation: this.items[i].conversations.map((t) => ({ ...t })) };
   }
-}
-
-/** Image files of a folder (by extension), sorted by name (code-point order, locale-independent). */
-export function listImages(dir: string): string[] {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DatasetError(`${dir}: not a folder`);
-  const names = readdirSync(dir)
-    .filter((n) => isImagePath(n) && statSync(join(dir, n)).isFile())
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  if (names.length === 0) throw new DatasetError(`${dir}: no image files (.png, .jpg, ...)`);
-  return names;
 }
 
 export interface FolderPairOptions {

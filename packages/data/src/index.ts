@@ -28,11 +28,12 @@ export type {
 } from "./degradations.js";
 export { TASKS, TASK_NAMES, isTaskName, getTask, degrade, makePair, parseTaskParams } from "./tasks.js";
 export type { TaskName, TaskKind, TaskSpec, TaskParams } from "./tasks.js";
+/** The image files of a folder, sorted by name: core's (metrics lists folders with it too). */
+export { listImages } from "@lm4lv/core";
 export {
   JsonDataset,
   FolderPairDataset,
   writeDegradedDataset,
-  listImages,
   readDataItems,
   DATA_ITEM_FIELDS,
   DATA_ITEM_SCHEMA,

@@ -114,10 +114,10 @@ describe("evaluateFolders", () => {
   it("rejects empty folders, non-folders, unreadable files and size mismatches", async () => {
     const gtDir = freshDir();
     const predDir = freshDir();
-    await expect(evaluateFolders(gtDir, predDir)).rejects.toThrow(`ground-truth folder ${gtDir}: no images`);
+    await expect(evaluateFolders(gtDir, predDir)).rejects.toThrow(`ground-truth folder ${gtDir}: no image files`);
     await expect(evaluateFolders(join(root, "missing"), predDir)).rejects.toThrow(join(root, "missing"));
     await writeImage(join(gtDir, "a.png"), pattern(24, 24, 1, 0.1));
-    await expect(evaluateFolders(gtDir, predDir)).rejects.toThrow(`prediction folder ${predDir}: no images`);
+    await expect(evaluateFolders(gtDir, predDir)).rejects.toThrow(`prediction folder ${predDir}: no image files`);
     await expect(evaluateFolders(join(gtDir, "a.png"), predDir)).rejects.toThrow("not a folder");
 
     writeFileSync(join(predDir, "a.png"), "this is not a PNG");

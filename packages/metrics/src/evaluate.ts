@@ -10,9 +10,8 @@
  * predictions saved in another format. Non-image files and sub-folders are ignored;
  * prediction images without a GT counterpart are listed in `unmatched`.
  */
-import { readdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
-import { readImage, isImagePath, type RgbImage } from "@lm4lv/core";
+import { listImages, readImage, type RgbImage } from "@lm4lv/core";
 import { psnr, ssim, MetricError, type MetricOptions } from "./metrics.js";
 
 export interface ImageScore {
@@ -73,16 +72,13 @@ export async function evaluateFiles(gtPath: string, predPath: string, opts: Eval
   return { images, mean: meanOf(images), unmatched: [] };
 }
 
-function listImages(dir: string, role: string): string[] {
-  let names: string[];
+/** The images of a folder (core's listImages), a problem named with the folder's role. */
+function listFolder(dir: string, role: string): string[] {
   try {
-    if (!statSync(dir).isDirectory()) throw new MetricError(`${role} folder ${dir}: not a folder`);
-    names = readdirSync(dir);
+    return listImages(dir);
   } catch (e) {
-    if (e instanceof MetricError) throw e;
-    throw new MetricError(`${role} folder ${dir}: cannot list (${(e as Error).message})`);
+    throw new MetricError(`${role} folder ${(e as Error).message}`);
   }
-  return names.filter((n) => isImagePath(n) && statSync(join(dir, n)).isFile()).sort();
 }
 
 function stem(name: string): string {
@@ -121,10 +117,8 @@ export function pairFiles(gtNames: string[], predNames: string[], suffix = ""): 
  * name); the mean over images is the dataset score.
  */
 export async function evaluateFolders(gtDir: string, predDir: string, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
-  const gtNames = listImages(gtDir, "ground-truth");
-  if (gtNames.length === 0) throw new MetricError(`ground-truth folder ${gtDir}: no images`);
-  const predNames = listImages(predDir, "prediction");
-  if (predNames.length === 0) throw new MetricError(`prediction folder ${predDir}: no images`);
+  const gtNames = listFolder(gtDir, "ground-truth");
+  const predNames = listFolder(predDir, "prediction");
 
   const { pairs, missing, unmatched } = pairFiles(gtNames, predNames, opts.suffix ?? "");
   if (missing.length > 0) {
