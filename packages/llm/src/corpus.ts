@@ -6,14 +6,20 @@
  *
  * Notation: B batch, T window length (seq_len).
  */
-import { Tokenizer, trainBpe } from "@lm4lv/tokenizer";
+import { DEFAULT_GPT_VALUE, DEFAULT_HUMAN_VALUE, IMAGE_PLACEHOLDER, Tokenizer, trainBpe } from "@lm4lv/tokenizer";
 import type { TrainRng } from "@lm4lv/train";
 
 // ---------------------------------------------------------------------------------------------
 // Tokenizer
 
-/** The LM4LV prompt template; mixed into the BPE corpus so its pieces become compact tokens. */
-export const LM_TEMPLATE_TEXT = "### Human: <Img></Img> <task>\n### Assistant: <Img></Img>\n###";
+/** A turn's reference value as text around its image: the image placeholder left out (its positions are visual tokens). */
+const textAround = (value: string) => value.split(IMAGE_PLACEHOLDER).join("");
+
+/**
+ * The LM4LV prompt template (tokenizer's reference turns in the "###" template, the task placeholder
+ * kept as text); mixed into the BPE corpus so its pieces become compact tokens.
+ */
+export const LM_TEMPLATE_TEXT = `### Human: ${textAround(DEFAULT_HUMAN_VALUE)}\n### Assistant: ${textAround(DEFAULT_GPT_VALUE)}\n###`;
 /** Whole (non-special) tokens of the LM4LV sequences. */
 export const LM_ADDED_TOKENS = ["<Img>", "</Img>"];
 export const LM_SPECIAL_TOKENS = { unk: "<unk>", bos: "<s>", eos: "</s>" } as const;

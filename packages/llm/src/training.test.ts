@@ -87,6 +87,10 @@ describe("tokenizer and corpus", () => {
     expect(tokenizer.encode(LM_TEMPLATE_TEXT).map((id) => tokenizer.idToToken(id))).toContain("ĠAssistant");
   });
 
+  it("the template is the tokenizer's reference turns without their images, byte for byte", () => {
+    expect(LM_TEMPLATE_TEXT).toBe("### Human: <Img></Img> <task>\n### Assistant: <Img></Img>\n###");
+  });
+
   it("encodes each document as BOS … EOS and splits documents on blank lines", () => {
     const docs = splitDocuments("first doc\nline two\n\n\nsecond doc\n");
     expect(docs).toEqual(["first doc\nline two", "second doc"]);
