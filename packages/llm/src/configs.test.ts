@@ -9,7 +9,8 @@ import * as tf from "@tensorflow/tfjs";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { f16ToF32, f32ToF16, f32ToBF16, bf16ToF32, initBackend, readSafetensors, writeSafetensors } from "@lm4lv/core";
+import { f16ToF32, f32ToF16, f32ToBF16, bf16ToF32, initBackend, Mulberry32, readSafetensors, writeSafetensors } from "@lm4lv/core";
+import { normalPair } from "@lm4lv/data";
 import type { TensorToWrite } from "@lm4lv/core";
 import { LlamaForCausalLM } from "./model.js";
 import { parseLlamaConfig } from "./config.js";
@@ -17,18 +18,11 @@ import { llamaWeightTable } from "./weights.js";
 import { LLAMA_TINY_DIR as FIXTURE } from "./testing.js";
 
 // ---------------------------------------------------------------------------------------------
-// Seeded normal numbers (mulberry32 + Box–Muller).
+// Seeded normal numbers: core's Mulberry32 through data's Box–Muller (the cosine of each pair).
 
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const uniform = new Mulberry32(seed);
+  return () => normalPair(() => uniform.next())[0];
 }
 
 function randn(n: number, std: number, next: () => number, mean = 0): Float32Array {
