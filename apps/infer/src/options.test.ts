@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { InferOptionsError, parseInferOptions } from "./options.js";
+import { UsageError } from "@lm4lv/core";
+import { parseInferOptions } from "./options.js";
 
 describe("pnpm infer options (one zod schema)", () => {
   it("types the flags, fills the defaults, takes the engine from LM4LV_ENGINE unless --engine is given", () => {
@@ -14,12 +15,13 @@ describe("pnpm infer options (one zod schema)", () => {
   });
 
   it("names the flag (or LM4LV_ENGINE) of every bad value", () => {
-    expect(() => parseInferOptions(["--threads", "x"], {})).toThrow(InferOptionsError);
+    expect(() => parseInferOptions(["--threads", "x"], {})).toThrow(UsageError);
     expect(() => parseInferOptions(["--threads", "0", "--engine", "gpu"], {})).toThrow('--engine: expected one of ort, tfjs, got "gpu"; --threads: expected a positive integer, got 0');
     expect(() => parseInferOptions([], { LM4LV_ENGINE: "cuda" })).toThrow('LM4LV_ENGINE: expected one of ort, tfjs, got "cuda"');
     expect(() => parseInferOptions(["--quantize", "int3"], {})).toThrow('--quantize: expected one of fp32, fp16, int8, int4, got "int3"');
     expect(() => parseInferOptions(["--quantize", "int4", "--engine", "tfjs"], {})).toThrow('--quantize: needs the ONNX Runtime engine (--engine ort); tfjs runs fp32 weights, got "int4"');
     expect(() => parseInferOptions(["--quantize", "int4"], { LM4LV_ENGINE: "tfjs" })).toThrow(/--quantize: needs the ONNX Runtime engine/);
     expect(() => parseInferOptions(["--bogus"], {})).toThrow(/bogus/);
+    expect(() => parseInferOptions(["a.png", "b.png"], {})).toThrow("expected [<image|folder|pairs.json>], got 2 argument(s)");
   });
 });

@@ -1,32 +1,31 @@
 /**
- * The options of `pnpm infer`: one zod schema, whose inferred type is what runInfer reads. Every
- * problem names the flag it came from (`--threads: expected a positive integer, got "x"`), or the
+ * The options of `pnpm infer`: one zod schema, whose inferred type is what runInfer reads, parsed by
+ * core's parseCommandLine. Every problem names the flag it came from (`--threads: expected a positive integer, got "x"`), or the
  * LM4LV_ENGINE variable for an engine taken from the environment.
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { z } from "zod";
-import { oneOf, positiveInt, validateConfig } from "@lm4lv/core";
+import { numeric, oneOf, parseCommandLine, positiveInt } from "@lm4lv/core";
 import { WEIGHT_FORMATS } from "@lm4lv/onnx/available";
-
-/** A number written as text → the number; anything else is left for the schema to reject. */
-const numeric = (v: unknown) => (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v);
 
 export const INFER_OPTIONS = z
   .object({
-    checkpoint: z.string().optional(),
-    task: z.string().default("denoise"),
-    mae: z.string().optional(),
-    llm: z.string().optional(),
-    tokenizer: z.string().optional(),
-    clean: z.string().optional(),
-    out: z.string().default(join("out", "infer")),
-    json: z.boolean().default(false),
-    engine: oneOf(["ort", "tfjs"]).optional(),
-    threads: z.preprocess(numeric, positiveInt()).optional(),
-    quantize: oneOf(WEIGHT_FORMATS).optional(),
-    cache: z.string().optional(),
-    maeBaseline: z.boolean().default(true),
+    checkpoint: z.string().optional().describe("LM4LV checkpoint folder (adapters.safetensors + lm4lv.json)"),
+    task: z.string().default("denoise").describe("a shipped checkpoint under models/lm4lv-tiny/<task>"),
+    mae: z.string().optional().describe("MAE folder to use instead of the one named in lm4lv.json"),
+    llm: z.string().optional().describe("LLM folder to use instead of the one named in lm4lv.json (with its tokenizer)"),
+    tokenizer: z
+      .string()
+      .optional()
+      .describe("tokenizer folder, when it is not the LLM's\n(without these: lm4lv.json's folders relative to the checkpoint, else by name\nunder the repository's models/, so a copied checkpoint folder still loads)"),
+    clean: z.string().optional().describe("clean target file or folder for PSNR/SSIM (a pairs.json carries its own)"),
+    out: z.string().default(join("out", "infer")).describe("output folder"),
+    json: z.boolean().default(false).describe("print the results as JSON"),
+    engine: oneOf(["ort", "tfjs"]).optional().describe("inference engine (default: ort when onnxruntime-node loads, else tfjs;\nLM4LV_ENGINE); the ONNX export is cached in <checkpoint>/onnx and rebuilt when weights change"),
+    threads: z.preprocess(numeric, positiveInt()).optional().describe("ONNX Runtime threads (default: all cores)"),
+    quantize: oneOf(WEIGHT_FORMATS).optional().describe("LM weights on ONNX Runtime: fp32 (default), fp16, int8 (per output channel)\nor int4 (blocks of 32); each format is exported once, to <cache>/<format>"),
+    cache: z.string().optional().describe("ONNX export folder (default <checkpoint>/onnx)"),
+    maeBaseline: z.boolean().default(true).describe("skip the MAE-reconstruction baseline score"),
   })
   .superRefine((o, ctx) => {
     if (o.quantize !== undefined && o.quantize !== "fp32" && o.engine === "tfjs") {
@@ -36,39 +35,12 @@ export const INFER_OPTIONS = z
 
 export type InferOptions = z.output<typeof INFER_OPTIONS>;
 
-export class InferOptionsError extends Error {}
-
-const FLAGS = {
-  checkpoint: { type: "string" },
-  task: { type: "string" },
-  mae: { type: "string" },
-  llm: { type: "string" },
-  tokenizer: { type: "string" },
-  clean: { type: "string" },
-  out: { type: "string" },
-  json: { type: "boolean" },
-  engine: { type: "string" },
-  threads: { type: "string" },
-  quantize: { type: "string" },
-  cache: { type: "string" },
-  "no-mae-baseline": { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
 /**
- * argv (and LM4LV_ENGINE from `env`) → typed options and the inputs. Unknown flags throw node's
- * parseArgs error; bad values throw InferOptionsError naming the flag. With --help nothing is validated.
+ * argv (and LM4LV_ENGINE from `env`) → typed options and the inputs (at most one). Unknown flags and
+ * bad values throw core's UsageError naming the flag (or LM4LV_ENGINE). With --help nothing is validated.
  */
 export function parseInferOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): { options: InferOptions; positionals: string[]; help: boolean } {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: FLAGS });
-  if (values.help) return { options: INFER_OPTIONS.parse({}), positionals, help: true };
-  const { "no-mae-baseline": noBaseline, help: _help, ...given } = values;
-  const fromEnv = given.engine === undefined && env.LM4LV_ENGINE ? env.LM4LV_ENGINE : undefined;
-  const raw = { ...given, engine: given.engine ?? fromEnv, maeBaseline: noBaseline ? false : undefined };
-  const where = (path: readonly PropertyKey[]) => {
-    const name = String(path[0]);
-    if (name === "engine" && fromEnv !== undefined) return "LM4LV_ENGINE";
-    return name === "maeBaseline" ? "--no-mae-baseline" : `--${name}`;
-  };
-  return { options: validateConfig(raw, INFER_OPTIONS, where, { error: InferOptionsError }), positionals, help: false };
+  const engine = env.LM4LV_ENGINE ? { value: env.LM4LV_ENGINE, from: "LM4LV_ENGINE" } : undefined;
+  const { options, positionals, help } = parseCommandLine(argv, INFER_OPTIONS, { positionals: "[<image|folder|pairs.json>]", fallback: { engine } });
+  return { options: help ? INFER_OPTIONS.parse({}) : options, positionals, help };
 }

@@ -8,10 +8,10 @@
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { initBackend } from "@lm4lv/core";
+import { initBackend, usageText, UsageError } from "@lm4lv/core";
 import { LM4LV, checkpointDir, listInferenceItems, meanScores, restoreFiles, type ItemResult, type InferenceItem } from "@lm4lv/pipeline";
 import { ortAvailable } from "@lm4lv/onnx/available";
-import { InferOptionsError, parseInferOptions, type InferOptions } from "./options.js";
+import { INFER_OPTIONS, parseInferOptions, type InferOptions } from "./options.js";
 
 export interface Io {
   out: (s: string) => void;
@@ -23,31 +23,15 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", 
 export const DEFAULT_MODELS = join(REPO_ROOT, "models", "lm4lv-tiny");
 export const DEFAULT_EXAMPLES = join(REPO_ROOT, "assets", "examples");
 
-const USAGE = `usage: pnpm infer [--checkpoint <dir> | --task <name>] [<image|folder|pairs.json>] [options]
+const USAGE = usageText(
+  `usage: pnpm infer [--checkpoint <dir> | --task <name>] [<image|folder|pairs.json>] [options]
 
   pnpm infer                          restore the bundled degraded example (denoise) with the embedded default
   pnpm infer --task saltpepper        the same for another shipped task
   pnpm infer --task denoise my.png    restore your own image with a shipped checkpoint
-  pnpm infer --checkpoint runs/x in/  restore a folder with your own checkpoint
-
-options:
-  --checkpoint <dir>   LM4LV checkpoint folder (adapters.safetensors + lm4lv.json)
-  --task <name>        a shipped checkpoint under models/lm4lv-tiny/<name> (default denoise)
-  --mae <dir>          MAE folder to use instead of the one named in lm4lv.json
-  --llm <dir>          LLM folder to use instead of the one named in lm4lv.json (with its tokenizer)
-  --tokenizer <dir>    tokenizer folder, when it is not the LLM's
-                       (without these: lm4lv.json's folders relative to the checkpoint, else by name
-                       under the repository's models/, so a copied checkpoint folder still loads)
-  --clean <file|dir>   clean target(s) for PSNR/SSIM (a pairs.json carries its own)
-  --out <dir>          output folder (default out/infer)
-  --engine <ort|tfjs>  inference engine (default: ort when onnxruntime-node loads, else tfjs);
-                       the ONNX export is cached in <checkpoint>/onnx and rebuilt when weights change
-  --quantize <format>  LM weights on ONNX Runtime: fp32 (default), fp16, int8 (per output channel)
-                       or int4 (blocks of 32); each format is exported once, to <cache>/<format>
-  --cache <dir>        ONNX export folder (default <checkpoint>/onnx)
-  --threads <n>        ONNX Runtime threads (default: all cores)
-  --json               print the results as JSON
-  --no-mae-baseline    skip the MAE-reconstruction baseline score`;
+  pnpm infer --checkpoint runs/x in/  restore a folder with your own checkpoint`,
+  INFER_OPTIONS,
+);
 
 const fmt = (v: number | undefined, d = 2) => (v === undefined ? "" : v.toFixed(d));
 
@@ -70,11 +54,10 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
   try {
     ({ options: o, positionals, help } = parseInferOptions(argv));
   } catch (e) {
-    io.err(e instanceof InferOptionsError ? e.message : `${(e as Error).message}\n${USAGE}`); // a bad value, or an unknown flag
+    io.err(e instanceof UsageError ? `${e.message}\n${USAGE}` : (e as Error).message); // an unknown flag, a bad value, a second input
     return 1;
   }
   if (help) { io.out(USAGE); return 0; }
-  if (positionals.length > 1) { io.err(`expected at most one input, got ${positionals.length}\n${USAGE}`); return 1; }
   const t0 = performance.now();
   const task = o.task;
   const ckptArg = o.checkpoint ?? join(DEFAULT_MODELS, task);

@@ -62,7 +62,7 @@ describe("lm4lv-data CLI", () => {
     [["degrade", "a", "b", "--task", "denoise", "--seed", "1.5"], /--seed: expected an integer >= 0, got 1.5/],
     [["degrade", "a", "b", "--task", "denoise", "--param", "sigma=x"], /--param: sigma: expected a number, got "x"/],
     [["degrade", "a", "b", "--task", "denoise", "--param", "radius=3"], /--param: radius: task "denoise" has no such parameter/],
-    [["degrade", "a", "--task", "denoise"], /degrade needs <clean-dir> and <out-dir>, got 1 path/],
+    [["degrade", "a", "--task", "denoise"], /expected <clean-dir> <out-dir>, got 1 argument/],
     [["degrade", "a", "b", "--task", "denoise", "--bogus"], /Unknown option '--bogus'/],
     [["frobnicate"], /unknown command "frobnicate"/],
   ])("exit 1 with a clear message: %j", async (args, msg) => {
@@ -106,7 +106,7 @@ describe("parseDataArgs", () => {
     [["degrade", "a", "b", "--task", "denoise", "--seed=-1"], /--seed: expected an integer >= 0, got -1/],
     [["degrade", "a", "b", "--task", "denoise", "--seed", ""], /--seed: expected an integer >= 0, got ""/],
     [["degrade", "a", "b", "--task", "denoise", "--param", "sigma"], /--param: expected key=value, got "sigma"/],
-    [["degrade", "a", "--task", "denoise"], /degrade needs <clean-dir> and <out-dir>, got 1 path/],
+    [["degrade", "a", "--task", "denoise"], /expected <clean-dir> <out-dir>, got 1 argument/],
   ])("rejects %j naming the flag", (argv, message) => {
     expect(() => parseDataArgs(argv as string[])).toThrow(message);
   });

@@ -5,24 +5,21 @@
  *   lm4lv-data tasks
  *
  * `pnpm degrade <clean-dir> <out-dir> ...` runs `degrade`. Options are one zod schema
- * (DEGRADE_OPTIONS, the one place each default lives); every problem names its flag.
+ * (DEGRADE_OPTIONS, the one place each default lives, parsed by core's parseCommandLine); every
+ * problem names its flag.
  */
-import { parseArgs } from "node:util";
 import { z } from "zod";
-import { nonNegativeInt, oneOf, positiveInt, validateConfig } from "@lm4lv/core";
+import { checkPositionals, nonNegativeInt, numeric, oneOf, parseCommandLine, positiveInt, usageText, UsageError } from "@lm4lv/core";
 import { writeDegradedDataset } from "./dataset.js";
 import { TASKS, TASK_NAMES, parseTaskParams } from "./tasks.js";
 
-/** A number written as text → the number; anything else is left for the schema to reject. */
-const numeric = (v: unknown) => (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v);
-
 /** The options of `degrade`; `params` is `--param key=value ...` checked against the task's parameters. */
 const DEGRADE_FIELDS = z.object({
-  task: oneOf([TASK_NAMES[0], ...TASK_NAMES.slice(1)]),
+  task: oneOf([TASK_NAMES[0], ...TASK_NAMES.slice(1)]).describe("the degradation task"),
   /** Square side the clean images are resized to (bicubic); omitted: their own size. */
-  size: z.preprocess(numeric, positiveInt()).optional(),
-  seed: z.preprocess(numeric, nonNegativeInt()).default(0),
-  param: z.array(z.string()).default([]),
+  size: z.preprocess(numeric, positiveInt()).optional().describe("square side N the clean images are resized to (bicubic; default: their own size)"),
+  seed: z.preprocess(numeric, nonNegativeInt()).default(0).describe("base seed of the per-image degradations"),
+  param: z.array(z.string()).default([]).describe('key=value: overrides one of the task\'s parameters (repeatable; see "tasks")'),
 });
 
 export const DEGRADE_OPTIONS = DEGRADE_FIELDS.transform(({ param, ...o }, ctx) => {
@@ -36,26 +33,21 @@ export const DEGRADE_OPTIONS = DEGRADE_FIELDS.transform(({ param, ...o }, ctx) =
 
 export type DegradeOptions = z.output<typeof DEGRADE_OPTIONS>;
 
-const FLAGS = {
-  task: { type: "string" },
-  size: { type: "string" },
-  seed: { type: "string" },
-  param: { type: "string", multiple: true },
-  help: { type: "boolean", short: "h" },
-} as const;
+const DEGRADE_PATHS = "<clean-dir> <out-dir>";
 
-const USAGE = `usage:
-  lm4lv-data degrade <clean-dir> <out-dir> --task <name> [--size N] [--seed N] [--param key=value ...]
+const USAGE = usageText(
+  `usage:
+  lm4lv-data degrade ${DEGRADE_PATHS} --task <name> [--size N] [--seed N] [--param key=value ...]
   lm4lv-data tasks
 
 degrade   reads the images of <clean-dir> (sorted by name), resizes them to N×N (bicubic)
           if --size is given, and writes <out-dir>/lq/*.png, <out-dir>/hq/*.png and
           <out-dir>/data.json. Restoration tasks: LQ = degraded, HQ = clean.
           Spatial tasks: LQ = clean, HQ = transformed.
-          --task     one of ${TASK_NAMES.join(", ")}
-          --seed     base seed of the per-image degradations (default ${DEGRADE_FIELDS.shape.seed.def.defaultValue})
-          --param    overrides one of the task's parameters (repeatable; see "tasks")
-tasks     lists the task names with their default parameters.`;
+tasks     lists the task names with their default parameters.`,
+  DEGRADE_OPTIONS,
+  { title: "options of degrade:" },
+);
 
 export interface CliIO {
   out: (line: string) => void;
@@ -70,8 +62,6 @@ const defaultIO: CliIO = {
   tty: Boolean(process.stderr.isTTY),
 };
 
-export class UsageError extends Error {}
-
 export type DataCommand =
   | { command: "help"; exitCode: 0 | 1 }
   | { command: "tasks" }
@@ -79,18 +69,18 @@ export type DataCommand =
 
 /**
  * argv → the command with its paths and typed options. Unknown flags, bad values and missing
- * paths throw (UsageError, or node's parseArgs error for an unknown flag) naming the flag.
+ * paths throw core's UsageError naming the flag.
  */
 export function parseDataArgs(argv: string[]): DataCommand {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: FLAGS });
+  // the command first (flags known, nothing validated), then the command's own options
+  const { positionals, help } = parseCommandLine(argv, z.object({}), { allow: [DEGRADE_OPTIONS] });
   const [command, ...rest] = positionals;
-  if (values.help || command === "help") return { command: "help", exitCode: 0 };
+  if (help || command === "help") return { command: "help", exitCode: 0 };
   if (command === undefined) return { command: "help", exitCode: 1 };
   if (command === "tasks") return { command: "tasks" };
   if (command !== "degrade") throw new UsageError(`unknown command "${command}" (use degrade or tasks)`);
-  if (rest.length !== 2) throw new UsageError(`degrade needs <clean-dir> and <out-dir>, got ${rest.length} path(s)`);
-  const { help: _help, ...raw } = values;
-  const options = validateConfig(raw, DEGRADE_OPTIONS, (path) => `--${String(path[0])}`, { error: UsageError });
+  checkPositionals(rest, DEGRADE_PATHS);
+  const { options } = parseCommandLine(argv, DEGRADE_OPTIONS);
   return { command: "degrade", cleanDir: rest[0], outDir: rest[1], options };
 }
 
@@ -124,7 +114,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   } catch (e) {
     const msg = (e as Error).message;
     io.err(`lm4lv-data: ${msg}\n`);
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) io.err(`\n${USAGE}\n`);
+    if (e instanceof UsageError) io.err(`\n${USAGE}\n`);
     return 1;
   }
 }

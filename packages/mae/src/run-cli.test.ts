@@ -82,7 +82,7 @@ describe("mae CLI", () => {
 
     c = capture();
     expect(await main(["reconstruct", FIXTURE_DIR, good], c.io)).toBe(1);
-    expect(c.err.join("\n")).toMatch(/takes <model-dir> <in> <out>/);
+    expect(c.err.join("\n")).toMatch(/reconstruct: expected <model-dir> <in> <out>/);
 
     c = capture();
     expect(await main(["paint"], c.io)).toBe(1);
@@ -122,7 +122,7 @@ describe("parseMaeArgs", () => {
     [[...paths, "--batch-size", "0"], /--batch-size: expected a positive integer, got 0/],
     [[...paths, "--backend", "gpu"], /--backend: expected one of tensorflow-gpu, tensorflow, wasm, cpu, got "gpu"/],
     [[...paths, "--batch-size"], /--batch-size <value>' argument missing/],
-    [["reconstruct", "model", "in.png"], /reconstruct takes <model-dir> <in> <out>, got 2 argument/],
+    [["reconstruct", "model", "in.png"], /reconstruct: expected <model-dir> <in> <out>, got 2 argument/],
     [["paint"], /unknown command "paint"/],
     [[], /Usage: mae reconstruct/],
   ])("rejects %j naming the flag or the command", (argv, message) => {

@@ -70,7 +70,7 @@ describe("metrics CLI", () => {
 
   it("exits 1 with a message on bad input", () => {
     const cases: [string[], string][] = [
-      [[join(FIXTURES, "gt.png")], "expected <gt> <pred>, got 1 path(s)"],
+      [[join(FIXTURES, "gt.png")], "expected <gt> <pred>, got 1 argument(s)"],
       [[join(FIXTURES, "gt.png"), join(root, "pred")], "is a file but"],
       [[join(FIXTURES, "gt.png"), join(FIXTURES, "nothing.png")], "nothing.png: no such file or folder"],
       [[join(FIXTURES, "gt.png"), join(FIXTURES, "odd_gt.png")], "size mismatch"],

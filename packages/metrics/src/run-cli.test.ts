@@ -24,8 +24,8 @@ describe("parseMetricsArgs", () => {
     [["gt", "pred", "--crop-border", "2.5"], /--crop-border: expected an integer >= 0, got 2.5/],
     [["gt", "pred", "--crop-border=-1"], /--crop-border: expected an integer >= 0, got -1/],
     [["gt", "pred", "--suffix"], /--suffix <value>' argument missing/],
-    [["gt"], /expected <gt> <pred>, got 1 path\(s\)/],
-    [["a", "b", "c"], /expected <gt> <pred>, got 3 path\(s\)/],
+    [["gt"], /expected <gt> <pred>, got 1 argument\(s\)/],
+    [["a", "b", "c"], /expected <gt> <pred>, got 3 argument\(s\)/],
   ])("rejects %j naming the flag", (argv, message) => {
     expect(() => parseMetricsArgs(argv as string[])).toThrow(message);
   });

@@ -2,69 +2,41 @@
  * metrics <gt> <pred> [--crop-border 4] [--y-channel] [--suffix S] [--json]
  *
  * PSNR / SSIM of a prediction against its ground truth: two image files or two folders.
- * The options are one zod schema (METRICS_OPTIONS); every problem names its flag.
+ * The options are one zod schema (METRICS_OPTIONS, parsed by core's parseCommandLine); every
+ * problem names its flag.
  */
 import { statSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { z } from "zod";
-import { nonNegativeInt, validateConfig } from "@lm4lv/core";
+import { nonNegativeInt, numeric, parseCommandLine, usageText, UsageError } from "@lm4lv/core";
 import { evaluateFiles, evaluateFolders, type EvaluationResult } from "./evaluate.js";
 import { DEFAULT_CROP_BORDER } from "./metrics.js";
 
-/** A number written as text → the number; anything else is left for the schema to reject. */
-const numeric = (v: unknown) => (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v);
-
 export const METRICS_OPTIONS = z.object({
-  cropBorder: z.preprocess(numeric, nonNegativeInt()).default(DEFAULT_CROP_BORDER),
+  cropBorder: z.preprocess(numeric, nonNegativeInt()).default(DEFAULT_CROP_BORDER).describe("pixels removed from each side first"),
   /** Omitted: RGB (the library's default). */
-  yChannel: z.boolean().optional(),
+  yChannel: z.boolean().optional().describe("measure the luma Y (BT.601, as MATLAB/basicsr) instead of RGB"),
   /** Folders: the prediction of "x.png" is "x<suffix>.<ext>"; omitted: none (the library's default). */
-  suffix: z.string().optional(),
-  json: z.boolean().default(false),
+  suffix: z.string().optional().describe('folders: the prediction of "x.png" is "x<suffix>.<ext>" (default none)'),
+  json: z.boolean().default(false).describe('print {"images":[{"name","psnr","ssim"}...],"mean":{"psnr","ssim"}}'),
 });
 
 export type MetricsOptions = z.output<typeof METRICS_OPTIONS>;
 
-const FLAGS = {
-  "crop-border": { type: "string" },
-  "y-channel": { type: "boolean" },
-  suffix: { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
+const POSITIONALS = "<gt> <pred>";
 
-const FLAG_OF: Record<keyof MetricsOptions, string> = { cropBorder: "--crop-border", yChannel: "--y-channel", suffix: "--suffix", json: "--json" };
+const USAGE = usageText(`usage: metrics ${POSITIONALS} [options]
 
-const USAGE = `usage: metrics <gt> <pred> [options]
-
-  <gt> <pred>          two image files, or two folders (images paired by name)
-  --crop-border N      pixels removed from each side first (default ${DEFAULT_CROP_BORDER})
-  --y-channel          measure the luma Y (BT.601, as MATLAB/basicsr) instead of RGB
-  --suffix S           folders: prediction of "x.png" is "x<S>.<ext>" (default none)
-  --json               print {"images":[{"name","psnr","ssim"}...],"mean":{"psnr","ssim"}}
-  -h, --help           show this help`;
-
-export class UsageError extends Error {}
+  <gt> <pred>          two image files, or two folders (images paired by name)`, METRICS_OPTIONS);
 
 export interface CliIO {
   out: (line: string) => void;
   err: (line: string) => void;
 }
 
-/** argv → the two paths and typed options; unknown flags, bad values and a wrong number of paths throw UsageError naming them. */
+/** argv → the two paths and typed options; unknown flags, bad values and a wrong number of paths throw core's UsageError naming them. */
 export function parseMetricsArgs(argv: string[]): { gt: string; pred: string; options: MetricsOptions; help: false } | { help: true } {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: FLAGS });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) return { help: true };
-  if (positionals.length !== 2) throw new UsageError(`expected <gt> <pred>, got ${positionals.length} path(s)`);
-  const raw = { cropBorder: values["crop-border"], yChannel: values["y-channel"], suffix: values.suffix, json: values.json };
-  const where = (path: readonly PropertyKey[]) => FLAG_OF[path[0] as keyof MetricsOptions] ?? String(path[0]);
-  const options = validateConfig(raw, METRICS_OPTIONS, where, { error: UsageError });
+  const { options, positionals, help } = parseCommandLine(argv, METRICS_OPTIONS, { positionals: POSITIONALS });
+  if (help) return { help: true };
   return { gt: positionals[0], pred: positionals[1], options, help: false };
 }
 

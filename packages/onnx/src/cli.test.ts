@@ -32,9 +32,10 @@ describe("export-onnx options", () => {
     [["ckpt", "out", "--bogus"], /Unknown option '--bogus'/],
     [["ckpt", "out", "--quantize", "int3"], /--quantize: expected one of fp32, fp16, int8, int4, got "int3"/],
     [["ckpt", "out", "--external-above", "lots"], /--external-above: expected a byte count >= 0, got "lots"/],
-    [["ckpt", "out", "--external-above=-1"], /--external-above: expected a byte count >= 0, got "-1"/],
+    [["ckpt", "out", "--external-above=-1"], /--external-above: expected a byte count >= 0, got -1/],
     [["ckpt", "out", "--quantize"], /--quantize <value>' argument missing/],
-    [["ckpt"], /expected <checkpoint-or-model-dir> <out-dir>, got 1 path/],
+    [["ckpt", "out", "--quantize", "int3", "--external-above", "lots"], /--quantize: expected one of .*; --external-above: expected a byte count >= 0/],
+    [["ckpt"], /expected <checkpoint-or-model-dir> <out-dir>, got 1 argument/],
   ])("rejects %j naming the flag", (argv, message) => {
     expect(() => parseExportArgs(argv as string[])).toThrow(message);
   });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
  * export-onnx <checkpoint-or-model-dir> <out-dir> [--quantize fp32|fp16|int8|int4] [--external-above BYTES]
+ *   (options: EXPORT_OPTIONS, parsed by core's parseCommandLine)
  *   an LM4LV checkpoint (lm4lv.json): MAE encoder/decoder, Llama step + embedding, folded visual step
  *   a ViTMAE folder: encoder + decoder;  a Llama folder: step + embedding graphs
  * Re-running with unchanged weights reuses the export (manifest hash). fp32 goes to <out-dir>,
@@ -8,60 +9,37 @@
  */
 import { existsSync, realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
-import { initBackend } from "@lm4lv/core";
-import { ensureExported, parseWeightFormat } from "./export.js";
+import { z } from "zod";
+import { initBackend, nonNegativeNumber, numeric, oneOf, parseCommandLine, usageText } from "@lm4lv/core";
+import { WEIGHT_FORMATS } from "./available.js";
+import { ensureExported } from "./export.js";
 
-type WeightFormat = ReturnType<typeof parseWeightFormat>;
+/** The options of export-onnx: the one place each default lives. */
+export const EXPORT_OPTIONS = z.object({
+  quantize: oneOf(WEIGHT_FORMATS)
+    .default("fp32")
+    .describe("the LM's linear layers: fp32 (in <out-dir>), fp16, int8 (per output channel)\nor int4 (blocks of 32) in <out-dir>/<format>; the MAE stays fp32"),
+  /** Bytes; omitted: the exporter's own threshold. */
+  externalAbove: z.preprocess(numeric, nonNegativeNumber("expected a byte count >= 0")).optional().describe("initializers above this many bytes go to <file>.onnx.data"),
+});
 
-/** The default of each option (the one place it lives). */
-const DEFAULTS = { quantize: "fp32" as WeightFormat };
+const PATHS = "<checkpoint-or-model-dir> <out-dir>";
 
-const USAGE = `usage: pnpm export-onnx <checkpoint-or-model-dir> <out-dir> [--quantize fp32|fp16|int8|int4] [--external-above BYTES]
+const USAGE = usageText(`usage: pnpm export-onnx ${PATHS} [options]`, EXPORT_OPTIONS);
 
-  --quantize <fmt>        the LM's linear layers: fp32 (default ${DEFAULTS.quantize}, in <out-dir>), fp16, int8 (per output
-                          channel) or int4 (blocks of 32) in <out-dir>/<fmt>; the MAE stays fp32
-  --external-above <n>    initializers above n bytes go to <file>.onnx.data
-  -h, --help              show this help`;
-
-export class UsageError extends Error {}
-
-export interface ExportCommand {
+export interface ExportCommand extends z.output<typeof EXPORT_OPTIONS> {
   src: string;
   out: string;
-  quantize: WeightFormat;
-  /** Bytes; omitted: the exporter's own threshold. */
-  externalAbove?: number;
 }
-
-const FLAGS = { "external-above": { type: "string" }, quantize: { type: "string" }, help: { type: "boolean", short: "h" } } as const;
 
 /**
  * argv → the export to run (undefined for --help). Unknown flags, bad values and a wrong number of
- * paths throw UsageError naming the flag.
+ * paths throw core's UsageError naming the flag, all problems at once.
  */
 export function parseExportArgs(argv: string[]): ExportCommand | undefined {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: FLAGS });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) return undefined;
-  if (positionals.length !== 2) throw new UsageError(`expected <checkpoint-or-model-dir> <out-dir>, got ${positionals.length} path(s)`);
-  const problems: string[] = [];
-  let quantize = DEFAULTS.quantize;
-  try {
-    quantize = parseWeightFormat(values.quantize ?? DEFAULTS.quantize, "--quantize");
-  } catch (e) {
-    problems.push((e as Error).message);
-  }
-  const text = values["external-above"];
-  const externalAbove = text === undefined ? undefined : text.trim() === "" ? NaN : Number(text);
-  if (externalAbove !== undefined && !(externalAbove >= 0)) problems.push(`--external-above: expected a byte count >= 0, got "${text}"`);
-  if (problems.length) throw new UsageError(problems.join("; "));
-  return { src: positionals[0], out: positionals[1], quantize, externalAbove };
+  const { options, positionals, help } = parseCommandLine(argv, EXPORT_OPTIONS, { positionals: PATHS });
+  if (help) return undefined;
+  return { src: positionals[0], out: positionals[1], ...options };
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -22,7 +22,7 @@ import { assembleInputsEmbedsSync } from "@lm4lv/adapters";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LV } from "@lm4lv/pipeline";
 import { sampleImages } from "./images.js";
-import { intFlag, isMain, numeric, parseCommandLine, runScript, usageText, UsageError } from "./options.js";
+import { isMain, numeric, parseCommandLine, runScript, usageText } from "./options.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -136,7 +136,7 @@ export const COPY_PROBE_OPTIONS = z.object({
   checkpoint: z.string().default(join(ROOT, "models/lm4lv-tiny/identity")).describe("an identity checkpoint (tfjs LM)"),
   fit: z.string().default(join(ROOT, ".cache/data/crops/val")).describe("crops the probes are fitted on"),
   val: z.string().default(join(ROOT, ".cache/data/valsub")).describe("held-out crops the probes are scored on"),
-  fitCount: intFlag(positiveInt()).default(150).describe("fit crops used (spread over the folder)"),
+  fitCount: positiveInt().default(150).describe("fit crops used (spread over the folder)"),
   lambda: z.preprocess(numeric, nonNegativeNumber()).default(1e-4).describe("ridge penalty"),
 });
 
@@ -146,9 +146,8 @@ const USAGE = usageText("usage: node tools/bench/dist/copy-probe.js [options]", 
 
 /** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
 export function parseCopyProbeArgs(argv: string[]): CopyProbeOptions | undefined {
-  const { options, positionals, help } = parseCommandLine(argv, COPY_PROBE_OPTIONS);
+  const { options, help } = parseCommandLine(argv, COPY_PROBE_OPTIONS, { positionals: "" });
   if (help) return undefined;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   return options;
 }
 

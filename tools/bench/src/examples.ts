@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { readImage, writeImage } from "@lm4lv/core";
 import { degrade, getTask, TASK_NAMES } from "@lm4lv/data";
-import { commaList, isMain, parseCommandLine, runScript, usageText, UsageError } from "./options.js";
+import { commaList, isMain, parseCommandLine, runScript, usageText } from "./options.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 /** The options of examples: the one place each default lives. */
@@ -28,9 +28,8 @@ const USAGE = usageText("usage: node tools/bench/dist/examples.js [options]", EX
 
 /** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
 export function parseExamplesArgs(argv: string[]): ExamplesOptions | undefined {
-  const { options, positionals, help } = parseCommandLine(argv, EXAMPLES_OPTIONS);
+  const { options, help } = parseCommandLine(argv, EXAMPLES_OPTIONS, { positionals: "" });
   if (help) return undefined;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   return options;
 }
 

@@ -15,7 +15,7 @@ import { initBackend } from "@lm4lv/core";
 import { psnr } from "@lm4lv/metrics";
 import { LM4LV } from "@lm4lv/pipeline";
 import { sampleImages } from "./images.js";
-import { isMain, parseCommandLine, runScript, usageText, UsageError } from "./options.js";
+import { isMain, parseCommandLine, runScript, usageText } from "./options.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -71,9 +71,8 @@ const USAGE = usageText("usage: node tools/bench/dist/feature-subspace.js [optio
 
 /** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
 export function parseFeatureSubspaceArgs(argv: string[]): FeatureSubspaceOptions | undefined {
-  const { options, positionals, help } = parseCommandLine(argv, FEATURE_SUBSPACE_OPTIONS);
+  const { options, help } = parseCommandLine(argv, FEATURE_SUBSPACE_OPTIONS, { positionals: "" });
   if (help) return undefined;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   return options;
 }
 

@@ -24,7 +24,7 @@ import { z } from "zod";
 import { positiveInt } from "@lm4lv/core";
 import { RESULT_TAG, type GenerationChildOptions, type GenerationChildResult } from "./generation-child.js";
 import { printTable, type Row } from "./harness.js";
-import { intFlag, parseCommandLine } from "./options.js";
+import { parseCommandLine } from "./options.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), "generation-child.js");
@@ -48,9 +48,9 @@ function describe(root: string): string {
 /** The options of `pnpm bench generation` (and of the lm4lv suite's generation table): the one place each default lives. */
 export const GENERATION_OPTIONS = z.object({
   against: z.array(z.string()).default([]).describe("another checkout to time side by side (repeatable)"),
-  reps: intFlag(positiveInt()).optional().describe("child processes per checkout (default 5 with --against, else 3)"),
-  runs: intFlag(positiveInt()).default(5).describe("restorations timed in each child"),
-  threads: intFlag(positiveInt()).optional().describe("ORT intra-op threads (default: ORT's)"),
+  reps: positiveInt().optional().describe("child processes per checkout (default 5 with --against, else 3)"),
+  runs: positiveInt().default(5).describe("restorations timed in each child"),
+  threads: positiveInt().optional().describe("ORT intra-op threads (default: ORT's)"),
 });
 
 export type GenerationOptions = z.output<typeof GENERATION_OPTIONS>;

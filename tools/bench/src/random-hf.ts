@@ -29,7 +29,7 @@ import { llamaPreset, llamaWeightTable } from "@lm4lv/llm";
 import type { LlamaConfig } from "@lm4lv/llm";
 import { expectedWeights, sincosPositionEmbedding, vitMAEPreset } from "@lm4lv/mae";
 import type { ViTMAEConfig } from "@lm4lv/mae";
-import { intFlag, isMain, parseCommandLine, runScript, usageText, UsageError } from "./options.js";
+import { isMain, parseCommandLine, runScript, usageText, UsageError } from "./options.js";
 
 type OutDtype = "F16" | "BF16" | "F32";
 const DTYPE_BYTES: Record<OutDtype, number> = { F16: 2, BF16: 2, F32: 4 };
@@ -277,10 +277,10 @@ export function writeRandomHF(plan: ModelPlan, outDir: string, opts: WriteOption
 
 /** The options of random-hf: omitted ones take writeRandomHF's defaults. */
 export const RANDOM_HF_OPTIONS = z.object({
-  seed: intFlag(nonNegativeInt()).optional().describe("seed of the random values"),
+  seed: nonNegativeInt().optional().describe("seed of the random values"),
   dtype: z.preprocess((v) => (typeof v === "string" ? v.toUpperCase() : v), oneOf(["F16", "BF16", "F32"])).default("F16").describe("stored dtype"),
-  shardSize: intFlag(positiveInt()).optional().describe("bytes per safetensors shard"),
-  layers: intFlag(positiveInt()).optional().describe("num_hidden_layers instead of the preset's"),
+  shardSize: positiveInt().optional().describe("bytes per safetensors shard"),
+  layers: positiveInt().optional().describe("num_hidden_layers instead of the preset's"),
 });
 
 export type RandomHfOptions = z.output<typeof RANDOM_HF_OPTIONS>;
@@ -290,9 +290,8 @@ presets: ${PRESETS.join(", ")}`;
 
 /** argv → the preset, the output folder and typed options (undefined for --help); problems name the flag. */
 export function parseRandomHfArgs(argv: string[]): { preset: (typeof PRESETS)[number]; out: string; options: RandomHfOptions } | undefined {
-  const { options, positionals, help } = parseCommandLine(argv, RANDOM_HF_OPTIONS);
+  const { options, positionals, help } = parseCommandLine(argv, RANDOM_HF_OPTIONS, { positionals: "<preset> <out-dir>" });
   if (help) return undefined;
-  if (positionals.length !== 2) throw new UsageError(`expected <preset> <out-dir>, got ${positionals.length} argument(s)`);
   const [preset, out] = positionals;
   if (!(PRESETS as readonly string[]).includes(preset)) throw new UsageError(`<preset>: unknown preset "${preset}" (known: ${PRESETS.join(", ")})`);
   return { preset: preset as (typeof PRESETS)[number], out, options };

@@ -8,13 +8,13 @@ import { join } from "node:path";
 import { z } from "zod";
 import { validateConfig } from "@lm4lv/core";
 import { LlamaForCausalLM, readLlamaConfig } from "@lm4lv/llm";
-import { intFlag, isMain, parseCommandLine, runScript, UsageError } from "./options.js";
+import { isMain, numeric, parseCommandLine, runScript, UsageError } from "./options.js";
 
 /** The arguments of random-lm (positional): the one place the seed's default lives. */
 export const RANDOM_LM_ARGS = z.object({
   src: z.string().min(1),
   out: z.string().min(1),
-  seed: intFlag(z.number("expected an integer").int("expected an integer")).default(1234),
+  seed: z.preprocess(numeric, z.number("expected an integer").int("expected an integer")).default(1234),
 });
 
 export type RandomLmArgs = z.output<typeof RANDOM_LM_ARGS>;
@@ -23,9 +23,8 @@ const USAGE = `usage: random-lm <trained-lm-dir> <out-dir> [seed]   (seed defaul
 
 /** argv → the two folders and the seed (undefined for --help); problems name the argument. */
 export function parseRandomLmArgs(argv: string[]): RandomLmArgs | undefined {
-  const { positionals, help } = parseCommandLine(argv, z.object({}));
+  const { positionals, help } = parseCommandLine(argv, z.object({}), { positionals: "<trained-lm-dir> <out-dir> [seed]" });
   if (help) return undefined;
-  if (positionals.length < 2 || positionals.length > 3) throw new UsageError(`expected <trained-lm-dir> <out-dir> [seed], got ${positionals.length} argument(s)`);
   const [src, out, seed] = positionals;
   return validateConfig({ src, out, seed }, RANDOM_LM_ARGS, (path) => `<${String(path[0])}>`, { error: UsageError });
 }

@@ -30,7 +30,7 @@ import { ensureExported, loadOrtModels, OrtKVCache, OrtTensor, toOrt, WEIGHT_FOR
 import type { WeightFormat } from "@lm4lv/onnx";
 import { printTable } from "./harness.js";
 import type { Row } from "./harness.js";
-import { commaList, intFlag, isMain, parseCommandLine, usageText, UsageError } from "./options.js";
+import { commaList, isMain, parseCommandLine, usageText, UsageError } from "./options.js";
 import { LLM_PRESETS, MAE_PRESETS, presetPlan, writeRandomHF } from "./random-hf.js";
 
 /** Text positions of the prompt besides the LQ image (the reference template is about this long). */
@@ -46,8 +46,8 @@ export const SCALE_OPTIONS = z.object({
     .default(["int4", "int8"])
     .describe("weight formats exported and run, comma-separated"),
   dir: z.string().default(join(".cache", "scale")).describe("where the random folders and exports go"),
-  threads: intFlag(positiveInt()).default(() => cpus().length).describe("ORT intra-op threads (one per core)"),
-  lmDecodeTokens: intFlag(positiveInt()).default(16).describe("LM decode steps timed after the image"),
+  threads: positiveInt().default(() => cpus().length).describe("ORT intra-op threads (one per core)"),
+  lmDecodeTokens: positiveInt().default(16).describe("LM decode steps timed after the image"),
   keep: z.boolean().default(false).describe("keep the export folders"),
 });
 

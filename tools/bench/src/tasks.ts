@@ -21,7 +21,7 @@ import { LM4LV, restoreAdaptersOnly, lm4lvImageSpans } from "@lm4lv/pipeline";
 import { withOrtEngine, ortAvailable, inductionTest, lm4lvCopyScores } from "@lm4lv/onnx";
 import type { LlamaForCausalLM } from "@lm4lv/llm";
 import { imageGrid } from "@lm4lv/train";
-import { commaList, isMain, parseCommandLine, runScript, usageText, UsageError } from "./options.js";
+import { commaList, isMain, parseCommandLine, runScript, usageText } from "./options.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -55,9 +55,8 @@ const USAGE = usageText("usage: pnpm bench:tasks [options]", TASKS_OPTIONS);
 
 /** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
 export function parseTasksArgs(argv: string[]): TasksOptions | undefined {
-  const { options, positionals, help } = parseCommandLine(argv, TASKS_OPTIONS);
+  const { options, help } = parseCommandLine(argv, TASKS_OPTIONS, { positionals: "" });
   if (help) return undefined;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   return options;
 }
 

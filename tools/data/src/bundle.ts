@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync,
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { positiveInt } from "@lm4lv/core";
-import { cacheOption, intFlag, isMain, parseCommandLine, repoRoot, runScript, usageText, UsageError } from "./common.js";
+import { cacheOption, isMain, parseCommandLine, repoRoot, runScript, usageText } from "./common.js";
 
 interface Photo { id: string; package: string; file: string; licence: string; copyright: string }
 interface Crop { file: string; split: string; photo: string }
@@ -18,7 +18,7 @@ const ALLOWED = /^(CC0|CC-BY-4\.0|CC-BY-SA-4\.0|CC-BY-SA-3\.0)/;
 
 /** The options of `bundle`: the one place each default lives. */
 export const BUNDLE_OPTIONS = z.object({
-  perPhoto: intFlag(positiveInt()).default(10).describe("crops taken from each photo"),
+  perPhoto: positiveInt().default(10).describe("crops taken from each photo"),
   cache: cacheOption(),
   out: z.string().default(() => join(repoRoot(), "assets/train-images")).describe("output folder"),
 });
@@ -29,9 +29,8 @@ const USAGE = usageText("usage: pnpm --filter @lm4lv/data-tools bundle [-- optio
 
 /** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
 export function parseBundleOptions(argv: string[]): BundleOptions | undefined {
-  const { options, positionals, help } = parseCommandLine(argv, BUNDLE_OPTIONS);
+  const { options, help } = parseCommandLine(argv, BUNDLE_OPTIONS, { positionals: "" });
   if (help) return undefined;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   return options;
 }
 

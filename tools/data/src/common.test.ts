@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { positiveInt } from "@lm4lv/core";
-import { clean, intFlag, licenceOf, makeRng, parseCommandLine, parseCopyright, shuffled, usageText } from "./common.js";
+import { clean, fraction, licenceOf, makeRng, parseCommandLine, parseCopyright, shuffled, usageText } from "./common.js";
 
 const COPYRIGHT = `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: example
@@ -77,34 +76,12 @@ describe("rng", () => {
   });
 });
 
-describe("parseCommandLine", () => {
-  const SCHEMA = z.object({
-    batchSize: intFlag(positiveInt()).default(8).describe("items per step"),
-    verbose: z.boolean().default(false).describe("say more"),
-    tag: z.array(z.string()).default([]),
-    name: z.string().optional(),
-  });
+describe("command-line options (core's parseCommandLine)", () => {
+  const SCHEMA = z.object({ valFraction: fraction().default(0.1).describe("held out") });
 
-  it("kebab-case flags, booleans without value, repeatable arrays, positionals", () => {
-    expect(parseCommandLine(["in", "--batch-size", "4", "--verbose", "--tag", "a", "--tag=b"], SCHEMA)).toEqual({
-      options: { batchSize: 4, verbose: true, tag: ["a", "b"] },
-      positionals: ["in"],
-      help: false,
-    });
-    expect(parseCommandLine(["--", "--name", "x"], SCHEMA).options).toEqual({ batchSize: 8, verbose: false, tag: [], name: "x" });
-    expect(parseCommandLine(["--help", "--batch-size", "x"], SCHEMA).help).toBe(true);
-  });
-
-  it("names the flag of every problem", () => {
-    expect(() => parseCommandLine(["--batch"], SCHEMA)).toThrow(/Unknown option '--batch'/);
-    expect(() => parseCommandLine(["--batch-size", "0"], SCHEMA)).toThrow("--batch-size: expected a positive integer, got 0");
-    expect(() => parseCommandLine(["--verbose=yes"], SCHEMA)).toThrow(/--verbose' does not take an argument/);
-  });
-
-  it("usage lists each flag with its default", () => {
-    const text = usageText("usage: x [options]", SCHEMA);
-    expect(text).toMatch(/--batch-size <value> +items per step \(default 8\)/);
-    expect(text).toMatch(/--verbose +say more \(default false\)/);
-    expect(text).toMatch(/-h, --help +show this help/);
+  it("fraction() takes a number in [0, 1] as text and names the flag otherwise", () => {
+    expect(parseCommandLine(["--", "--val-fraction", "0.25"], SCHEMA).options).toEqual({ valFraction: 0.25 });
+    expect(() => parseCommandLine(["--val-fraction", "2"], SCHEMA)).toThrow("--val-fraction: expected a number in [0, 1], got 2");
+    expect(usageText("usage: x", SCHEMA)).toMatch(/--val-fraction <number> +held out \(default 0\.1\)/);
   });
 });

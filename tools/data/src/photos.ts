@@ -21,8 +21,8 @@ import { writeFileAtomic } from "@lm4lv/core";
 import { z } from "zod";
 import { positiveInt } from "@lm4lv/core";
 import {
-  aptCandidate, cacheOption, debFileName, fetchDebianPackage, fraction, intFlag, isMain, licenceOf, makeRng, parseCommandLine, readCopyright,
-  runScript, shuffled, usageText, UsageError,
+  aptCandidate, cacheOption, debFileName, fetchDebianPackage, fraction, isMain, licenceOf, makeRng, parseCommandLine, readCopyright,
+  runScript, shuffled, usageText,
 } from "./common.js";
 
 export interface PhotoSource {
@@ -182,12 +182,12 @@ export async function gatherPhotos(cache: string): Promise<PhotoEntry[]> {
 /** The options of `photos`: the one place each default lives. */
 export const PHOTOS_OPTIONS = z.object({
   cache: cacheOption(),
-  seed: intFlag(z.number("expected an integer").int("expected an integer")).default(1234).describe("seed of the split and the crops"),
-  size: intFlag(positiveInt()).default(64).describe("side of the square crops (px)"),
-  cropsPerImage: intFlag(positiveInt()).default(64).describe("crops drawn from each photo"),
+  seed: z.number("expected an integer").int("expected an integer").default(1234).describe("seed of the split and the crops"),
+  size: positiveInt().default(64).describe("side of the square crops (px)"),
+  cropsPerImage: positiveInt().default(64).describe("crops drawn from each photo"),
   valFraction: fraction().default(0.1).describe("share of the photos held out for validation"),
-  minScale: intFlag(positiveInt()).default(128).describe("smallest short side a photo is shrunk to (px)"),
-  maxScale: intFlag(positiveInt()).default(256).describe("largest short side a photo is shrunk to (px)"),
+  minScale: positiveInt().default(128).describe("smallest short side a photo is shrunk to (px)"),
+  maxScale: positiveInt().default(256).describe("largest short side a photo is shrunk to (px)"),
 });
 
 export type PhotosOptions = z.output<typeof PHOTOS_OPTIONS>;
@@ -199,9 +199,8 @@ const USAGE = usageText("usage: pnpm --filter @lm4lv/data-tools photos [-- optio
 
 /** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
 export function parsePhotosOptions(argv: string[]): PhotosOptions | undefined {
-  const { options, positionals, help } = parseCommandLine(argv, PHOTOS_OPTIONS);
+  const { options, help } = parseCommandLine(argv, PHOTOS_OPTIONS, { positionals: "" });
   if (help) return undefined;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   return options;
 }
 

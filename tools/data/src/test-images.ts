@@ -14,7 +14,7 @@ import sharp from "sharp";
 import { decodeImage, writeFileAtomic, writeImage } from "@lm4lv/core";
 import { z } from "zod";
 import { positiveInt } from "@lm4lv/core";
-import { aptCandidate, cacheOption, fetchDebianPackage, intFlag, isMain, parseCommandLine, repoRoot, runScript, usageText, UsageError } from "./common.js";
+import { aptCandidate, cacheOption, fetchDebianPackage, isMain, parseCommandLine, repoRoot, runScript, usageText } from "./common.js";
 
 const PACKAGE = "python3-skimage";
 const DATA_DIR = "usr/lib/python3/dist-packages/skimage/data";
@@ -38,7 +38,7 @@ export const TEST_IMAGES: { file: string; name: string; what: string; licence: s
 /** The options of `test-images`: the one place each default lives. */
 export const TEST_IMAGES_OPTIONS = z.object({
   cache: cacheOption(),
-  size: intFlag(positiveInt()).default(64).describe("side of the square test images (px)"),
+  size: positiveInt().default(64).describe("side of the square test images (px)"),
 });
 
 export type TestImagesOptions = z.output<typeof TEST_IMAGES_OPTIONS>;
@@ -47,9 +47,8 @@ const USAGE = usageText("usage: pnpm --filter @lm4lv/data-tools test-images [-- 
 
 /** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
 export function parseTestImagesOptions(argv: string[]): TestImagesOptions | undefined {
-  const { options, positionals, help } = parseCommandLine(argv, TEST_IMAGES_OPTIONS);
+  const { options, help } = parseCommandLine(argv, TEST_IMAGES_OPTIONS, { positionals: "" });
   if (help) return undefined;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   return options;
 }
 

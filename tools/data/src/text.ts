@@ -17,7 +17,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "@lm4lv/core";
 import { z } from "zod";
-import { cacheOption, clean, fraction, intFlag, isMain, makeRng, parseCommandLine, runScript, shuffled, usageText, UsageError } from "./common.js";
+import { cacheOption, clean, fraction, isMain, makeRng, parseCommandLine, runScript, shuffled, usageText } from "./common.js";
 
 interface Document {
   id: string;
@@ -81,7 +81,7 @@ function mobyDickDocuments(info: PackageInfo): Document[] {
 /** The options of `text`: the one place each default lives. */
 export const TEXT_OPTIONS = z.object({
   cache: cacheOption(),
-  seed: intFlag(z.number("expected an integer").int("expected an integer")).default(1234).describe("seed of the train/val split"),
+  seed: z.number("expected an integer").int("expected an integer").default(1234).describe("seed of the train/val split"),
   valFraction: fraction().default(0.05).describe("share of each source's documents held out"),
 });
 
@@ -91,9 +91,8 @@ const USAGE = usageText("usage: pnpm --filter @lm4lv/data-tools text [-- options
 
 /** argv → typed options (undefined for --help); a bad flag throws UsageError naming it. */
 export function parseTextOptions(argv: string[]): TextOptions | undefined {
-  const { options, positionals, help } = parseCommandLine(argv, TEXT_OPTIONS);
+  const { options, help } = parseCommandLine(argv, TEXT_OPTIONS, { positionals: "" });
   if (help) return undefined;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   return options;
 }
 

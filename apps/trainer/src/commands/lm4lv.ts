@@ -5,11 +5,11 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { initBackend, oneOf, positiveInt } from "@lm4lv/core";
+import { defaultOf, initBackend, oneOf, positiveInt } from "@lm4lv/core";
 import { FolderPairDataset, JsonDataset, parseTaskParams } from "@lm4lv/data";
 import { ADAPTERS_ONLY_TRAINING_OPTIONS, LM4LV, LM4LV_TRAINING_OPTIONS, loadModels, trainAdaptersOnly, trainLM4LV } from "@lm4lv/pipeline";
 import type { LM4LVGradientEngine } from "@lm4lv/pipeline";
-import { defaultOf, parseOptions, usage } from "../options.js";
+import { parseOptions, usage } from "../options.js";
 import { chooseEngine } from "../engine.js";
 import { REPO_ROOT } from "../paths.js";
 

@@ -3,10 +3,10 @@
  * Parses options and hands them to @lm4lv/mae's trainMae (ONNX Runtime gradients from @lm4lv/onnx).
  */
 import { z } from "zod";
-import { initBackend, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from "@lm4lv/core";
+import { defaultOf, initBackend, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from "@lm4lv/core";
 import { MAE_TRAINING_OPTIONS, trainMae, vitMAEPreset, VIT_MAE_PRESETS } from "@lm4lv/mae";
 import type { MaeGradientEngine, ViTMAEConfig, ViTMAEPresetName } from "@lm4lv/mae";
-import { defaultOf, parseOptions, usage } from "../options.js";
+import { parseOptions, usage } from "../options.js";
 import { chooseEngine } from "../engine.js";
 
 // The run's settings and their defaults are trainMae's (MAE_TRAINING_OPTIONS); this adds the
