@@ -9,6 +9,7 @@
  * config file (`--config file`, read by the caller's reader) and from elsewhere (an environment
  * variable): defaults < those < flags, each problem naming where its value came from.
  */
+import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { validateConfig } from "./config.js";
@@ -187,4 +188,24 @@ export function usageText(usage: string, schema: z.ZodType, opts: UsageTextOptio
   }
   if (opts.help ?? true) line("-h, --help", "show this help");
   return lines.join("\n");
+}
+
+/**
+ * Whether node was started with the script `name` (dist/<name>.js, or src/<name>.ts): its entry
+ * code runs then, not when a test imports it. By file name, because tsup moves the code of a
+ * script that another script imports into a shared chunk (its import.meta.url is the chunk's).
+ */
+export function isMain(name: string): boolean {
+  return process.argv[1] !== undefined && basename(process.argv[1]).replace(/\.(js|ts)$/, "") === name;
+}
+
+/** Runs a script's main; a failure exits 1 with its message (and the usage for a UsageError). */
+export function runScript(main: () => Promise<void> | void, usage: string): void {
+  Promise.resolve()
+    .then(main)
+    .catch((e) => {
+      console.error(e instanceof Error ? e.message : e);
+      if (e instanceof UsageError) console.error(`\n${usage}`);
+      process.exit(1);
+    });
 }

@@ -52,5 +52,5 @@ export { isSyncVisionModel, isSyncCausalLM } from "./interfaces.js";
 export { Mulberry32 } from "./rng.js";
 export { ParameterStore, transpose2d } from "./parameters.js";
 export type { ParameterInit } from "./parameters.js";
-export { UsageError, numeric, defaultOf, checkPositionals, parseCommandLine, usageText } from "./command-line.js";
+export { UsageError, numeric, defaultOf, checkPositionals, parseCommandLine, usageText, isMain, runScript } from "./command-line.js";
 export type { CommandLineSpec, CommandLine, UsageTextOptions } from "./command-line.js";

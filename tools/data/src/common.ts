@@ -6,9 +6,9 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
-import { Mulberry32, numeric, UsageError } from "@lm4lv/core";
+import { Mulberry32, numeric } from "@lm4lv/core";
 
 /** A seeded generator of floats in [0, 1): core's Mulberry32. */
 export function makeRng(seed: number): () => number {
@@ -48,28 +48,7 @@ export const fraction = () => z.preprocess(numeric, z.number("expected a number 
 /** The data cache folder's default: <repo>/.cache/data. */
 export const cacheOption = () => z.string().default(() => join(repoRoot(), ".cache/data")).describe("data cache folder");
 
-/**
- * Whether node was started with the script `name` (dist/<name>.js, or src/<name>.ts): its entry
- * code runs then, not when a test imports it. By file name, because tsup moves the code of a
- * script that another script imports into a shared chunk (its import.meta.url is the chunk's).
- */
-export function isMain(name: string): boolean {
-  return process.argv[1] !== undefined && basename(process.argv[1]).replace(/\.(js|ts)$/, "") === name;
-}
-
-/**
- * Runs a script's main: `--help` prints its usage; a UsageError prints the message and the usage;
- * any failure exits 1 with its message.
- */
-export function runScript(main: () => Promise<void> | void, usage: string): void {
-  Promise.resolve()
-    .then(main)
-    .catch((e) => {
-      console.error(e instanceof Error ? e.message : e);
-      if (e instanceof UsageError) console.error(`\n${usage}`);
-      process.exit(1);
-    });
-}
+export { isMain, runScript } from "@lm4lv/core";
 
 /** The candidate version apt would download, or undefined when apt knows no such package. */
 export function aptCandidate(pkg: string): string | undefined {
