@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initBackend, SafetensorsFile, writeSafetensors } from "@lm4lv/core";
@@ -44,6 +44,34 @@ describe("saveAdapters / loadAdapters", () => {
       expect(sb[name].shape, name).toEqual(sa[name].shape);
       expect(maxAbsDiff(sb[name].data, sa[name].data), name).toBe(0);
     }
+    a.dispose();
+    b.dispose();
+  });
+
+  it("stores F16 when asked (half the bytes, each value within half an F16 ulp) and loads it back as F32", () => {
+    const [d32, d16] = [join(tempDir(), "f32"), join(tempDir(), "f16")];
+    const a = new LM4LVAdapters({ visionHidden: 24, llmHidden: 40, numTaskTokens: 3, seed: 5 });
+    saveAdapters(d32, a, RUN);
+    saveAdapters(d16, a, RUN, { dtype: "F16" });
+    const st = SafetensorsFile.open(join(d16, "adapters.safetensors"));
+    expect(st.keys().map((k) => st.entry(k).dtype)).toEqual(Array(5).fill("F16"));
+    st.close();
+    const bytes = (d: string) => statSync(join(d, "adapters.safetensors")).size;
+    const params = 2 * 24 * 40 + 24 + 40 + 3 * 40;
+    expect(bytes(d32) - bytes(d16)).toBeGreaterThanOrEqual(2 * params - 64); // headers differ by a few bytes
+    const { adapters: b } = loadAdapters(d16, { visionHidden: 24, llmHidden: 40 });
+    const [sa, sb] = [a.snapshot(), b.snapshot()];
+    let changed = 0;
+    for (const name of Object.keys(sa) as (keyof typeof sa)[]) {
+      sa[name].data.forEach((x, i) => {
+        const y = sb[name].data[i];
+        // F16 has 11 significant bits: rounding moves a normal value by at most |x|·2^-11
+        expect(Math.abs(y - x), `${name}[${i}]`).toBeLessThanOrEqual(Math.max(Math.abs(x) * 2 ** -11, 2 ** -25));
+        if (y !== x) changed++;
+      });
+    }
+    expect(changed).toBeGreaterThan(params / 2); // really rounded, not stored at F32
+    expect(() => saveAdapters(tempDir(), a, RUN, { dtype: "BF16" as "F16" })).toThrow('saveAdapters: dtype must be one of F32, F16, got "BF16"');
     a.dispose();
     b.dispose();
   });

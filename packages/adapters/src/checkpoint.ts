@@ -1,7 +1,7 @@
 /**
  * Adapter checkpoints: a folder with
  *
- *   adapters.safetensors   the trained parameters only, under their stable names (F32)
+ *   adapters.safetensors   the trained parameters only, under their stable names (F32, or F16 to ship)
  *   lm4lv.json             everything needed to rebuild the run (models, task, sizes, step, extra)
  *
  * Each file is written atomically (temporary file + rename); the tensors first, so a folder whose
@@ -79,11 +79,24 @@ export type CheckpointInfo = z.output<typeof CHECKPOINT_INFO_SCHEMA>;
 
 export class CheckpointError extends Error {}
 
+/** Storage types of adapters.safetensors: F32 (exact, the default) or F16 (half the bytes, for shipped checkpoints). */
+export const ADAPTER_DTYPES = ["F32", "F16"] as const;
+export type AdapterDtype = (typeof ADAPTER_DTYPES)[number];
+
+export interface SaveAdaptersOptions {
+  /** LoRA matrices to store with the adapters. */
+  lora?: LlamaLora;
+  /** Storage type of every tensor (default F32). Loading converts back to F32 whatever was stored. */
+  dtype?: AdapterDtype;
+}
+
 /**
  * Writes `dir/adapters.safetensors` and `dir/lm4lv.json` (creating `dir`); with `lora`, its
  * matrices are stored too. Returns the info written.
  */
-export function saveAdapters(dir: string, adapters: LM4LVAdapters, runInfo: RunInfo, lora?: LlamaLora): CheckpointInfo {
+export function saveAdapters(dir: string, adapters: LM4LVAdapters, runInfo: RunInfo, options: SaveAdaptersOptions = {}): CheckpointInfo {
+  const { lora, dtype = "F32" } = options;
+  if (!(ADAPTER_DTYPES as readonly string[]).includes(dtype)) throw new CheckpointError(`saveAdapters: dtype must be one of ${ADAPTER_DTYPES.join(", ")}, got ${JSON.stringify(dtype)}`);
   const run = validateConfig(runInfo, RUN_INFO_SCHEMA, (path) => `saveAdapters: run.${path.join(".")}`, { error: CheckpointError });
   const info: CheckpointInfo = {
     format: CHECKPOINT_FORMAT,
@@ -101,9 +114,9 @@ export function saveAdapters(dir: string, adapters: LM4LVAdapters, runInfo: RunI
   };
   mkdirSync(dir, { recursive: true });
   const snapshot = adapters.snapshot();
-  const tensors: Record<string, { shape: number[]; data: Float32Array; dtype: "F32" }> = {};
-  for (const name of ADAPTER_PARAM_NAMES) tensors[name] = { ...snapshot[name], dtype: "F32" };
-  if (lora) for (const [name, t] of Object.entries(lora.snapshot())) tensors[name] = { ...t, dtype: "F32" };
+  const tensors: Record<string, { shape: number[]; data: Float32Array; dtype: AdapterDtype }> = {};
+  for (const name of ADAPTER_PARAM_NAMES) tensors[name] = { ...snapshot[name], dtype };
+  if (lora) for (const [name, t] of Object.entries(lora.snapshot())) tensors[name] = { ...t, dtype };
   writeSafetensors(join(dir, ADAPTERS_FILE), tensors, { format: CHECKPOINT_FORMAT, step: String(run.step) });
   writeFileAtomic(join(dir, RUN_FILE), JSON.stringify(info, null, 2) + "\n");
   return info;

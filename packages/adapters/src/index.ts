@@ -6,6 +6,7 @@ export { lm4lvLoss, lm4lvForwardLoss, IGNORE_INDEX } from "./loss.js";
 export type { VisionTarget, LossSample, LossInputs, LossValues, TrainingSample } from "./loss.js";
 export {
   saveAdapters,
+  ADAPTER_DTYPES,
   loadAdapters,
   readCheckpointInfo,
   loadLora,
@@ -15,7 +16,7 @@ export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
 } from "./checkpoint.js";
-export type { RunInfo, CheckpointInfo, LoadAdaptersOptions } from "./checkpoint.js";
+export type { RunInfo, CheckpointInfo, LoadAdaptersOptions, SaveAdaptersOptions, AdapterDtype } from "./checkpoint.js";
 export { resolveModelReferences, embeddedModelDirs, ModelReferenceError } from "./model-refs.js";
 export type { ModelOverrides, ModelReferenceField, ResolveModelsOptions, ResolvedModels } from "./model-refs.js";
 export { LlamaLora, LORA_TARGETS, loraParamShapes } from "./lora.js";

@@ -98,7 +98,7 @@ describe("LlamaLora", () => {
 
     const dir = mkdtempSync(join(tmpdir(), "lm4lv-lora-"));
     try {
-      const info = saveAdapters(dir, adapters, { visionModel: "m", llm: "l", task: "t", numVisualTokens: 4, step: 1 }, lora);
+      const info = saveAdapters(dir, adapters, { visionModel: "m", llm: "l", task: "t", numVisualTokens: 4, step: 1 }, { lora });
       expect(info.lora).toEqual({ rank: 2, alpha: 4, targets: ["q", "k", "v", "o"], seed: 3 });
       const { adapters: loaded } = loadAdapters(dir, { visionHidden: 12, llmHidden: 64 });
       const back = loadLora(dir, lm)!;

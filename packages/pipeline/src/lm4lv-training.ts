@@ -15,6 +15,7 @@ import { ShuffledBatches, imageGrid, runTraining, type GradientFn, type TrainRes
 import type { LM4LV } from "./lm4lv.js";
 import { defaultCropBorder } from "./inference.js";
 import type { FeatureCache } from "./feature-cache.js";
+import { ADAPTER_DTYPES } from "@lm4lv/adapters";
 
 /** Where gradients are computed: ONNX Runtime (reverse-mode graphs of @lm4lv/onnx, given as `gradients`) or tfjs autodiff. */
 export type TrainEngine = "ort" | "tfjs";
@@ -70,6 +71,8 @@ export const LM4LV_TRAINING_OPTIONS = z.object({
    * instead of letting them swamp the residual stream. Default: no constraint.
    */
   adapterMaxRms: positiveNumber().optional(),
+  /** Storage type of the final adapters.safetensors (F16: half the bytes, for shipped checkpoints); resume checkpoints stay F32. */
+  saveDtype: oneOf(ADAPTER_DTYPES).default("F32"),
 });
 
 export type LM4LVTrainingHyperparameters = z.output<typeof LM4LV_TRAINING_OPTIONS>;
@@ -234,7 +237,7 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
       o.onStep?.(entry.step, entry.loss);
     },
   }).finally(() => ortEngine?.release());
-  model.save(o.outDir, result.step, { ...o.extra, status: result.status, ...(final ? { validation: final } : {}) });
+  model.save(o.outDir, result.step, { ...o.extra, status: result.status, ...(final ? { validation: final } : {}) }, h.saveDtype);
   if (o.val && o.val.length > 0) {
     const m = await evaluatePairs(model, o.val, Math.min(valCount, 4));
     await writeImage(join(o.outDir, "samples.png"), imageGrid(m.rows));

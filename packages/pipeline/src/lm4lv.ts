@@ -24,6 +24,7 @@ import {
   readCheckpointInfo,
   resolveModelReferences,
   saveAdapters,
+  type AdapterDtype,
   type CheckpointInfo,
   type ResolveModelsOptions,
   type LossValues,
@@ -142,8 +143,8 @@ export class LM4LV {
     return new LM4LV(models, adapters, info.task);
   }
 
-  /** Saves adapters + lm4lv.json; model folders are stored relative to `dir`. */
-  save(dir: string, step: number, extra: Record<string, unknown> = {}): CheckpointInfo {
+  /** Saves adapters + lm4lv.json; model folders are stored relative to `dir`; `dtype` F16 halves the file (for shipping). */
+  save(dir: string, step: number, extra: Record<string, unknown> = {}, dtype: AdapterDtype = "F32"): CheckpointInfo {
     const rel = (p: string) => relative(resolve(dir), p) || ".";
     return saveAdapters(dir, this.adapters, {
       visionModel: rel(this.models.visionDir),
@@ -152,7 +153,7 @@ export class LM4LV {
       numVisualTokens: this.numVisualTokens,
       step,
       extra: { tokenizer: rel(this.models.tokenizerDir), ...extra },
-    });
+    }, { dtype });
   }
 
   get imageSize(): number {

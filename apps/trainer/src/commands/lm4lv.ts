@@ -24,7 +24,7 @@ const trainerDefault = (lm4lv: z.ZodType, adaptersOnly: z.ZodType) => {
 
 export const LM4LV_OPTIONS = z.object({
   mae: z.string().default("models/mae-tiny").describe("HF ViTMAEForPreTraining folder (frozen)"),
-  llm: z.string().default("models/lm-tiny").describe("HF LlamaForCausalLM folder (frozen)"),
+  llm: z.string().default("models/lm-wide").describe("HF LlamaForCausalLM folder (frozen)"),
   tokenizer: z.string().optional().describe("folder with tokenizer.json (default: the LLM folder)"),
   task: z.string().default("denoise").describe("degradation task (pnpm degrade tasks lists them)"),
   params: z.string().optional().describe("task parameter overrides, e.g. \"sigma=25\" or \"patch=8,ratio=0.25\""),
@@ -45,6 +45,7 @@ export const LM4LV_OPTIONS = z.object({
   engine: oneOf(["ort", "tfjs"]).optional().describe("gradient engine (default: ort when onnxruntime-node loads, else tfjs)"),
   threads: T.threads.describe("ONNX Runtime threads (default: the number of cores)"),
   inputNoise: T.inputNoise.describe("outside the paper's recipe: std of noise on the teacher-forced clean features (ORT engine)"),
+  saveDtype: T.saveDtype.describe("storage type of the final adapters.safetensors: F32, or F16 (half the bytes; the shipped checkpoints)"),
   adapterMaxRms: T.adapterMaxRms.describe("outside the paper's recipe: keep the adapter's output RMS (unit-RMS input) at most this, e.g. the LM's token-embedding RMS"),
 });
 
@@ -109,6 +110,7 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
     threads: o.threads,
     inputNoise: o.inputNoise,
     adapterMaxRms: o.adapterMaxRms,
+    saveDtype: o.saveDtype,
     extra: { params: params ?? null, data: o.data, seed: o.seed },
   });
   if (result.final) {
