@@ -7,7 +7,8 @@ describe("pnpm infer options (one zod schema)", () => {
     const { options: o, positionals } = parseInferOptions(["--threads", "2", "--quantize", "int8", "--no-mae-baseline", "in.png"], {});
     const threads: number | undefined = o.threads; // typed by the schema
     expect(threads).toBe(2);
-    expect(o).toEqual({ task: "denoise", out: "out/infer", json: false, threads: 2, quantize: "int8", maeBaseline: false });
+    expect(o).toEqual({ task: "denoise", out: "out/infer", json: false, threads: 2, quantize: "int8", lowMemory: false, maeBaseline: false });
+    expect(parseInferOptions(["--low-memory"], {}).options.lowMemory).toBe(true);
     expect(positionals).toEqual(["in.png"]);
     expect(parseInferOptions([], { LM4LV_ENGINE: "tfjs" }).options.engine).toBe("tfjs");
     expect(parseInferOptions(["--engine", "ort"], { LM4LV_ENGINE: "tfjs" }).options.engine).toBe("ort");

@@ -25,6 +25,7 @@ export const INFER_OPTIONS = z
     threads: z.preprocess(numeric, positiveInt()).optional().describe("ONNX Runtime threads (default: all cores)"),
     quantize: oneOf(WEIGHT_FORMATS).optional().describe("LM weights on ONNX Runtime: fp32 (default), fp16, int8 (per output channel)\nor int4 (blocks of 32); each format is exported once, to <cache>/<format>"),
     cache: z.string().optional().describe("ONNX export folder (default <checkpoint>/onnx)"),
+    lowMemory: z.boolean().default(false).describe("free the MAE encoder while the LM generates (ONNX Runtime; reloaded for the next\nimage): a lower peak memory for large models (docs/scale.md), slower per image"),
     maeBaseline: z.boolean().default(true).describe("skip the MAE-reconstruction baseline score"),
   })
   .superRefine((o, ctx) => {

@@ -126,6 +126,7 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
   const results = await restoreFiles(model, items, {
     outDir,
     maeBaseline: o.maeBaseline,
+    lowMemory: o.lowMemory,
     onItem: o.json || items.length === 1 ? undefined : (done, total, r) => io.err(`[${done}/${total}] ${r.name} ${r.error ? `error: ${r.error}` : `${fmt(r.seconds)} s`}`),
   });
   const seconds = (performance.now() - t0) / 1000;

@@ -20,6 +20,11 @@ export interface VisionModel {
   encode(pixelValues: tf.Tensor4D): Promise<tf.Tensor3D>;
   /** `[B, 1+N, hidden]` → `[B, 3, H, W]` in normalised space. */
   decode(features: tf.Tensor3D): Promise<tf.Tensor4D>;
+  /**
+   * Optional: frees what the encoder holds (e.g. an ONNX Runtime session and its weights) until
+   * the next `encode` brings it back. Lowers peak memory when the LM runs between the two.
+   */
+  releaseEncoder?(): Promise<void>;
 }
 
 /** A `VisionModel` that also runs synchronously on tfjs (differentiable; usable inside `tf.tidy`). */

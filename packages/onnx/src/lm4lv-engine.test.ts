@@ -59,8 +59,16 @@ describe("ONNX Runtime engine", () => {
     let maxPx = 0;
     for (let i = 0; i < a.image.data.length; i++) maxPx = Math.max(maxPx, Math.abs(Math.round(a.image.data[i] * 255) - Math.round(b.image.data[i] * 255)));
     expect(maxPx).toBeLessThanOrEqual(1);
-    a.features.dispose();
-    b.features.dispose();
+    // --low-memory: the encoder's session is closed while the LM generates, and the image is the same
+    const vision = ort.models.vision as OrtVisionModel;
+    expect(vision.encoderOpen).toBe(true);
+    const c = await ort.restore(lq, { releaseEncoder: true });
+    expect(vision.encoderOpen).toBe(false);
+    expect(Array.from(c.features.dataSync())).toEqual(Array.from(b.features.dataSync()));
+    const d = await ort.restore(lq); // reopened by the next encode
+    expect(vision.encoderOpen).toBe(true);
+    expect(Array.from(d.features.dataSync())).toEqual(Array.from(b.features.dataSync()));
+    tf.dispose([a.features, b.features, c.features, d.features]);
   });
 
   it("exports and loads the quantize setting asked for, each in its own folder, and names a bad one", async () => {

@@ -97,6 +97,11 @@ export class OrtVisionModel implements VisionModel {
    * image once, before the LM runs: releasing the encoder then keeps its weights (1.2 GB for an
    * fp32 MAE-Large) out of the loop's peak memory (docs/scale.md).
    */
+  /** Whether the encoder's session is open (false after `releaseEncoder`, until the next `encode`). */
+  get encoderOpen(): boolean {
+    return this.encoder !== undefined;
+  }
+
   async releaseEncoder(): Promise<void> {
     const e = this.encoder;
     this.encoder = undefined;

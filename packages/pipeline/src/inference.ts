@@ -72,6 +72,8 @@ export interface RestoreFilesOptions {
   /** Also score the MAE's own reconstruction of the input (default true when a target is known). */
   maeBaseline?: boolean;
   cropBorder?: number;
+  /** Free the MAE encoder while the LM generates (see `LM4LV.restore`): lower peak memory, a reload per image. */
+  lowMemory?: boolean;
   onItem?: (done: number, total: number, result: ItemResult) => void;
 }
 
@@ -104,7 +106,7 @@ export async function restoreFiles(model: LM4LV, items: InferenceItem[], o: Rest
         }
         hq = await model.fit(raw);
       }
-      const { image, features } = await model.restore(lq);
+      const { image, features } = await model.restore(lq, { releaseEncoder: o.lowMemory });
       features.dispose();
       const output = join(o.outDir, `${item.name}.png`);
       const comparison = join(o.outDir, `${item.name}_compare.png`);

@@ -268,12 +268,17 @@ export class LM4LV {
     }) as unknown as LossValues;
   }
 
-  /** Spec §5: the LM writes the restored image's 1+N features autoregressively; decoded by the MAE. */
-  async restore(lq: RgbImage, opts: { useCache?: boolean } = {}): Promise<RestoreResult> {
+  /**
+   * Spec §5: the LM writes the restored image's 1+N features autoregressively; decoded by the MAE.
+   * `releaseEncoder`: free the vision model's encoder (when it can) before the LM runs, for a lower
+   * peak memory with large models; the next `encode` reloads it.
+   */
+  async restore(lq: RgbImage, opts: { useCache?: boolean; releaseEncoder?: boolean } = {}): Promise<RestoreResult> {
     const img = await this.fit(lq);
     const lm = this.generation.lm ?? this.models.lm;
     const adapters = this.generation.adapters ?? this.adapters;
     const lqFeat = await this.encode([img]); // [1, 1+N, Dv]
+    if (opts.releaseEncoder) await (this.generation.vision ?? this.models.vision).releaseEncoder?.();
     let promptEmbeds: tf.Tensor3D;
     try {
       promptEmbeds = await assembleInputsEmbeds(this.models.lm, this.prompt(), [lqFeat], this.adapters); // [1, T, Dl]
