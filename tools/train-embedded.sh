@@ -16,16 +16,13 @@ for s in "${stages[@]}"; do
     mae)
       pnpm train mae --config models/configs/mae-tiny.yaml $R ;;
     lm)
-      # lm-tiny (6 × 256) and lm-wide (3 × 512); the tasks name theirs in models/configs/lm4lv-<task>.yaml
-      pnpm train lm --config models/configs/lm-tiny.yaml $R
-      pnpm train lm --config models/configs/lm-tiny-norepeat.yaml $R
+      # lm-wide (3 × 512), the LM every task names in models/configs/lm4lv-<task>.yaml, and its no-repeat ablation
       pnpm train lm --config models/configs/lm-wide.yaml $R
       pnpm train lm --config models/configs/lm-wide-norepeat.yaml $R ;;
     lm4lv)
       for t in $TASKS; do pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" $R; done ;;
     ablations)
       pnpm turbo run build --filter=@lm4lv/bench... --output-logs=errors-only
-      node tools/bench/dist/random-lm.js models/lm-tiny .cache/models/lm-tiny-random 1234
       node tools/bench/dist/random-lm.js models/lm-wide .cache/models/lm-wide-random 1234
       for t in $TASKS; do
         # the ablation LMs have the shape of the LM the task's adapters were trained on

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LM4LV_TRAINING_OPTIONS } from "@lm4lv/pipeline";
@@ -28,6 +28,9 @@ describe("pnpm train lm4lv options: defaults < YAML < flags, one zod schema", ()
 
   it("leaves the learning rate and batch size to the trainer (one default each: LM4LV's lr is spec §7's 3e-4)", () => {
     const { options: o } = parseOptions([], LM4LV_OPTIONS);
+    // the default models are the embedded ones, and they are there
+    expect([o.mae, o.llm]).toEqual(["models/mae-tiny", "models/lm-wide"]);
+    for (const m of [o.mae, o.llm]) expect(existsSync(join(REPO_ROOT, m, "config.json")), m).toBe(true);
     expect(o.lr).toBeUndefined();
     expect(o.batchSize).toBeUndefined();
     expect(LM4LV_TRAINING_OPTIONS.parse({ steps: 1, lr: o.lr }).lr).toBe(3e-4);
@@ -57,17 +60,27 @@ describe("pnpm train lm4lv options: defaults < YAML < flags, one zod schema", ()
       const { options: o } = parseOptions(["--config", join(REPO_ROOT, "models", "configs", f)], LM4LV_OPTIONS);
       expect(o.lr, f).toBe(1e-3);
       expect(o.engine, f).toBe("ort");
+      expect(existsSync(join(REPO_ROOT, o.llm, "config.json")), `${f}: llm ${o.llm}`).toBe(true);
     }
   });
 });
 
 describe("pnpm train lm options", () => {
   it("reads the shipped LM configs and names missing required options by flag", () => {
-    for (const f of ["lm-tiny.yaml", "lm-tiny-norepeat.yaml"]) {
+    const defaults = parseOptions(["--text", "t.txt", "--val-text", "v.txt", "--out", "o"], LM_OPTIONS).options;
+    for (const f of ["lm-wide.yaml", "lm-wide-norepeat.yaml"]) {
       const { options: o } = parseOptions(["--config", join(REPO_ROOT, "models", "configs", f)], LM_OPTIONS);
       const steps: number = o.steps; // typed by the schema
       expect([steps, o.seqLen, o.lr, o.engine, o.tieEmbeddings], f).toEqual([3600, 192, 0.002, "ort", true]);
+      // lm-wide's shape (models/lm-wide/config.json), which is also what `pnpm train lm` builds by default
+      const shape = [o.hiddenSize, o.numLayers, o.numHeads, o.numKvHeads, o.intermediateSize, o.maxPositions];
+      expect(shape, f).toEqual([512, 3, 16, 16, 384, 512]);
+      expect([defaults.hiddenSize, defaults.numLayers, defaults.numHeads, defaults.numKvHeads, defaults.intermediateSize, defaults.maxPositions]).toEqual(shape);
+      // the committed tokenizer they reuse
+      expect(o.tokenizer, f).toBe("models/lm-wide");
+      expect(existsSync(join(REPO_ROOT, o.tokenizer!, "tokenizer.json")), f).toBe(true);
     }
+    expect(parseOptions(["--config", join(REPO_ROOT, "models", "configs", "lm-wide.yaml")], LM_OPTIONS).options.out).toBe("models/lm-wide");
     expect(() => parseOptions(["--text", "t.txt"], LM_OPTIONS)).toThrow("--val-text: missing (expected a text file); --out: missing (expected a folder)");
     const file = yaml("lm.yaml", "text: t.txt\nval-text: v.txt\nout: o\nnum-heads: 0\ntie-embeddings: 1\n");
     expect(() => parseOptions(["--config", file], LM_OPTIONS)).toThrow(`${file}: num-heads: expected a positive integer, got 0; ${file}: tie-embeddings: expected true or false, got 1`);

@@ -49,7 +49,7 @@ describe("model references of lm4lv.json", () => {
   it("finds the models of a copied checkpoint by name", () => {
     const r = resolveModelReferences(copy, info("../../models/mae-x", "../../models/lm-x/", "../../models/lm-x"), { modelDirs: [join(root, "nowhere"), models] });
     expect(r).toEqual({ mae, llm, tokenizer: llm });
-    expect(["../../mae-tiny", "/abs/lm-tiny/", "lm-tiny", "..", "."].map(modelName)).toEqual(["mae-tiny", "lm-tiny", "lm-tiny", undefined, undefined]);
+    expect(["../../mae-tiny", "/abs/lm-wide/", "lm-wide", "..", "."].map(modelName)).toEqual(["mae-tiny", "lm-wide", "lm-wide", undefined, undefined]);
   });
 
   it("lets given folders win, and checks them", () => {

@@ -392,7 +392,7 @@ describe("trainLm", () => {
 describe("LM_TRAINING_OPTIONS (one default per setting)", () => {
   it("fills the defaults pnpm train lm shows, and rejects bad settings by name before reading anything", async () => {
     const { LM_TRAINING_OPTIONS } = await import("./training.js");
-    expect(LM_TRAINING_OPTIONS.parse({ text: "t", valText: "v", out: "o" })).toMatchObject({ vocabSize: 4096, templateCopies: 200, hiddenSize: 256, steps: 200, seqLen: 128, lr: 2e-3, clipNorm: 1, checkpointEvery: 25 });
+    expect(LM_TRAINING_OPTIONS.parse({ text: "t", valText: "v", out: "o" })).toMatchObject({ vocabSize: 4096, templateCopies: 200, hiddenSize: 512, numLayers: 3, numHeads: 16, numKvHeads: 16, intermediateSize: 384, tieEmbeddings: true, steps: 200, seqLen: 128, lr: 2e-3, clipNorm: 1, checkpointEvery: 25 });
     await expect(trainLm({ text: "/nonexistent", valText: "/nonexistent", out: "/nonexistent/o", numHeads: 0, lr: -1 })).rejects.toThrow(
       "trainLm: numHeads: expected a positive integer, got 0; trainLm: lr: expected a positive number, got -1",
     );

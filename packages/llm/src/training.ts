@@ -59,7 +59,7 @@ export interface LmProbeResult {
 }
 
 /**
- * The settings of `trainLm` and their defaults (the embedded default LM's shape and budget) — the
+ * The settings of `trainLm` and their defaults (the shape of the embedded default LM, models/lm-wide) — the
  * one place each default lives; the names are `pnpm train lm`'s flags (camelCase). The model
  * fields give the Llama config (`vocab_size` is the tokenizer's; RMSNorm eps 1e-5, RoPE θ 10000,
  * init std 0.02).
@@ -77,12 +77,12 @@ export const LM_TRAINING_OPTIONS = z.object({
   vocabSize: positiveInt().default(4096),
   /** Copies of the ### Human/Assistant template mixed into the BPE corpus. */
   templateCopies: nonNegativeInt().default(DEFAULT_TEMPLATE_COPIES),
-  hiddenSize: positiveInt().default(256),
-  numLayers: positiveInt().default(6),
-  numHeads: positiveInt().default(8),
-  numKvHeads: positiveInt().default(8),
+  hiddenSize: positiveInt().default(512),
+  numLayers: positiveInt().default(3),
+  numHeads: positiveInt().default(16),
+  numKvHeads: positiveInt().default(16),
   /** SwiGLU width. */
-  intermediateSize: positiveInt().default(704),
+  intermediateSize: positiveInt().default(384),
   /** max_position_embeddings (and the tokenizer's model_max_length). */
   maxPositions: positiveInt().default(512),
   tieEmbeddings: z.boolean().default(true),

@@ -7,14 +7,17 @@ Warm-up steps, then the median of the timed steps. Prints one JSON object on std
 Workloads (shapes from models/*/config.json, models/configs/*.yaml and apps/trainer/src/commands/*):
 
   lm4lv         `pnpm train lm4lv` (packages/adapters/src/loss.ts, packages/pipeline/src/lm4lv.ts):
-                lm-tiny Llama frozen; adapter Linear(192→256) + de-adapter Linear(256→192) (biases)
-                + 10 task tokens trainable (101,312 parameters). Batch 4 pairs. The MAE features
+                lm-wide Llama frozen (3 layers × 512, 16 heads of 32, SwiGLU 384, tied head; read
+                from models/lm-wide/config.json, as tools/bench/src/train.ts does); adapter
+                Linear(192→512) + de-adapter Linear(512→192) (biases) + 10 task tokens trainable
+                (202,432 parameters). Batch 4 pairs. The MAE features
                 (B, 65, 192) of LQ and HQ are random inputs (the step runs no MAE, see below).
                 Loss = CE on the response text + MSE of de_adapter(final-norm hidden) on the HQ
                 features, both shifted by one. Logits are computed for all T positions, as in the TS
                 step (lm.forward returns (B, T, V); the loss gathers the CE rows).
-  lm            `pnpm train lm` defaults (= models/configs/lm-tiny.yaml): the same Llama, all
-                5,868,800 weights trainable, batch 8 windows of 128 (+1) tokens, mean next-token CE.
+  lm            `pnpm train lm` defaults (the model shape of models/configs/lm-wide.yaml): the same
+                Llama, all 7,015,936 weights trainable, batch 8 windows of 128 (+1) tokens, mean
+                next-token CE.
   mae_pretrain  `pnpm train mae --stage pretrain`: mae-tiny ViTMAE (64 px, patch 8), random masking
                 at 0.75 by argsort of uniform noise (16 of 64 patches kept), encoder, decoder with
                 mask tokens, MSE on the removed patches; all trainable but the two fixed sin-cos
@@ -26,7 +29,7 @@ Workloads (shapes from models/*/config.json, models/configs/*.yaml and apps/trai
 
 The LM4LV sequence (derived from packages/tokenizer/src/sequence.ts `buildSequence` of the pair
 conversation, human "<Img><image></Img> <task>", gpt "<Img><image></Img>", tokenised with
-models/lm-tiny's tokenizer; checked by running buildSequence on it):
+models/lm-wide's tokenizer; checked by running buildSequence on it):
 
     pos 0        <s>
     pos 1-5      "### Human: <Img>"          → ### | ĠHuman | : | Ġ | <Img>            (5 tokens)
@@ -77,11 +80,31 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-# --- configurations (models/lm-tiny/config.json, models/mae-tiny/config.json) ------------------
+# --- configurations (models/lm-wide/config.json, models/mae-tiny/config.json) ------------------
 
-LM_TINY = dict(vocab_size=4096, hidden_size=256, intermediate_size=704, num_hidden_layers=6,
-               num_attention_heads=8, num_key_value_heads=8, head_dim=32, rms_norm_eps=1e-5,
-               rope_theta=10000.0, tie_word_embeddings=True)
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
+
+
+def read_llama_config(path):
+    """The fields this script's Llama uses, from an HF config.json. The module below has one k/v head
+    per query head and a tied output head, so a config without those is refused, not silently changed."""
+    with open(path) as f:
+        c = json.load(f)
+    heads = c["num_attention_heads"]
+    cfg = dict(vocab_size=c["vocab_size"], hidden_size=c["hidden_size"], intermediate_size=c["intermediate_size"],
+               num_hidden_layers=c["num_hidden_layers"], num_attention_heads=heads,
+               num_key_value_heads=c.get("num_key_value_heads", heads),
+               head_dim=c.get("head_dim") or c["hidden_size"] // heads,
+               rms_norm_eps=c.get("rms_norm_eps", 1e-5), rope_theta=float(c.get("rope_theta", 10000.0)),
+               tie_word_embeddings=c.get("tie_word_embeddings", False))
+    if cfg["num_key_value_heads"] != heads or not cfg["tie_word_embeddings"]:
+        raise ValueError(f"{path}: train_bench.py builds multi-head attention with tied embeddings only, "
+                         f"got {cfg['num_key_value_heads']} k/v heads for {heads} heads, tie_word_embeddings={cfg['tie_word_embeddings']}")
+    return cfg
+
+
+# the embedded default's LM: vocab 4096, hidden 512, 3 layers, 16 heads (16 k/v) of 32, SwiGLU 384, tied head
+LM_WIDE = read_llama_config(os.path.join(REPO, "models", "lm-wide", "config.json"))
 MAE_TINY = dict(hidden_size=192, num_hidden_layers=6, num_attention_heads=6, intermediate_size=768,
                 layer_norm_eps=1e-6, image_size=64, patch_size=8, num_channels=3,
                 decoder_hidden_size=128, decoder_num_hidden_layers=4, decoder_num_attention_heads=4,
@@ -292,8 +315,8 @@ def count(params):
 
 def build_lm4lv(a):
     L = lm4lv_layout(a.visual_tokens, a.task_tokens, tuple(int(x) for x in a.lm4lv_pieces.split(",")))
-    B, T, V, C, Dv = a.lm4lv_batch, L["T"], LM_TINY["vocab_size"], LM_TINY["hidden_size"], MAE_TINY["hidden_size"]
-    lm = Llama(LM_TINY).requires_grad_(False)
+    B, T, V, C, Dv = a.lm4lv_batch, L["T"], LM_WIDE["vocab_size"], LM_WIDE["hidden_size"], MAE_TINY["hidden_size"]
+    lm = Llama(LM_WIDE).requires_grad_(False)
     adapter, de_adapter = nn.Linear(Dv, C), nn.Linear(C, Dv)
     task_tokens = nn.Parameter(torch.zeros(L["n_task"], C))  # zero init, as LM4LVAdapters
     params = [*adapter.parameters(), *de_adapter.parameters(), task_tokens]
@@ -324,8 +347,8 @@ def build_lm4lv(a):
 
 
 def build_lm(a):
-    B, T, V = a.lm_batch, a.lm_seq_len, LM_TINY["vocab_size"]
-    lm = Llama(LM_TINY)
+    B, T, V = a.lm_batch, a.lm_seq_len, LM_WIDE["vocab_size"]
+    lm = Llama(LM_WIDE)
     params = list(lm.parameters())
     ids = torch.randint(3, V, (B, T + 1))
 

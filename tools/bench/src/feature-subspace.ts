@@ -2,8 +2,8 @@
  * How many dimensions of the MAE feature does a copy have to carry? Projects every feature token of
  * held-out crops on the top-k principal directions of the training crops' features (k = 8 … all),
  * decodes with the frozen MAE decoder and reports PSNR (spec §9) against the clean crops. One attention
- * head of lm-tiny moves head_dim = 32 numbers per token, so this bounds what a single copying head can
- * reconstruct.
+ * head of the embedded LM (models/lm-wide, 16 heads of 32) moves head_dim = 32 numbers per token, so this
+ * bounds what a single copying head can reconstruct.
  *
  *   node tools/bench/dist/feature-subspace.js [--checkpoint models/lm4lv-tiny/identity] [--train DIR] [--val DIR]
  */

@@ -1,5 +1,5 @@
 /**
- * LM4LV end to end on the embedded default (64 px MAE-tiny, 5.9M-parameter LM-tiny):
+ * LM4LV end to end on the embedded default (64 px mae-tiny, 7.0M-parameter lm-wide; the shipped denoise checkpoint):
  * training step time (batch 4) split into MAE encoding and the LM forward+backward, and
  * inference seconds per image on tfjs and ONNX Runtime, split into MAE and LM time.
  */
@@ -43,6 +43,6 @@ export async function benchLm4lv(): Promise<Row[]> {
   await measureInfer(`tfjs-${backend}`, model);
   const { model: ort } = await withOrtEngine(model, ckpt);
   await measureInfer("onnxruntime, folded visual step", ort);
-  printTable("LM4LV on the embedded default (64 px, 65 visual tokens, 5.9M LM), median", rows);
+  printTable("LM4LV on the embedded default (64 px, 65 visual tokens, 7.0M LM), median", rows);
   return rows;
 }

@@ -3,7 +3,7 @@ import { parseRandomLmArgs } from "./random-lm.js";
 
 describe("random-lm arguments", () => {
   it("two folders and an optional seed (tools/train-embedded.sh passes 1234)", () => {
-    expect(parseRandomLmArgs(["models/lm-tiny", ".cache/models/lm-random", "1234"])).toEqual({ src: "models/lm-tiny", out: ".cache/models/lm-random", seed: 1234 });
+    expect(parseRandomLmArgs(["models/lm-wide", ".cache/models/lm-wide-random", "1234"])).toEqual({ src: "models/lm-wide", out: ".cache/models/lm-wide-random", seed: 1234 });
     expect(parseRandomLmArgs(["a", "b"])).toEqual({ src: "a", out: "b", seed: 1234 });
     expect(parseRandomLmArgs(["--help"])).toBeUndefined();
   });

@@ -5,7 +5,8 @@
  * OpenBLAS). Each step is the whole trainer step (data in memory, gradients, clipping, Adam).
  * ORT's achieved GFLOP/s (MatMul FLOPs of the graph from its static shapes) is shown for the
  * forward+backward graph and for the forward graph alone, and peak RSS of a step in a child
- * process for the embedded default and a ~130M Llama.
+ * process for the embedded default and a ~130M Llama. The embedded default is mae-tiny + lm-wide
+ * (EMBEDDED_LM), the LM every shipped LM4LV task names; tools/bench/py/train_bench.py builds the same shapes.
  */
 import * as tf from "@tensorflow/tfjs";
 import { spawnSync } from "node:child_process";
@@ -30,6 +31,9 @@ import { LLAMA_130M } from "./onnx.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const THREADS = 2;
+/** The embedded default's frozen MAE and LM (lm-wide: 3 layers × 512, 16 heads of 32, SwiGLU 384, tied head). */
+const EMBEDDED_MAE = "models/mae-tiny";
+const EMBEDDED_LM = "models/lm-wide";
 
 /** ms of one whole trainer step (median), for a tfjs loss or an external gradient engine. */
 async function stepMs<B>(variables: Record<string, tf.Variable>, batch: B, engine: { loss: LossFn<B> } | { gradients: GradientFn<B> }, budgetMs: number): Promise<number> {
@@ -71,7 +75,7 @@ function runTorch(threads: number): TorchResult | string {
 }
 
 /** Peak RSS (MiB) of a child process running 3 ORT LM4LV steps with the given LM. */
-function lm4lvRssChild(which: "tiny" | "130m"): number | string {
+function lm4lvRssChild(which: "embedded" | "130m"): number | string {
   const r = spawnSync(process.execPath, [fileURLToPath(new URL("./run.js", import.meta.url)), "--train-rss-child", which], { encoding: "utf8", timeout: 20 * 60_000 });
   const m = /peak_rss_mib (\d+(?:\.\d+)?)/.exec(r.stdout);
   return m ? Number(m[1]) : `failed: ${(r.stderr || "").trim().split("\n").pop()}`;
@@ -91,7 +95,7 @@ async function pairsFrom(model: LM4LV, n: number): Promise<{ lq: RgbImage; hq: R
 /** The LM4LV layout of the embedded default (T = 157), for a child building a bigger LM's graph. */
 export async function trainRssChild(which: string): Promise<void> {
   await initBackend("wasm");
-  const models = await loadModels({ mae: join(ROOT, "models/mae-tiny"), llm: join(ROOT, "models/lm-tiny") });
+  const models = await loadModels({ mae: join(ROOT, EMBEDDED_MAE), llm: join(ROOT, EMBEDDED_LM) });
   const small = LM4LV.create(models, { task: "denoise" });
   const layout = small.layout();
   const lm = which === "130m" ? LlamaForCausalLM.fromConfig({ ...LLAMA_130M, model_type: "llama" } as never, 1) : (models.lm as LlamaForCausalLM);
@@ -125,7 +129,7 @@ export async function benchTrain(): Promise<void> {
 
   // --- LM4LV: adapters + task tokens, LM frozen, batch 4, features cached --------------------------
   {
-    const models = await loadModels({ mae: join(ROOT, "models/mae-tiny"), llm: join(ROOT, "models/lm-tiny") });
+    const models = await loadModels({ mae: join(ROOT, EMBEDDED_MAE), llm: join(ROOT, EMBEDDED_LM) });
     const model = LM4LV.create(models, { task: "denoise" });
     const pairs = await pairsFrom(model, 4);
     const vars = model.adapters.namedVariables();
@@ -143,9 +147,9 @@ export async function benchTrain(): Promise<void> {
     await engine.release();
   }
 
-  // --- LM text training: lm-tiny shapes, all weights, batch 8 × 128 ------------------------------
+  // --- LM text training: lm-wide shapes (random init), all weights, batch 8 × 128 -----------------
   {
-    const config = JSON.parse(readFileSync(join(ROOT, "models/lm-tiny/config.json"), "utf8"));
+    const config = JSON.parse(readFileSync(join(ROOT, EMBEDDED_LM, "config.json"), "utf8"));
     const model = LlamaForCausalLM.fromConfig(config, 0);
     const variables = model.trainableParameters();
     const corpus = Int32Array.from({ length: 20000 }, (_, i) => (i * 7919) % config.vocab_size);
@@ -153,7 +157,7 @@ export async function benchTrain(): Promise<void> {
     const engine = await ortLmGradients(model, variables, { threads: THREADS });
     const msOrt = await stepMs(variables, batch, { gradients: engine.gradients }, 6000);
     const msTfjs = await stepMs(variables, batch, { loss: (b: TokenBatch) => lmLoss(model, b) }, 20000);
-    add("lm text (lm-tiny, 8 × 128 tokens)", "tokens", 8 * 128, msOrt, msTfjs, pt("lm"));
+    add("lm text (lm-wide, 8 × 128 tokens)", "tokens", 8 * 128, msOrt, msTfjs, pt("lm"));
     const names = Object.keys(variables);
     const ids = new BigInt64Array(8 * 128).map((_, i) => BigInt(batch.ids[i + Math.floor(i / 128)]));
     const feeds = { input_ids: new OrtTensor("int64", ids, [8, 128]), labels: new OrtTensor("int64", ids.slice(), [8 * 128, 1]) };
@@ -172,9 +176,9 @@ export async function benchTrain(): Promise<void> {
   printTable(`One trainer step on the embedded default's shapes (median; ORT ${THREADS} threads, PyTorch 1 thread)`, rows);
   printTable("ORT achieved GFLOP/s (MatMul FLOPs from the graphs' static shapes): forward+backward vs forward alone", flopRows);
   const rss: Row[] = [];
-  for (const which of ["tiny", "130m"] as const) {
+  for (const which of ["embedded", "130m"] as const) {
     const v = lm4lvRssChild(which);
-    rss.push({ "LM4LV step on ORT, batch 4, T = 157": which === "tiny" ? "embedded default (5.9M LM)" : "~130M Llama (768 × 12, vocab 32000)", "peak RSS MiB": typeof v === "number" ? v : v });
+    rss.push({ "LM4LV step on ORT, batch 4, T = 157": which === "embedded" ? "embedded default (lm-wide, 7.0M LM)" : "~130M Llama (768 × 12, vocab 32000)", "peak RSS MiB": typeof v === "number" ? v : v });
   }
   printTable("Peak RSS of a process running LM4LV training steps on ORT", rss);
   if (typeof torch === "string") console.log(`\nnote: ${torch}`);
@@ -191,7 +195,7 @@ function flopRow(graph: string, fwd: OnnxGraph, msFwd: number, full: OnnxGraph, 
 async function benchMaeTrain(add: (what: string, unit: string, items: number, msOrt: number, msTfjs: number, msTorch: number) => void, pt: (name: string) => number, flopRows: Row[]): Promise<void> {
   const B = 16;
   for (const stage of ["pretrain", "finetune"] as const) {
-    const mae = ViTMAE.fromPretrained(join(ROOT, "models/mae-tiny"));
+    const mae = ViTMAE.fromPretrained(join(ROOT, EMBEDDED_MAE));
     const task = stage === "pretrain" ? maePretrainTask(mae) : maeDecoderFinetuneTask(mae);
     const s = mae.imageSize, n = mae.numPatches;
     const batch: MaeBatch = {
