@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@lm4lv/core";
 import { ViTMAE } from "@lm4lv/mae";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters } from "@lm4lv/adapters";
-import { ensureExported, exportOnnx, loadOrtModels, readManifest, sourceHash } from "./export.js";
+import { ensureExported, exportOnnx, loadOrtModels, readManifest, sourceHash, sourceStat } from "./export.js";
 import { maxAbsDiff, tempDir } from "@lm4lv/core/testing";
 import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
 import { VIT_MAE_TINY_DIR as VIT_MAE_TINY } from "@lm4lv/mae/testing";
@@ -50,6 +50,38 @@ describe("exportOnnx / ensureExported", () => {
     models.dispose();
     lm.dispose();
     tf.dispose([ids, a.logits, a.lastHiddenState, b.logits, b.lastHiddenState]);
+  });
+
+  it("trusts unchanged file stats (sourceStat) and hashes the content only when they change", () => {
+    const src = join(dir, "stat-src");
+    cpSync(LLAMA_TINY, src, { recursive: true });
+    const weights = join(src, "model.safetensors");
+    utimesSync(weights, 1e9, 1e9); // whole seconds: the same mtime can be set again below
+    const out = join(dir, "stat-out");
+    const first = ensureExported({ llm: src }, out);
+    expect(first.exported).toBe(true);
+    expect(first.manifest.sourceStat).toBe(sourceStat({ llm: src }));
+    expect(sourceStat({ llm: LlamaForCausalLM.fromPretrained(LLAMA_TINY) })).toBeUndefined(); // loaded models: content hash only
+
+    // touched, same bytes: the stats differ, the content hash matches → no export, the new stats are remembered
+    utimesSync(weights, 2e9, 2e9);
+    const touched = ensureExported({ llm: src }, out);
+    expect(touched.exported).toBe(false);
+    expect(readManifest(out).sourceStat).toBe(sourceStat({ llm: src }));
+    expect(readManifest(out).sourceStat).not.toBe(first.manifest.sourceStat);
+
+    // the bytes change but size, mtime and inode are put back: "stat" trusts the manifest, "content" sees the change
+    const bytes = readFileSync(weights);
+    bytes[bytes.length - 1] ^= 0x01;
+    writeFileSync(weights, bytes); // same file (inode), same size
+    utimesSync(weights, 2e9, 2e9);
+    expect(sourceStat({ llm: src })).toBe(readManifest(out).sourceStat);
+    expect(ensureExported({ llm: src }, out).exported).toBe(false);
+    const checked = ensureExported({ llm: src }, out, { verify: "content" });
+    expect(checked.exported).toBe(true);
+    expect(checked.manifest.sourceHash).toBe(sourceHash({ llm: src }));
+    // any other quantize setting has its own fingerprint
+    expect(sourceStat({ llm: src }, { quantize: "int8" })).not.toBe(sourceStat({ llm: src }));
   });
 
   it("writes external data when asked and the models still match tfjs", async () => {

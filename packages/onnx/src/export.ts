@@ -12,7 +12,10 @@
  *
  * `ensureExported` returns the cached folder when the manifest's hash equals the hash of the
  * current sources (weights, configs, export settings) and every listed file exists; else it
- * exports again. Each weight format (`quantize`) has its own folder: fp32 (the default) in
+ * exports again. Hashing reads every byte of the weights (~13 s for a 7B model), so when the
+ * sources are folders the manifest also keeps their files' names, sizes, modification times and
+ * inodes (`sourceStat`): while those are unchanged the content hash is not recomputed
+ * (`verify: "content"` always recomputes it). Each weight format (`quantize`) has its own folder: fp32 (the default) in
  * `outDir` itself, the others in `outDir/<format>`, so switching formats never overwrites another.
  *
  * An LM given as a folder is streamed: its safetensors (single or sharded; F32/F16/BF16) are
@@ -62,6 +65,12 @@ export interface ExportOptions {
   quantize?: WeightFormat;
   /** MatMulNBits accuracy_level for int8 / int4 (default 4). */
   accuracyLevel?: number;
+  /**
+   * How `ensureExported` decides that a cached export is current: "stat" (default) trusts the
+   * manifest's `sourceStat` (names, sizes, mtimes, inodes of the source folders' files) when it
+   * matches, and hashes the content only otherwise; "content" always hashes the content.
+   */
+  verify?: "stat" | "content";
 }
 
 /** How the exported LM stores its weights (manifest field `weights`). */
@@ -81,6 +90,8 @@ export interface OnnxManifest {
   exporterVersion: number;
   /** sha256 over the source weights, configs and export options. */
   sourceHash: string;
+  /** sha256 over the source folders' file names, sizes, mtimes and inodes (+ export options), when the sources were folders. */
+  sourceStat?: string;
   createdAt: string;
   /** `visualStep`: a separate visual step graph, in exports of version 1 only (since 2 `llmStep` serves both). */
   files: { encoder?: string; decoder?: string; llmStep?: string; embed?: string; visualStep?: string };
@@ -152,10 +163,14 @@ function hashFile(h: ReturnType<typeof createHash>, path: string): void {
 }
 
 /** Hashes the weight/config files of a folder (names, sizes, contents). */
+/** The files of a model folder that its hash covers: weights and configs, sorted. */
+function hashedFiles(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f.endsWith(".safetensors") || f.endsWith(".json")).sort();
+}
+
 function hashDir(h: ReturnType<typeof createHash>, dir: string): void {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir}: no such folder`);
-  const files = readdirSync(dir).filter((f) => f.endsWith(".safetensors") || f.endsWith(".json")).sort();
-  for (const f of files) {
+  for (const f of hashedFiles(dir)) {
     h.update(`${f}:${statSync(join(dir, f)).size}\n`);
     hashFile(h, join(dir, f));
   }
@@ -175,6 +190,28 @@ function hashTensors(h: ReturnType<typeof createHash>, named: HashedTensor[]): v
 /** A model's parameters by HF name, in checkpoint order, read one at a time (`readParameter`). */
 function modelTensors(model: { readParameter(name: string): { shape: number[]; data: Float32Array } }, names: string[]): HashedTensor[] {
   return names.map((name) => [name, () => model.readParameter(name)]);
+}
+
+/**
+ * A cheap fingerprint of folder sources: sha256 over the export settings and, per folder, the
+ * names, sizes, modification times and inodes of its weight/config files (undefined when a
+ * source is a loaded model). Equal fingerprints mean `sourceHash` would read the same files.
+ */
+export function sourceStat(src: ExportSource, opts: ExportOptions = {}): string | undefined {
+  const parts = [src.mae, src.llm, src.adapters];
+  if (parts.some((p) => p !== undefined && typeof p !== "string")) return undefined;
+  const h = createHash("sha256");
+  h.update(JSON.stringify({ exporter: EXPORTER_VERSION, externalAbove: opts.externalAbove ?? null, quantize: opts.quantize ?? "fp32", accuracyLevel: opts.accuracyLevel ?? null }));
+  for (const [tag, dir] of [["mae", src.mae], ["llm", src.llm], ["adapters", src.adapters]] as const) {
+    if (dir === undefined) continue;
+    if (!existsSync(dir as string) || !statSync(dir as string).isDirectory()) return undefined;
+    h.update(`\n[${tag}] ${resolve(dir as string)}\n`);
+    for (const f of hashedFiles(dir as string)) {
+      const s = statSync(join(dir as string, f), { bigint: true });
+      h.update(`${f}:${s.size}:${s.mtimeNs}:${s.ino}\n`);
+    }
+  }
+  return h.digest("hex");
 }
 
 /** sha256 of everything an export depends on. */
@@ -217,6 +254,7 @@ export function exportOnnx(source: ExportSource | string, outDir: string, opts: 
   const src = typeof source === "string" ? sourceFromDir(source) : source;
   if (src.adapters && (!src.mae || !src.llm)) throw new Error("exportOnnx: adapters need both mae and llm (the visual step graph is built from all three)");
   const llamaOpts = llamaOptions(opts);
+  const stat = sourceStat(src, opts);
   const hash = sourceHash(src, opts);
   const owned: { dispose(): void }[] = [];
   let llm: LlamaWeightSource | undefined;
@@ -231,7 +269,7 @@ export function exportOnnx(source: ExportSource | string, outDir: string, opts: 
       owned.push(adapters);
     } else adapters = src.adapters;
 
-    const manifest: OnnxManifest = { format: MANIFEST_FORMAT, version: 1, exporterVersion: EXPORTER_VERSION, sourceHash: hash, createdAt: new Date().toISOString(), files: {} };
+    const manifest: OnnxManifest = { format: MANIFEST_FORMAT, version: 1, exporterVersion: EXPORTER_VERSION, sourceHash: hash, ...(stat ? { sourceStat: stat } : {}), createdAt: new Date().toISOString(), files: {} };
     if (mae) {
       manifest.files.encoder = save(buildViTEncoder(mae), outDir, "vit_encoder.onnx", opts);
       manifest.files.decoder = save(buildViTDecoder(mae), outDir, "vit_decoder.onnx", opts);
@@ -290,8 +328,19 @@ export function ensureExported(source: ExportSource | string, baseDir: string, o
     try {
       const m = readManifest(outDir);
       const complete = Object.values(m.files).every((f) => existsSync(join(outDir, f as string)));
-      if (complete && m.exporterVersion === EXPORTER_VERSION && m.sourceHash === sourceHash(src, opts)) {
-        return { dir: outDir, manifest: m, paths: absolute(outDir, m.files), exported: false };
+      if (complete && m.exporterVersion === EXPORTER_VERSION) {
+        const stat = sourceStat(src, opts);
+        if ((opts.verify ?? "stat") === "stat" && stat !== undefined && m.sourceStat === stat) {
+          return { dir: outDir, manifest: m, paths: absolute(outDir, m.files), exported: false };
+        }
+        if (m.sourceHash === sourceHash(src, opts)) {
+          // same content (files copied or touched): remember the new fingerprint
+          if (stat !== undefined && m.sourceStat !== stat) {
+            m.sourceStat = stat;
+            writeFileAtomic(join(outDir, MANIFEST_FILE), JSON.stringify(m, null, 2) + "\n");
+          }
+          return { dir: outDir, manifest: m, paths: absolute(outDir, m.files), exported: false };
+        }
       }
     } catch {
       // unreadable manifest: export again

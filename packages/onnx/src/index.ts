@@ -13,7 +13,7 @@ export { Tensor as OrtTensor } from "onnxruntime-node";
 export type { OrtSessionOptions } from "./session.js";
 export { OrtVisionModel, OrtCausalLM, OrtKVCache, OrtVisualStep, generateVisualTokensOrt, toOrt } from "./runtime.js";
 export type { OrtVisionInfo, OrtLMInfo, OrtVisualStepInfo, GenerateVisualOrtOptions } from "./runtime.js";
-export { exportOnnx, ensureExported, loadOrtModels, sourceHash, sourceFromDir, parseWeightFormat, MANIFEST_FILE, MANIFEST_FORMAT, EXPORTER_VERSION } from "./export.js";
+export { exportOnnx, ensureExported, loadOrtModels, sourceHash, sourceStat, sourceFromDir, parseWeightFormat, MANIFEST_FILE, MANIFEST_FORMAT, EXPORTER_VERSION } from "./export.js";
 export type { ExportSource, ExportOptions, OnnxManifest, ManifestWeights, EnsureResult, OrtModels } from "./export.js";
 export type { FloatType, GraphNode, OnnxGraphOptions } from "./graph.js";
 export { addGradients } from "./autodiff.js";
