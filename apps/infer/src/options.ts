@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { z } from "zod";
 import { numeric, oneOf, parseCommandLine, positiveInt } from "@lm4lv/core";
-import { WEIGHT_FORMATS } from "@lm4lv/onnx/available";
+import { INT4_BLOCK_SIZES, WEIGHT_FORMATS } from "@lm4lv/onnx/available";
 
 export const INFER_OPTIONS = z
   .object({
@@ -24,6 +24,10 @@ export const INFER_OPTIONS = z
     engine: oneOf(["ort", "tfjs"]).optional().describe("inference engine (default: ort when onnxruntime-node loads, else tfjs;\nLM4LV_ENGINE); the ONNX export is cached in <checkpoint>/onnx and rebuilt when weights change"),
     threads: z.preprocess(numeric, positiveInt()).optional().describe("ONNX Runtime threads (default: all cores)"),
     quantize: oneOf(WEIGHT_FORMATS).optional().describe("LM weights on ONNX Runtime: fp32 (default), fp16, int8 (per output channel)\nor int4 (blocks of 32); each format is exported once, to <cache>/<format>"),
+    int4BlockSize: z
+      .preprocess(numeric, z.literal(INT4_BLOCK_SIZES, `expected one of ${INT4_BLOCK_SIZES.join(", ")}`))
+      .optional()
+      .describe("with --quantize int4: weights per block, 32 (default), 64 or 128 (fewer scales and\nless memory, a larger error: docs/scale.md); exported to <cache>/int4-b<size>"),
     cache: z.string().optional().describe("ONNX export folder (default <checkpoint>/onnx)"),
     lowMemory: z.boolean().default(false).describe("free the MAE encoder while the LM generates (ONNX Runtime; reloaded for the next\nimage): a lower peak memory for large models (docs/scale.md), slower per image"),
     maeBaseline: z.boolean().default(true).describe("skip the MAE-reconstruction baseline score"),
@@ -31,6 +35,9 @@ export const INFER_OPTIONS = z
   .superRefine((o, ctx) => {
     if (o.quantize !== undefined && o.quantize !== "fp32" && o.engine === "tfjs") {
       ctx.addIssue({ code: "custom", path: ["quantize"], input: o.quantize, message: "needs the ONNX Runtime engine (--engine ort); tfjs runs fp32 weights" });
+    }
+    if (o.int4BlockSize !== undefined && o.quantize !== "int4") {
+      ctx.addIssue({ code: "custom", path: ["int4BlockSize"], input: o.int4BlockSize, message: `only with --quantize int4 (${o.quantize === undefined ? "no --quantize given" : `--quantize is ${o.quantize}`})` });
     }
   });
 

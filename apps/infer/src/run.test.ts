@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { cpSync, mkdtempSync, mkdirSync, writeFileSync, existsSync } from "node:fs";
+import { cpSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { initBackend, readImage, writeImage } from "@lm4lv/core";
@@ -142,5 +142,21 @@ describe("pnpm infer", () => {
     c = capture();
     expect(await runInfer(["--checkpoint", ckpt, "--quantize", "int4", "--engine", "tfjs", join(root, "in", "img0.png")], c.io)).toBe(1);
     expect(c.err.join("\n")).toMatch(/--quantize: needs the ONNX Runtime engine \(--engine ort\); tfjs runs fp32 weights, got "int4"/);
+  });
+
+  it("--int4-block-size 128 exports int4 with blocks of 128 to <cache>/int4-b128; it is refused with another format", async () => {
+    const cache = join(root, "onnx-b128");
+    let c = capture();
+    expect(await runInfer(["--checkpoint", ckpt, "--quantize", "int4", "--int4-block-size", "128", "--cache", cache, "--out", join(root, "out-b128"), "--json", join(root, "in", "img0.png")], c.io), c.err.join("\n")).toBe(0);
+    const res = JSON.parse(c.out.join(""));
+    expect([res.engine, res.weights]).toEqual(["onnxruntime", "int4-b128"]);
+    expect(JSON.parse(readFileSync(join(cache, "int4-b128", "manifest.json"), "utf8")).weights).toMatchObject({ format: "int4", int4BlockSize: 128 });
+    expect(existsSync(join(cache, "int4"))).toBe(false);
+    c = capture();
+    expect(await runInfer(["--checkpoint", ckpt, "--quantize", "int8", "--int4-block-size", "128", join(root, "in", "img0.png")], c.io)).toBe(1);
+    expect(c.err.join("\n")).toMatch(/--int4-block-size: only with --quantize int4 \(--quantize is int8\), got 128/);
+    c = capture();
+    expect(await runInfer(["--checkpoint", ckpt, "--quantize", "int4", "--int4-block-size", "100", join(root, "in", "img0.png")], c.io)).toBe(1);
+    expect(c.err.join("\n")).toMatch(/--int4-block-size: expected one of 32, 64, 128, got 100/);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * pnpm infer [--checkpoint <dir> | --task <name>] [<image|folder|pairs.json>] [--clean <file|folder>] [--out dir] [--json]
- *            [--mae <dir>] [--llm <dir>] [--tokenizer <dir>] [--engine ort|tfjs] [--quantize fp32|fp16|int8|int4] [--cache <dir>]
+ *            [--mae <dir>] [--llm <dir>] [--tokenizer <dir>] [--engine ort|tfjs] [--quantize fp32|fp16|int8|int4]
+ *            [--int4-block-size 32|64|128] [--cache <dir>]
  *
  * With no input: restores the bundled degraded example of the task (default: denoise) with the
  * embedded default checkpoint and prints PSNR/SSIM of input and output against the clean image.
@@ -10,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { initBackend, usageText, UsageError } from "@lm4lv/core";
 import { LM4LV, checkpointDir, listInferenceItems, meanScores, restoreFiles, type ItemResult, type InferenceItem } from "@lm4lv/pipeline";
-import { ortAvailable } from "@lm4lv/onnx/available";
+import { ortAvailable, weightSettingName } from "@lm4lv/onnx/available";
 import { INFER_OPTIONS, parseInferOptions, type InferOptions } from "./options.js";
 
 export interface Io {
@@ -80,7 +81,7 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
     io.err(`error: ${(e as Error).message}`);
     return 1;
   }
-  const { engine: engineArg, threads, quantize } = o;
+  const { engine: engineArg, threads, quantize, int4BlockSize } = o;
   const backend = await initBackend();
   let ckpt: string;
   try {
@@ -102,7 +103,7 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
       // (@lm4lv/onnx, which loads onnxruntime-node, is imported only for this engine)
       const tE = performance.now();
       const { loadOrtLM4LV } = await import("@lm4lv/onnx");
-      const r = await loadOrtLM4LV(ckpt, { ...overrides, threads, quantize, cacheDir: o.cache });
+      const r = await loadOrtLM4LV(ckpt, { ...overrides, threads, quantize, int4BlockSize, cacheDir: o.cache });
       model = r.model;
       if (r.exported && !o.json) io.err(`exported ONNX models to ${r.dir} in ${((performance.now() - tE) / 1000).toFixed(1)} s (cached for next time)`);
     } catch (e) {
@@ -120,7 +121,8 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
     if (ortError !== undefined) io.err(`note: ONNX Runtime unavailable (${ortError}); using tfjs`);
   }
   const outDir = resolve(o.out);
-  const weights = model.engineName === "tfjs" ? "fp32" : (quantize ?? "fp32");
+  // e.g. "int4" or "int4-b128" (the export sub-folder's name)
+  const weights = model.engineName === "tfjs" ? "fp32" : weightSettingName(quantize ?? "fp32", int4BlockSize);
   const engineLabel = model.engineName === "tfjs" ? `tfjs-${backend}` : model.engineName;
   if (!o.json) io.err(`lm4lv: task ${model.task}, ${items.length} image(s), ${model.imageSize}px, ${model.numVisualTokens} visual tokens, ${engineLabel}${weights === "fp32" ? "" : ` (${weights} LM weights)`}`);
   const results = await restoreFiles(model, items, {

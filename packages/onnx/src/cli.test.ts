@@ -23,8 +23,11 @@ describe("export sources", () => {
 
 describe("export-onnx options", () => {
   it("paths, defaults and flags", () => {
-    expect(parseExportArgs(["ckpt", "out"])).toEqual({ src: "ckpt", out: "out", quantize: "fp32", externalAbove: undefined });
-    expect(parseExportArgs(["ckpt", "out", "--quantize", "int4", "--external-above=1024"])).toEqual({ src: "ckpt", out: "out", quantize: "int4", externalAbove: 1024 });
+    expect(parseExportArgs(["ckpt", "out"])).toEqual({ src: "ckpt", out: "out", quantize: "fp32", int4BlockSize: undefined, externalAbove: undefined });
+    expect(parseExportArgs(["ckpt", "out", "--quantize", "int4", "--external-above=1024"])).toEqual({ src: "ckpt", out: "out", quantize: "int4", int4BlockSize: undefined, externalAbove: 1024 });
+    expect(parseExportArgs(["ckpt", "out", "--quantize", "int4", "--int4-block-size", "128"])).toMatchObject({ quantize: "int4", int4BlockSize: 128 });
+    expect(parseExportArgs(["ckpt", "out", "--quantize=int4", "--int4-block-size=64"])).toMatchObject({ quantize: "int4", int4BlockSize: 64 });
+    expect(parseExportArgs(["ckpt", "out", "--quantize=int4", "--int4-block-size=32"])).toMatchObject({ quantize: "int4", int4BlockSize: 32 });
     expect(parseExportArgs(["--help"])).toBeUndefined();
   });
 
@@ -35,6 +38,10 @@ describe("export-onnx options", () => {
     [["ckpt", "out", "--external-above=-1"], /--external-above: expected a byte count >= 0, got -1/],
     [["ckpt", "out", "--quantize"], /--quantize <value>' argument missing/],
     [["ckpt", "out", "--quantize", "int3", "--external-above", "lots"], /--quantize: expected one of .*; --external-above: expected a byte count >= 0/],
+    [["ckpt", "out", "--quantize", "int4", "--int4-block-size", "48"], /--int4-block-size: expected one of 32, 64, 128, got 48/],
+    [["ckpt", "out", "--quantize", "int4", "--int4-block-size", "big"], /--int4-block-size: expected one of 32, 64, 128, got "big"/],
+    [["ckpt", "out", "--quantize", "int8", "--int4-block-size", "128"], /--int4-block-size: only with --quantize int4 \(--quantize is int8\), got 128/],
+    [["ckpt", "out", "--int4-block-size", "64"], /--int4-block-size: only with --quantize int4 \(--quantize is fp32\), got 64/],
     [["ckpt"], /expected <checkpoint-or-model-dir> <out-dir>, got 1 argument/],
   ])("rejects %j naming the flag", (argv, message) => {
     expect(() => parseExportArgs(argv as string[])).toThrow(message);

@@ -6,7 +6,8 @@ import { initBackend } from "@lm4lv/core";
 import { ViTMAE } from "@lm4lv/mae";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { LM4LVAdapters } from "@lm4lv/adapters";
-import { ensureExported, exportOnnx, loadOrtModels, readManifest, sourceHash, sourceStat } from "./export.js";
+import onnxProto from "onnx-proto";
+import { ensureExported, exportDirFor, exportOnnx, loadOrtModels, readManifest, sourceHash, sourceStat } from "./export.js";
 import { maxAbsDiff, tempDir } from "@lm4lv/core/testing";
 import { LLAMA_TINY_DIR as LLAMA_TINY } from "@lm4lv/llm/testing";
 import { VIT_MAE_TINY_DIR as VIT_MAE_TINY } from "@lm4lv/mae/testing";
@@ -80,8 +81,11 @@ describe("exportOnnx / ensureExported", () => {
     const checked = ensureExported({ llm: src }, out, { verify: "content" });
     expect(checked.exported).toBe(true);
     expect(checked.manifest.sourceHash).toBe(sourceHash({ llm: src }));
-    // any other quantize setting has its own fingerprint
+    // any other quantize setting has its own fingerprint, and so has an int4 block size other than 32
     expect(sourceStat({ llm: src }, { quantize: "int8" })).not.toBe(sourceStat({ llm: src }));
+    const int4 = sourceStat({ llm: src }, { quantize: "int4" });
+    expect(sourceStat({ llm: src }, { quantize: "int4", int4BlockSize: 32 })).toBe(int4); // block 32 adds nothing: older int4 fingerprints hold
+    expect(new Set([int4, sourceStat({ llm: src }, { quantize: "int4", int4BlockSize: 64 }), sourceStat({ llm: src }, { quantize: "int4", int4BlockSize: 128 })]).size).toBe(3);
   });
 
   it("writes external data when asked and the models still match tfjs", async () => {
@@ -152,5 +156,51 @@ describe("exportOnnx / ensureExported", () => {
     expect(out.logits.shape).toEqual([1, 3, 256]);
     models.dispose();
     tf.dispose([ids, out.logits, out.lastHiddenState]);
+  });
+
+  it("caches int4 blocks of 64 and 128 in int4-b64 / int4-b128 beside int4 (block 32), each with its block size", async () => {
+    const base = join(dir, "blocks");
+    expect(exportDirFor(base)).toBe(base);
+    expect(exportDirFor(base, "int8")).toBe(join(base, "int8"));
+    expect(exportDirFor(base, "int4")).toBe(join(base, "int4"));
+    expect(exportDirFor(base, "int4", 32)).toBe(join(base, "int4")); // the folder of exports made before the option
+    expect(exportDirFor(base, "int4", 64)).toBe(join(base, "int4-b64"));
+    expect(exportDirFor(base, "int4", 128)).toBe(join(base, "int4-b128"));
+    for (const bs of [128, 32, 64] as const) {
+      const r = ensureExported({ llm: LLAMA_TINY }, base, { quantize: "int4", int4BlockSize: bs });
+      expect([r.exported, r.dir], `block ${bs}`).toEqual([true, exportDirFor(base, "int4", bs)]);
+      expect(r.manifest.weights).toEqual({ format: "int4", lmHead: "int8", embedding: "float16", int4BlockSize: bs, accuracyLevel: 4 });
+      // every int4 MatMulNBits node of the graph has the block size; the head stays int8 (bits 8)
+      const model = onnxProto.onnx.ModelProto.decode(readFileSync(r.paths.llmStep!));
+      const attrs = model.graph!.node!.filter((n) => n.opType === "MatMulNBits").map((n) => Object.fromEntries(n.attribute!.map((a) => [a.name, Number(a.i)])));
+      expect(attrs.filter((a) => a.bits === 4).map((a) => a.block_size)).toEqual(new Array(14).fill(bs)); // 2 layers × 7 linear layers
+      expect(attrs.filter((a) => a.bits === 8).map((a) => a.K)).toEqual([64]); // lm_head
+    }
+    // no setting overwrote another; no block size given is block 32
+    for (const bs of [32, 64, 128] as const) expect(ensureExported({ llm: LLAMA_TINY }, base, { quantize: "int4", int4BlockSize: bs }).exported, `block ${bs}`).toBe(false);
+    expect(ensureExported({ llm: LLAMA_TINY }, base, { quantize: "int4" })).toMatchObject({ exported: false, dir: join(base, "int4") });
+    // (no size check: at this fixture's K = 64 and 160 a block of 128 is mostly padding, so its files are the largest)
+    // the source hash: block 32 as before the option (older int4 caches stay valid), the others their own
+    const h = (bs?: 32 | 64 | 128) => sourceHash({ llm: LLAMA_TINY }, { quantize: "int4", int4BlockSize: bs });
+    expect(h(32)).toBe(h());
+    expect(new Set([h(32), h(64), h(128)]).size).toBe(3);
+    // the block-128 folder loads and runs
+    const models = await loadOrtModels(join(base, "int4-b128"), { intraOpThreads: 1 });
+    const ids = tf.tensor2d([[1, 2, 3]], [1, 3], "int32");
+    const out = await models.lm!.forward({ inputIds: ids });
+    expect(out.logits.shape).toEqual([1, 3, 256]);
+    models.dispose();
+    tf.dispose([ids, out.logits, out.lastHiddenState]);
+  });
+
+  it("names a bad int4 block size, or one given with another format, before writing anything", () => {
+    const base = join(dir, "bad-blocks");
+    expect(() => ensureExported({ llm: LLAMA_TINY }, base, { quantize: "int4", int4BlockSize: 48 as never })).toThrow('int4BlockSize: expected one of 32, 64, 128, got 48');
+    expect(() => ensureExported({ llm: LLAMA_TINY }, base, { quantize: "int4", int4BlockSize: 256 as never })).toThrow('int4BlockSize: expected one of 32, 64, 128, got 256');
+    expect(() => exportOnnx({ llm: LLAMA_TINY }, base, { quantize: "int4", int4BlockSize: "128" as never })).toThrow('int4BlockSize: expected one of 32, 64, 128, got "128"');
+    expect(() => ensureExported({ llm: LLAMA_TINY }, base, { quantize: "int8", int4BlockSize: 128 })).toThrow('int4BlockSize: only with quantize "int4", got quantize "int8"');
+    expect(() => ensureExported({ llm: LLAMA_TINY }, base, { int4BlockSize: 64 })).toThrow('int4BlockSize: only with quantize "int4", got quantize "fp32"');
+    expect(() => exportDirFor(base, "int4", 16 as never)).toThrow('int4BlockSize: expected one of 32, 64, 128, got 16');
+    expect(existsSync(base)).toBe(false);
   });
 });

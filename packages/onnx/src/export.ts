@@ -8,15 +8,16 @@
  *                                                  weights, for prefill, decode and the visual loop)
  *     *.onnx.data                                 (external data, when big)
  *     manifest.json                               {format, version, sourceHash, files, shapes, weights}
- *     fp16/  int8/  int4/                         the same, per weight format (ensureExported)
+ *     fp16/  int8/  int4/  int4-b64/  int4-b128/  the same, per weight setting (ensureExported)
  *
  * `ensureExported` returns the cached folder when the manifest's hash equals the hash of the
  * current sources (weights, configs, export settings) and every listed file exists; else it
  * exports again. Hashing reads every byte of the weights (~13 s for a 7B model), so when the
  * sources are folders the manifest also keeps their files' names, sizes, modification times and
  * inodes (`sourceStat`): while those are unchanged the content hash is not recomputed
- * (`verify: "content"` always recomputes it). Each weight format (`quantize`) has its own folder: fp32 (the default) in
- * `outDir` itself, the others in `outDir/<format>`, so switching formats never overwrites another.
+ * (`verify: "content"` always recomputes it). Each weight setting has its own folder: fp32 (the default) in
+ * `outDir` itself, the others in `outDir/<format>`, and int4 with blocks other than 32 in
+ * `outDir/int4-b<size>` (`exportDirFor`), so switching settings never overwrites another.
  *
  * An LM given as a folder is streamed: its safetensors (single or sharded; F32/F16/BF16) are
  * read tensor by tensor while the graphs are written, never as a whole model in float32.
@@ -35,6 +36,7 @@ import { buildEmbed, buildLlamaStep, headFormat } from "./llama-export.js";
 import type { LlamaExportOptions } from "./llama-export.js";
 import { DEFAULT_ACCURACY_LEVEL, INT4_BLOCK_SIZE, WEIGHT_FORMATS } from "./layers.js";
 import type { WeightFormat } from "./layers.js";
+import { INT4_BLOCK_SIZES, weightSettingName, type Int4BlockSize } from "./available.js";
 import { openLlamaSource, sourceFromModel } from "./llama-source.js";
 import type { LlamaWeightSource } from "./llama-source.js";
 import { OrtCausalLM, OrtVisionModel, OrtVisualStep } from "./runtime.js";
@@ -65,6 +67,12 @@ export interface ExportOptions {
   quantize?: WeightFormat;
   /** MatMulNBits accuracy_level for int8 / int4 (default 4). */
   accuracyLevel?: number;
+  /**
+   * With `quantize: "int4"`: weights per scale and zero point along K, 32 (default), 64 or 128.
+   * Larger blocks store fewer scales (smaller files and memory) at a larger quantization error;
+   * a layer whose K is not a multiple has a partial last block. Other formats reject it.
+   */
+  int4BlockSize?: Int4BlockSize;
   /**
    * How `ensureExported` decides that a cached export is current: "stat" (default) trusts the
    * manifest's `sourceStat` (names, sizes, mtimes, inodes of the source folders' files) when it
@@ -109,15 +117,36 @@ export function parseWeightFormat(value: string, what = "quantize"): WeightForma
   return value as WeightFormat;
 }
 
-/** The folder `ensureExported` uses for a weight format: `base` for fp32, else `base/<format>`. */
-export function exportDirFor(base: string, quantize: WeightFormat = "fp32"): string {
-  parseWeightFormat(quantize);
-  return quantize === "fp32" ? base : join(base, quantize);
+/** Checks an int4 block size (e.g. from a command line); throws naming the option and the accepted values. */
+export function parseInt4BlockSize(value: unknown, what = "int4BlockSize"): Int4BlockSize {
+  if (!(INT4_BLOCK_SIZES as readonly unknown[]).includes(value)) throw new Error(`${what}: expected one of ${INT4_BLOCK_SIZES.join(", ")}, got ${JSON.stringify(value)}`);
+  return value as Int4BlockSize;
+}
+
+/**
+ * The weight setting of export options, checked: the format and the int4 block size (the default
+ * 32 for the other formats, which reject any `int4BlockSize`).
+ */
+export function weightSetting(opts: Pick<ExportOptions, "quantize" | "int4BlockSize"> = {}): { format: WeightFormat; int4BlockSize: Int4BlockSize } {
+  const format = parseWeightFormat(opts.quantize ?? "fp32");
+  if (opts.int4BlockSize === undefined) return { format, int4BlockSize: INT4_BLOCK_SIZE };
+  const int4BlockSize = parseInt4BlockSize(opts.int4BlockSize);
+  if (format !== "int4") throw new Error(`int4BlockSize: only with quantize "int4", got quantize "${format}"`);
+  return { format, int4BlockSize };
+}
+
+/**
+ * The folder `ensureExported` uses for a weight setting: `base` for fp32, `base/<format>` for
+ * the others, `base/int4-b<size>` for int4 blocks other than 32 (`base/int4` stays block 32).
+ */
+export function exportDirFor(base: string, quantize: WeightFormat = "fp32", int4BlockSize?: Int4BlockSize): string {
+  const { format, int4BlockSize: bs } = weightSetting({ quantize, int4BlockSize });
+  return format === "fp32" ? base : join(base, weightSettingName(format, bs));
 }
 
 function llamaOptions(opts: ExportOptions): LlamaExportOptions {
-  const weights = parseWeightFormat(opts.quantize ?? "fp32");
-  return { weights, accuracyLevel: opts.accuracyLevel };
+  const { format, int4BlockSize } = weightSetting(opts);
+  return { weights: format, accuracyLevel: opts.accuracyLevel, int4BlockSize };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,7 +230,10 @@ export function sourceStat(src: ExportSource, opts: ExportOptions = {}): string 
   const parts = [src.mae, src.llm, src.adapters];
   if (parts.some((p) => p !== undefined && typeof p !== "string")) return undefined;
   const h = createHash("sha256");
-  h.update(JSON.stringify({ exporter: EXPORTER_VERSION, externalAbove: opts.externalAbove ?? null, quantize: opts.quantize ?? "fp32", accuracyLevel: opts.accuracyLevel ?? null }));
+  const { format, int4BlockSize } = weightSetting(opts);
+  // block 32 adds nothing, so the fingerprints of exports made before the option stay valid
+  const blocks = int4BlockSize === INT4_BLOCK_SIZE ? {} : { int4BlockSize };
+  h.update(JSON.stringify({ exporter: EXPORTER_VERSION, externalAbove: opts.externalAbove ?? null, quantize: format, accuracyLevel: opts.accuracyLevel ?? null, ...blocks }));
   for (const [tag, dir] of [["mae", src.mae], ["llm", src.llm], ["adapters", src.adapters]] as const) {
     if (dir === undefined) continue;
     if (!existsSync(dir as string) || !statSync(dir as string).isDirectory()) return undefined;
@@ -218,9 +250,10 @@ export function sourceStat(src: ExportSource, opts: ExportOptions = {}): string 
 export function sourceHash(src: ExportSource, opts: ExportOptions = {}): string {
   const h = createHash("sha256");
   h.update(JSON.stringify({ exporter: EXPORTER_VERSION, externalAbove: opts.externalAbove ?? null }));
-  // fp32 hashes as before the option existed, so older fp32 exports stay valid
-  const format = parseWeightFormat(opts.quantize ?? "fp32");
-  if (format !== "fp32") h.update(JSON.stringify({ quantize: format, int4BlockSize: INT4_BLOCK_SIZE, accuracyLevel: opts.accuracyLevel ?? DEFAULT_ACCURACY_LEVEL }));
+  // fp32 hashes as before the option existed, so older fp32 exports stay valid; the other formats
+  // always hashed a block size of 32 (the default), so only another block size changes their hash
+  const { format, int4BlockSize } = weightSetting(opts);
+  if (format !== "fp32") h.update(JSON.stringify({ quantize: format, int4BlockSize, accuracyLevel: opts.accuracyLevel ?? DEFAULT_ACCURACY_LEVEL }));
   const part = (tag: string, v: unknown, tensors: () => HashedTensor[], config: () => unknown) => {
     if (v === undefined) return;
     h.update(`\n[${tag}]\n`);
@@ -284,7 +317,7 @@ export function exportOnnx(source: ExportSource | string, outDir: string, opts: 
       manifest.llm = { hiddenSize: c.hidden_size, vocabSize: c.vocab_size, numLayers: c.num_hidden_layers, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim, config: { ...c } };
       const format = llamaOpts.weights!;
       manifest.weights = { format, lmHead: headFormat(format), embedding: format === "fp32" ? "float32" : "float16" };
-      if (format === "int4") manifest.weights.int4BlockSize = INT4_BLOCK_SIZE;
+      if (format === "int4") manifest.weights.int4BlockSize = llamaOpts.int4BlockSize;
       if (format === "int8" || format === "int4") manifest.weights.accuracyLevel = opts.accuracyLevel ?? DEFAULT_ACCURACY_LEVEL;
     }
     writeFileAtomic(join(outDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
@@ -304,7 +337,7 @@ export function readManifest(outDir: string): OnnxManifest {
 }
 
 export interface EnsureResult {
-  /** The export folder: `outDir` for fp32, `outDir/<format>` for another weight format. */
+  /** The export folder: `outDir` for fp32, `outDir/<format>` for another weight format (`exportDirFor`). */
   dir: string;
   manifest: OnnxManifest;
   /** Absolute paths of the model files, by role. */
@@ -319,11 +352,12 @@ function absolute(outDir: string, files: OnnxManifest["files"]): OnnxManifest["f
 
 /**
  * The cached export when its hash matches the sources, else a fresh export; in `outDir` for fp32
- * weights and in `outDir/<format>` for the others (see `exportDirFor`).
+ * weights, in `outDir/<format>` for the others and `outDir/int4-b<size>` for int4 blocks other
+ * than 32 (see `exportDirFor`).
  */
 export function ensureExported(source: ExportSource | string, baseDir: string, opts: ExportOptions = {}): EnsureResult {
   const src = typeof source === "string" ? sourceFromDir(source) : source;
-  const outDir = exportDirFor(baseDir, opts.quantize);
+  const outDir = exportDirFor(baseDir, opts.quantize, opts.int4BlockSize);
   if (existsSync(join(outDir, MANIFEST_FILE))) {
     try {
       const m = readManifest(outDir);

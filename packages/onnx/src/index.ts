@@ -5,15 +5,15 @@ export { buildLlamaStep, buildEmbed, buildVisualStep } from "./llama-export.js";
 export type { AdapterWeights, LlamaExportOptions } from "./llama-export.js";
 export { openLlamaSource } from "./llama-source.js";
 export type { LlamaWeightSource } from "./llama-source.js";
-export { WEIGHT_FORMATS, ortAvailable } from "./available.js";
-export type { WeightFormat } from "./available.js";
+export { WEIGHT_FORMATS, INT4_BLOCK_SIZES, DEFAULT_INT4_BLOCK_SIZE, weightSettingName, ortAvailable } from "./available.js";
+export type { WeightFormat, Int4BlockSize } from "./available.js";
 export { OrtSession } from "./session.js";
 /** onnxruntime-node's tensor class, for feeding `OrtSession.run` directly. */
 export { Tensor as OrtTensor } from "onnxruntime-node";
 export type { OrtSessionOptions } from "./session.js";
 export { OrtVisionModel, OrtCausalLM, OrtKVCache, OrtVisualStep, generateVisualTokensOrt, toOrt } from "./runtime.js";
 export type { OrtVisionInfo, OrtLMInfo, OrtVisualStepInfo, GenerateVisualOrtOptions } from "./runtime.js";
-export { exportOnnx, ensureExported, loadOrtModels, sourceHash, sourceStat, sourceFromDir, parseWeightFormat, MANIFEST_FILE, MANIFEST_FORMAT, EXPORTER_VERSION } from "./export.js";
+export { exportOnnx, ensureExported, loadOrtModels, sourceHash, sourceStat, sourceFromDir, parseWeightFormat, parseInt4BlockSize, weightSetting, exportDirFor, MANIFEST_FILE, MANIFEST_FORMAT, EXPORTER_VERSION } from "./export.js";
 export type { ExportSource, ExportOptions, OnnxManifest, ManifestWeights, EnsureResult, OrtModels } from "./export.js";
 export type { FloatType, GraphNode, OnnxGraphOptions } from "./graph.js";
 export { addGradients } from "./autodiff.js";

@@ -6,9 +6,9 @@
  */
 import { f32ToF16 } from "@lm4lv/core";
 import type { OnnxGraph } from "./graph.js";
-import { blockCount, int4MatMulNBits, int8BlockSize, int8MatMulNBits } from "./quantize.js";
+import { blockCount, checkBlockSize, int4MatMulNBits, int8BlockSize, int8MatMulNBits } from "./quantize.js";
 import type { MatMulNBitsWeights } from "./quantize.js";
-import { WEIGHT_FORMATS, type WeightFormat } from "./available.js";
+import { DEFAULT_INT4_BLOCK_SIZE, WEIGHT_FORMATS, type WeightFormat } from "./available.js";
 
 /** A linear layer's constants: kernel `[in, out]` (PyTorch weight transposed), optional bias `[out]`. */
 export interface LinearInit {
@@ -25,8 +25,8 @@ export function linearInit(g: OnnxGraph, name: string, kernel: Float32Array, inD
 /** How the weights of a linear layer are stored in the graph: see `WeightFormat` (available.ts). */
 export { WEIGHT_FORMATS, type WeightFormat };
 
-/** Block size of int4 weights. */
-export const INT4_BLOCK_SIZE = 32;
+/** Block size of int4 weights when none is given (`WeightLinearOptions.int4BlockSize`). */
+export const INT4_BLOCK_SIZE = DEFAULT_INT4_BLOCK_SIZE;
 
 /**
  * MatMulNBits `accuracy_level`: 4 lets ONNX Runtime quantize the activations to int8 per block
@@ -34,6 +34,14 @@ export const INT4_BLOCK_SIZE = 32;
  * path); 0 keeps the activations in float32 (slower; what the packing tests use).
  */
 export const DEFAULT_ACCURACY_LEVEL = 4;
+
+/** How `weightLinear` stores quantized weights. */
+export interface WeightLinearOptions {
+  /** MatMulNBits accuracy_level for int8 / int4 (default DEFAULT_ACCURACY_LEVEL). */
+  accuracyLevel?: number;
+  /** int4 weights per block along K: a power of two ≥ 16 (default INT4_BLOCK_SIZE; the exporter takes 32, 64, 128). */
+  int4BlockSize?: number;
+}
 
 /** A linear layer to emit: its weights are read only when the graph is written. */
 export interface WeightLinear {
@@ -77,9 +85,12 @@ function sharedParts<T extends object>(compute: () => T): <K extends keyof T>(ke
 /**
  * x `[..., K]` → `[..., N]` with the weight stored in `format` (see WeightFormat). In a training
  * graph whose trainable names include `<name>.weight`, that fp32 weight is a graph input in HF
- * layout `[N, K]`.
+ * layout `[N, K]`. int4 blocks run along K; when K is not a multiple of the block size, the last
+ * block is partial (padded with its zero-point code, see quantize.ts).
  */
-export function weightLinear(g: OnnxGraph, x: string, w: WeightLinear, format: WeightFormat, accuracyLevel = DEFAULT_ACCURACY_LEVEL): string {
+export function weightLinear(g: OnnxGraph, x: string, w: WeightLinear, format: WeightFormat, opts: WeightLinearOptions = {}): string {
+  const accuracyLevel = opts.accuracyLevel ?? DEFAULT_ACCURACY_LEVEL;
+  const int4BlockSize = opts.int4BlockSize ?? INT4_BLOCK_SIZE;
   const { name, inDim: K, outDim: N } = w;
   let y: string;
   switch (format) {
@@ -100,8 +111,9 @@ export function weightLinear(g: OnnxGraph, x: string, w: WeightLinear, format: W
     case "int8":
     case "int4": {
       const bits = format === "int8" ? 8 : 4;
-      const q = sharedParts<MatMulNBitsWeights>(() => (bits === 8 ? int8MatMulNBits(w.weight(), N, K) : int4MatMulNBits(w.weight(), N, K, INT4_BLOCK_SIZE)));
-      const blockSize = bits === 8 ? int8BlockSize(K) : INT4_BLOCK_SIZE;
+      if (bits === 4) checkBlockSize(`weightLinear ${name}`, int4BlockSize); // now, not when the graph is written
+      const q = sharedParts<MatMulNBitsWeights>(() => (bits === 8 ? int8MatMulNBits(w.weight(), N, K) : int4MatMulNBits(w.weight(), N, K, int4BlockSize)));
+      const blockSize = bits === 8 ? int8BlockSize(K) : int4BlockSize;
       const nb = blockCount(K, blockSize);
       const inputs = [
         x,

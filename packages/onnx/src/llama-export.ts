@@ -40,6 +40,8 @@ export interface LlamaExportOptions {
   weights?: WeightFormat;
   /** MatMulNBits accuracy_level for int8 / int4 (default 4: int8 activations inside the kernel). */
   accuracyLevel?: number;
+  /** int4 weights per scale and zero point along K (default 32; int4 decoder layers only: the head stays int8). */
+  int4BlockSize?: number;
 }
 
 /** The LM head's format for a decoder format: int4 keeps an int8 head. */
@@ -69,7 +71,7 @@ function hfLinear(g: OnnxGraph, x: string, src: LlamaWeightSource, name: string,
     weight: () => src.tensor(weight),
     kernel: () => src.kernel(weight),
     bias: bias ? () => src.tensor(`${name}.bias`) : undefined,
-  }, format, opts.accuracyLevel);
+  }, format, opts);
 }
 
 /** A PyTorch-layout `[out, in]` weight as an `[in, out]` kernel initializer. */
@@ -234,7 +236,7 @@ export function buildLlamaStep(lm: LlamaForCausalLM | LlamaWeightSource, opts: L
     outDim: c.vocab_size,
     weight: () => src.tensor(headWeight),
     kernel: () => src.kernel(headWeight),
-  }, headFormat(opts.weights ?? "fp32"), opts.accuracyLevel);
+  }, headFormat(opts.weights ?? "fp32"), { accuracyLevel: opts.accuracyLevel });
   g.output(logits, "float32", ["batch", "num_logits", c.vocab_size], "logits");
   if (adapters) {
     const last = g.op("Slice", [hidden, g.i64([-1]), g.i64([2 ** 62]), g.i64([1])]); // [B, 1, C]

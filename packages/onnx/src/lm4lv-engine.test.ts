@@ -8,6 +8,7 @@ import { LM4LV, loadModels } from "@lm4lv/pipeline";
 import { writeTinyModels, syntheticPhoto } from "@lm4lv/pipeline/testing";
 import { OrtCausalLM, OrtVisionModel } from "./runtime.js";
 import { loadOrtLM4LV, withOrtEngine } from "./lm4lv-engine.js";
+import { readManifest } from "./export.js";
 
 const root = mkdtempSync(join(tmpdir(), "lm4lv-engine-"));
 let model: LM4LV;
@@ -83,5 +84,20 @@ describe("ONNX Runtime engine", () => {
     const w = await withOrtEngine(model, ckpt, { cacheDir, quantize: "int8" });
     expect([w.dir, w.exported]).toEqual([join(cacheDir, "int8"), false]); // the same cached export
     await expect(loadOrtLM4LV(ckpt, { cacheDir, quantize: "int2" as never })).rejects.toThrow(/quantize: expected one of fp32, fp16, int8, int4, got "int2"/);
+  });
+
+  it("exports int4 with blocks of 128 to <cacheDir>/int4-b128, and names a bad block size or a block size without int4", async () => {
+    const cacheDir = join(root, "onnx-b128");
+    const r = await loadOrtLM4LV(ckpt, { cacheDir, quantize: "int4", int4BlockSize: 128 });
+    expect([r.dir, r.exported]).toEqual([join(cacheDir, "int4-b128"), true]);
+    expect(readManifest(r.dir).weights).toMatchObject({ format: "int4", int4BlockSize: 128 });
+    expect(existsSync(join(cacheDir, "int4"))).toBe(false); // the block-32 folder is another setting
+    const out = await r.model.restore(syntheticPhoto(16, 3));
+    expect([out.image.width, out.image.height]).toEqual([16, 16]);
+    out.features.dispose();
+    const w = await withOrtEngine(model, ckpt, { cacheDir, quantize: "int4", int4BlockSize: 128 });
+    expect([w.dir, w.exported]).toEqual([join(cacheDir, "int4-b128"), false]); // the same cached export
+    await expect(loadOrtLM4LV(ckpt, { cacheDir, quantize: "int4", int4BlockSize: 100 as never })).rejects.toThrow("int4BlockSize: expected one of 32, 64, 128, got 100");
+    await expect(withOrtEngine(model, ckpt, { cacheDir, quantize: "int8", int4BlockSize: 64 })).rejects.toThrow('int4BlockSize: only with quantize "int4", got quantize "int8"');
   });
 });

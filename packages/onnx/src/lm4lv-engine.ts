@@ -3,7 +3,7 @@
  * takes it as its `GenerationEngine`): the MAE encoder/decoder and the folded LM step (adapter →
  * LLM step → final norm → de-adapter; the same graph and session serve the LM's prefill and
  * decode) are exported once into `<checkpoint>/onnx/` (rebuilt when the weights change; each
- * `quantize` setting in its own sub-folder), then run in ORT.
+ * `quantize` setting, and each int4 block size, in its own sub-folder), then run in ORT.
  *
  *   withOrtEngine(model, ckpt)   a loaded (tfjs) LM4LV → a copy that infers in ORT
  *   loadOrtLM4LV(ckpt)           straight from the checkpoint's folders: the LM and the MAE are
@@ -15,19 +15,21 @@ import { join, resolve } from "node:path";
 import { readCheckpointInfo, resolveModelReferences, type ResolveModelsOptions } from "@lm4lv/adapters";
 import { Tokenizer } from "@lm4lv/tokenizer";
 import { LM4LV, type GenerationEngine, type LM4LVModels } from "@lm4lv/pipeline";
-import type { WeightFormat } from "./available.js";
-import { ensureExported, loadOrtModels, parseWeightFormat, type OrtModels } from "./export.js";
+import type { Int4BlockSize, WeightFormat } from "./available.js";
+import { ensureExported, loadOrtModels, weightSetting, type OrtModels } from "./export.js";
 import { generateVisualTokensOrt } from "./runtime.js";
 
 export interface OrtEngineOptions {
-  /** Export folder (default `<checkpoint>/onnx`; a `quantize` other than fp32 uses `<cacheDir>/<format>`). */
+  /** Export folder (default `<checkpoint>/onnx`; a `quantize` other than fp32 uses `<cacheDir>/<format>`, see `exportDirFor`). */
   cacheDir?: string;
   /** ORT intra-op threads (default: the number of cores). */
   threads?: number;
   /** "folded" (one ORT call per visual token, default) or "step" (the sampler over ORT's causal LM). */
   loop?: "folded" | "step";
-  /** The LM's linear layers: fp32 (default), fp16, int8 (per channel) or int4 (blocks of 32). */
+  /** The LM's linear layers: fp32 (default), fp16, int8 (per channel) or int4 (blocks of `int4BlockSize`). */
   quantize?: WeightFormat;
+  /** With `quantize: "int4"`: 32 (default), 64 or 128 weights per block; exported to `<cacheDir>/int4-b<size>` when not 32. */
+  int4BlockSize?: Int4BlockSize;
 }
 
 export interface OrtEngineResult {
@@ -36,15 +38,15 @@ export interface OrtEngineResult {
   exported: boolean;
   /** The export's base folder (`cacheDir`). */
   cacheDir: string;
-  /** The folder the models were loaded from (`cacheDir` for fp32, else `cacheDir/<format>`). */
+  /** The folder the models were loaded from (`cacheDir` for fp32, else `cacheDir/<format>` or `cacheDir/int4-b<size>`). */
   dir: string;
 }
 
-/** Exports (or reuses) the checkpoint's models at `opts.quantize` and opens them in ORT. */
+/** Exports (or reuses) the checkpoint's models at `opts.quantize` (and int4 block size) and opens them in ORT. */
 async function openExport(folders: { mae: string; llm: string }, checkpoint: string, opts: OrtEngineOptions) {
-  const quantize = parseWeightFormat(opts.quantize ?? "fp32", "quantize");
+  const { format: quantize } = weightSetting(opts); // checked before anything is read
   const cacheDir = opts.cacheDir ?? join(checkpoint, "onnx");
-  const { exported, dir } = ensureExported({ mae: folders.mae, llm: folders.llm, adapters: checkpoint }, cacheDir, { quantize });
+  const { exported, dir } = ensureExported({ mae: folders.mae, llm: folders.llm, adapters: checkpoint }, cacheDir, { quantize, int4BlockSize: opts.int4BlockSize });
   const ort = await loadOrtModels(dir, { intraOpThreads: opts.threads });
   if (!ort.vision || !ort.lm || !ort.visualStep) {
     ort.dispose();

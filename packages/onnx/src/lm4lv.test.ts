@@ -112,34 +112,40 @@ describe("LM4LV visual generation: tfjs vs ONNX Runtime", () => {
     tf.dispose([pixels, fOrt, fTf, promptOrt, promptTf, gOrt, gTf]);
   });
 
-  it("with int8 / int4 LM weights the folded step equals the sampler over the same export, and the image moves little", async () => {
+  it("with int8 / int4 (blocks of 32 and 128) LM weights the folded step equals the sampler over the same export, and the image moves little", async () => {
     const n = mae.numTokens;
     const refImg = images(mae.decodeSync(await generateVisualTokens({ lm, adapters, promptEmbeds: prompt, numTokens: n }))); // fp32, tfjs
     const report: Record<string, number | string>[] = [];
-    const minPsnr = { int8: 40, int4: 25 };
-    for (const quantize of ["int8", "int4"] as const) {
+    const settings = [
+      { name: "int8", quantize: "int8", minPsnr: 40 },
+      { name: "int4", quantize: "int4", minPsnr: 25 },
+      { name: "int4-b128", quantize: "int4", int4BlockSize: 128, minPsnr: 25 },
+    ] as const;
+    for (const s of settings) {
+      const { name, quantize } = s;
+      const int4BlockSize = "int4BlockSize" in s ? s.int4BlockSize : undefined;
       // float activations (accuracy level 0): the two loops over the same weights agree to float rounding;
       // with the default level 4, activations rounded to int8 make 1e-7 differences flip a step now and then
-      const exact = `${dir}-${quantize}-acc0`;
-      exportOnnx({ mae, llm: lm, adapters }, exact, { quantize, accuracyLevel: 0 });
+      const exact = `${dir}-${name}-acc0`;
+      exportOnnx({ mae, llm: lm, adapters }, exact, { quantize, int4BlockSize, accuracyLevel: 0 });
       const m0 = await loadOrtModels(exact, { intraOpThreads: 1 });
       const folded = await generateVisualTokensOrt({ step: m0.visualStep!, promptEmbeds: prompt, numTokens: n });
       const unfolded = await generateVisualTokens({ lm: m0.lm!, adapters, promptEmbeds: prompt, numTokens: n });
-      expect(maxAbsDiff(folded.dataSync(), unfolded.dataSync()), quantize).toBeLessThan(1e-4);
+      expect(maxAbsDiff(folded.dataSync(), unfolded.dataSync()), name).toBeLessThan(1e-4);
       m0.dispose();
       tf.dispose([folded, unfolded]);
       rmSync(exact, { recursive: true, force: true });
 
-      const out = `${dir}-${quantize}`;
-      exportOnnx({ mae, llm: lm, adapters }, out, { quantize });
+      const out = `${dir}-${name}`;
+      exportOnnx({ mae, llm: lm, adapters }, out, { quantize, int4BlockSize });
       const m = await loadOrtModels(out, { intraOpThreads: 1 });
       const feats = await generateVisualTokensOrt({ step: m.visualStep!, promptEmbeds: prompt, numTokens: n });
       const img = images(await m.vision!.decode(feats));
       let se = 0;
       for (let i = 0; i < img.length; i++) se += (img[i] - refImg[i]) ** 2;
       const psnr = 10 * Math.log10(1 / (se / img.length));
-      report.push({ quantize, psnrVsFp32: +psnr.toFixed(2), maxAbsPixel: +maxAbsDiff(img, refImg).toFixed(4) });
-      expect(psnr, quantize).toBeGreaterThan(minPsnr[quantize]);
+      report.push({ weights: name, psnrVsFp32: +psnr.toFixed(2), maxAbsPixel: +maxAbsDiff(img, refImg).toFixed(4) });
+      expect(psnr, name).toBeGreaterThan(s.minPsnr);
       m.dispose();
       feats.dispose();
       rmSync(out, { recursive: true, force: true });

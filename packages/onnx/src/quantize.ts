@@ -47,6 +47,13 @@ function checkWeight(fn: string, w: Float32Array, n: number, k: number): void {
   if (w.length !== n * k) throw new Error(`${fn}: weight has ${w.length} values, [N, K] = [${n}, ${k}] needs ${n * k}`);
 }
 
+/** Throws unless `blockSize` is one MatMulNBits takes: a power of two ≥ 16. */
+export function checkBlockSize(fn: string, blockSize: number): void {
+  if (!Number.isInteger(blockSize) || blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) {
+    throw new RangeError(`${fn}: block size ${blockSize} must be a power of two ≥ 16 (MatMulNBits)`);
+  }
+}
+
 /** Blocks along K for a block size (the last one may be partial). */
 export function blockCount(k: number, blockSize: number): number {
   return Math.ceil(k / blockSize);
@@ -75,9 +82,7 @@ export function quantizeInt8PerChannel(w: Float32Array, n: number, k: number): I
 /** Block-wise asymmetric int4 along K (rows of `w` `[N, K]`). A block of zeros gets scale 1. */
 export function quantizeInt4Blocks(w: Float32Array, n: number, k: number, blockSize = 32): Int4Blocks {
   checkWeight("quantizeInt4Blocks", w, n, k);
-  if (!Number.isInteger(blockSize) || blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) {
-    throw new RangeError(`quantizeInt4Blocks: block size ${blockSize} must be a power of two ≥ 16 (MatMulNBits)`);
-  }
+  checkBlockSize("quantizeInt4Blocks", blockSize);
   const nb = blockCount(k, blockSize);
   const codes = new Uint8Array(n * k);
   const scales = new Float32Array(n * nb);

@@ -1,9 +1,10 @@
 /**
  * pnpm bench [suite...] [options]   suites: core, mae, llm, lm4lv, onnx, train (default: all of these),
  *                          scale (only when named: LM4LV at real shapes, see scale.ts),
+ *                          quality (only when named: what each weight setting costs against fp32, see quality.ts),
  *                          generation (only when named: lm4lv's generation table alone; with
  *                          --against=<checkout> side by side with another checkout, see generation.ts)
- * Options belong to the suites named: scale's (SCALE_OPTIONS), generation's and lm4lv's
+ * Options belong to the suites named: scale's (SCALE_OPTIONS), quality's (QUALITY_OPTIONS), generation's and lm4lv's
  * (GENERATION_OPTIONS); a flag no named suite takes is an error. `--help` lists them.
  * Speed and memory are measured here, never in tests. Figures are side by side in one run.
  */
@@ -16,6 +17,7 @@ import { benchLm4lv } from "./lm4lv.js";
 import { benchGeneration, GENERATION_OPTIONS, parseGenerationArgs } from "./generation.js";
 import { benchTrain, trainRssChild } from "./train.js";
 import { benchScale, parseScaleArgs, SCALE_OPTIONS } from "./scale.js";
+import { benchQuality, parseQualityArgs, QUALITY_OPTIONS } from "./quality.js";
 import { isMain, parseCommandLine, usageText, UsageError } from "./options.js";
 
 interface Suite {
@@ -33,14 +35,17 @@ export const SUITES: Record<string, Suite> = {
   onnx: { run: async () => { await benchOnnx(); } },
   train: { run: async () => { await benchTrain(); } },
   scale: { run: async (argv, allow) => { await benchScale(parseScaleArgs(argv, allow)); }, options: SCALE_OPTIONS },
+  quality: { run: async (argv, allow) => { await benchQuality(parseQualityArgs(argv, allow)); }, options: QUALITY_OPTIONS },
 };
 /** Suites run only when named (minutes and gigabytes). */
-const OPT_IN = new Set(["scale", "generation"]);
+const OPT_IN = new Set(["scale", "generation", "quality"]);
 
 const USAGE = [
   `usage: pnpm bench [suite...] [--name=value ...]   suites: ${Object.keys(SUITES).join(", ")} (default: all but ${[...OPT_IN].join(", ")})`,
   "",
   usageText("scale:", SCALE_OPTIONS, { help: false }),
+  "",
+  usageText("quality:", QUALITY_OPTIONS, { help: false }),
   "",
   usageText("generation, lm4lv:", GENERATION_OPTIONS, { help: false }),
   "",

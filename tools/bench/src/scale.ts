@@ -1,14 +1,14 @@
 /**
- * pnpm bench scale [--llm=tinyllama-1.1b] [--mae=vit-mae-base] [--quantize=int4,int8] [--dir=.cache/scale]
- *                  [--threads=N] [--lm-decode-tokens=16] [--keep]
+ * pnpm bench scale [--llm=tinyllama-1.1b] [--mae=vit-mae-base] [--quantize=int4,int8] [--int4-block-size=32|64|128]
+ *                  [--dir=.cache/scale] [--threads=N] [--lm-decode-tokens=16] [--keep]
  *
  * LM4LV at real model shapes with random weights, on ONNX Runtime, one process per stage so each
  * peak RSS is its own (options: SCALE_OPTIONS, `--name=value` or `--name value`; bare words are suite names):
  *
  *   1. random HF folders (random-hf.ts, F16) in <dir>/<preset>, written once and reused, and
  *      random adapters in <dir>/ckpt-<llm>-<mae> (lm4lv.json: 224 px → 197 visual tokens)
- *   2. export, per quantize setting: `ensureExported` (hash of the sources + streamed export)
- *      → seconds, bytes on disk, peak RSS
+ *   2. export, per quantize setting (int4 with blocks of --int4-block-size, in its own folder):
+ *      `ensureExported` (hash of the sources + streamed export) → seconds, bytes on disk, peak RSS
  *   3. run: `loadOrtModels` (one session for the LM and the visual loop) → load seconds; one
  *      restored image = MAE encode + prompt (40 text + 197 LQ positions, the prefill) + 197
  *      visual tokens + MAE decode → seconds, prefill tokens/s, ms per visual token; then LM
@@ -24,10 +24,10 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { initBackend, oneOf, positiveInt } from "@lm4lv/core";
+import { initBackend, numeric, oneOf, positiveInt } from "@lm4lv/core";
 import { LM4LVAdapters, saveAdapters } from "@lm4lv/adapters";
-import { ensureExported, loadOrtModels, OrtKVCache, OrtTensor, toOrt, WEIGHT_FORMATS } from "@lm4lv/onnx";
-import type { WeightFormat } from "@lm4lv/onnx";
+import { DEFAULT_INT4_BLOCK_SIZE, ensureExported, INT4_BLOCK_SIZES, loadOrtModels, OrtKVCache, OrtTensor, toOrt, WEIGHT_FORMATS } from "@lm4lv/onnx";
+import type { Int4BlockSize, WeightFormat } from "@lm4lv/onnx";
 import { printTable } from "./harness.js";
 import type { Row } from "./harness.js";
 import { commaList, isMain, parseCommandLine, usageText, UsageError } from "./options.js";
@@ -38,18 +38,28 @@ const PROMPT_TEXT = 40;
 const RESULT_TAG = "SCALE_RESULT ";
 
 /** The options of `pnpm bench scale`: the one place each default lives. */
-export const SCALE_OPTIONS = z.object({
-  llm: oneOf(LLM_PRESETS).default("tinyllama-1.1b").describe("the LM's preset (random-hf.ts)"),
-  mae: oneOf(MAE_PRESETS).default("vit-mae-base").describe("the MAE's preset (random-hf.ts)"),
-  quantize: commaList()
-    .pipe(z.array(oneOf(WEIGHT_FORMATS)))
-    .default(["int4", "int8"])
-    .describe("weight formats exported and run, comma-separated"),
-  dir: z.string().default(join(".cache", "scale")).describe("where the random folders and exports go"),
-  threads: positiveInt().default(() => cpus().length).describe("ORT intra-op threads (one per core)"),
-  lmDecodeTokens: positiveInt().default(16).describe("LM decode steps timed after the image"),
-  keep: z.boolean().default(false).describe("keep the export folders"),
-});
+export const SCALE_OPTIONS = z
+  .object({
+    llm: oneOf(LLM_PRESETS).default("tinyllama-1.1b").describe("the LM's preset (random-hf.ts)"),
+    mae: oneOf(MAE_PRESETS).default("vit-mae-base").describe("the MAE's preset (random-hf.ts)"),
+    quantize: commaList()
+      .pipe(z.array(oneOf(WEIGHT_FORMATS)))
+      .default(["int4", "int8"])
+      .describe("weight formats exported and run, comma-separated"),
+    int4BlockSize: z
+      .preprocess(numeric, z.literal(INT4_BLOCK_SIZES, `expected one of ${INT4_BLOCK_SIZES.join(", ")}`))
+      .optional()
+      .describe(`weights per block of the int4 setting: ${INT4_BLOCK_SIZES.join(", ")} (default ${DEFAULT_INT4_BLOCK_SIZE})`),
+    dir: z.string().default(join(".cache", "scale")).describe("where the random folders and exports go"),
+    threads: positiveInt().default(() => cpus().length).describe("ORT intra-op threads (one per core)"),
+    lmDecodeTokens: positiveInt().default(16).describe("LM decode steps timed after the image"),
+    keep: z.boolean().default(false).describe("keep the export folders"),
+  })
+  .superRefine((o, ctx) => {
+    if (o.int4BlockSize !== undefined && !o.quantize.includes("int4")) {
+      ctx.addIssue({ code: "custom", path: ["int4BlockSize"], input: o.int4BlockSize, message: `needs int4 in --quantize (--quantize is ${o.quantize.join(",")})` });
+    }
+  });
 
 export type ScaleOptions = z.output<typeof SCALE_OPTIONS>;
 
@@ -110,9 +120,9 @@ function prepare(opts: ScaleOptions): { mae: string; llm: string; ckpt: string }
 // ---------------------------------------------------------------------------------------------
 // Child stages
 
-function exportStage(args: { mae: string; llm: string; ckpt: string; base: string; quantize: WeightFormat }): ExportResult {
+function exportStage(args: { mae: string; llm: string; ckpt: string; base: string; quantize: WeightFormat; int4BlockSize?: Int4BlockSize }): ExportResult {
   const t0 = performance.now();
-  const r = ensureExported({ mae: args.mae, llm: args.llm, adapters: args.ckpt }, args.base, { quantize: args.quantize });
+  const r = ensureExported({ mae: args.mae, llm: args.llm, adapters: args.ckpt }, args.base, { quantize: args.quantize, int4BlockSize: args.int4BlockSize });
   const seconds = (performance.now() - t0) / 1000;
   const bytes = folderBytes(r.dir);
   return { seconds, bytes, peakRssMiB: peakRssMiB(), dir: r.dir };
@@ -199,14 +209,17 @@ export async function benchScale(opts: ScaleOptions = SCALE_OPTIONS.parse({})): 
   const all: Record<string, unknown>[] = [];
   for (const quantize of opts.quantize) {
     const base = resolve(join(opts.dir, `onnx-${opts.llm}-${opts.mae}`));
-    console.error(`[${quantize}] export ${opts.llm} + ${opts.mae} → ${base}`);
-    const ex = child<ExportResult>("export", { mae, llm, ckpt, base, quantize });
-    console.error(`[${quantize}] exported in ${ex.seconds.toFixed(1)} s (peak RSS ${ex.peakRssMiB.toFixed(0)} MiB); running`);
+    // int4 rows always name their block size (the default's too), so tables of different runs compare
+    const int4BlockSize = quantize === "int4" ? (opts.int4BlockSize ?? DEFAULT_INT4_BLOCK_SIZE) : undefined;
+    const label = int4BlockSize ? `int4, blocks of ${int4BlockSize}` : quantize;
+    console.error(`[${label}] export ${opts.llm} + ${opts.mae} → ${base}`);
+    const ex = child<ExportResult>("export", { mae, llm, ckpt, base, quantize, int4BlockSize });
+    console.error(`[${label}] exported in ${ex.seconds.toFixed(1)} s (peak RSS ${ex.peakRssMiB.toFixed(0)} MiB); running`);
     const run = child<RunResult>("run", { dir: ex.dir, threads: opts.threads, lmDecodeTokens: opts.lmDecodeTokens });
     if (!opts.keep) rmSync(ex.dir, { recursive: true, force: true });
-    all.push({ llm: opts.llm, mae: opts.mae, quantize, threads: opts.threads, export: ex, run });
+    all.push({ llm: opts.llm, mae: opts.mae, quantize, int4BlockSize, threads: opts.threads, export: ex, run });
     rows.push({
-      weights: quantize,
+      weights: label,
       "export s": ex.seconds,
       "export peak RSS GiB": ex.peakRssMiB / 1024,
       "files GiB": ex.bytes / 2 ** 30,
