@@ -6,7 +6,9 @@ import type { LM4LV } from "./lm4lv.js";
 describe("training hyperparameters (one default each, validated by name)", () => {
   it("LM4LV defaults follow spec §7 (Adam lr 3e-4, clipping 1.0); the adapters-only ablation has its own", () => {
     const h = LM4LV_TRAINING_OPTIONS.parse({ steps: 10 });
-    expect(h).toEqual({ steps: 10, batchSize: 4, gradAccum: 1, lr: 3e-4, clipNorm: 1, seed: 0, checkpointEvery: 50, validateEvery: 0, valCount: 4, resume: false, engine: "tfjs", inputNoise: 0 });
+    expect(h).toEqual({ steps: 10, batchSize: 4, gradAccum: 1, lr: 3e-4, clipNorm: 1, seed: 0, checkpointEvery: 50, validateEvery: 0, valCount: 4, resume: false, engine: "tfjs", inputNoise: 0, saveDtype: "F32" });
+    expect(LM4LV_TRAINING_OPTIONS.parse({ steps: 10, saveDtype: "F16" }).saveDtype).toBe("F16");
+    expect(LM4LV_TRAINING_OPTIONS.safeParse({ steps: 10, saveDtype: "BF16" }).success).toBe(false);
     expect(ADAPTERS_ONLY_TRAINING_OPTIONS.parse({ steps: 10 })).toEqual({ steps: 10, batchSize: 8, lr: 3e-3, seed: 0, resume: false });
   });
 
