@@ -227,19 +227,19 @@ function modelTensors(model: { readParameter(name: string): { shape: number[]; d
  * source is a loaded model). Equal fingerprints mean `sourceHash` would read the same files.
  */
 export function sourceStat(src: ExportSource, opts: ExportOptions = {}): string | undefined {
-  const parts = [src.mae, src.llm, src.adapters];
-  if (parts.some((p) => p !== undefined && typeof p !== "string")) return undefined;
+  const folders = [["mae", src.mae], ["llm", src.llm], ["adapters", src.adapters]] as const;
+  if (folders.some(([, p]) => p !== undefined && typeof p !== "string")) return undefined;
   const h = createHash("sha256");
   const { format, int4BlockSize } = weightSetting(opts);
   // block 32 adds nothing, so the fingerprints of exports made before the option stay valid
   const blocks = int4BlockSize === INT4_BLOCK_SIZE ? {} : { int4BlockSize };
   h.update(JSON.stringify({ exporter: EXPORTER_VERSION, externalAbove: opts.externalAbove ?? null, quantize: format, accuracyLevel: opts.accuracyLevel ?? null, ...blocks }));
-  for (const [tag, dir] of [["mae", src.mae], ["llm", src.llm], ["adapters", src.adapters]] as const) {
-    if (dir === undefined) continue;
-    if (!existsSync(dir as string) || !statSync(dir as string).isDirectory()) return undefined;
-    h.update(`\n[${tag}] ${resolve(dir as string)}\n`);
-    for (const f of hashedFiles(dir as string)) {
-      const s = statSync(join(dir as string, f), { bigint: true });
+  for (const [tag, dir] of folders) {
+    if (typeof dir !== "string") continue;
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) return undefined;
+    h.update(`\n[${tag}] ${resolve(dir)}\n`);
+    for (const f of hashedFiles(dir)) {
+      const s = statSync(join(dir, f), { bigint: true });
       h.update(`${f}:${s.size}:${s.mtimeNs}:${s.ino}\n`);
     }
   }
