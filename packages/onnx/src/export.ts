@@ -284,11 +284,15 @@ function save(g: OnnxGraph, outDir: string, file: string, opts: ExportOptions): 
  * is loaded (tfjs); an LM folder is read lazily, tensor by tensor, as the graphs are written.
  */
 export function exportOnnx(source: ExportSource | string, outDir: string, opts: ExportOptions = {}): OnnxManifest {
-  const src = typeof source === "string" ? sourceFromDir(source) : source;
+  return writeExport(typeof source === "string" ? sourceFromDir(source) : source, outDir, opts);
+}
+
+/** `exportOnnx` with the source's content hash when the caller has computed it already (one pass over the files, not two). */
+function writeExport(src: ExportSource, outDir: string, opts: ExportOptions, knownHash?: string): OnnxManifest {
   if (src.adapters && (!src.mae || !src.llm)) throw new Error("exportOnnx: adapters need both mae and llm (the visual step graph is built from all three)");
   const llamaOpts = llamaOptions(opts);
   const stat = sourceStat(src, opts);
-  const hash = sourceHash(src, opts);
+  const hash = knownHash ?? sourceHash(src, opts);
   const owned: { dispose(): void }[] = [];
   let llm: LlamaWeightSource | undefined;
   try {
@@ -358,6 +362,7 @@ function absolute(outDir: string, files: OnnxManifest["files"]): OnnxManifest["f
 export function ensureExported(source: ExportSource | string, baseDir: string, opts: ExportOptions = {}): EnsureResult {
   const src = typeof source === "string" ? sourceFromDir(source) : source;
   const outDir = exportDirFor(baseDir, opts.quantize, opts.int4BlockSize);
+  let hash: string | undefined; // computed at most once: a stale export passes it on to writeExport
   if (existsSync(join(outDir, MANIFEST_FILE))) {
     try {
       const m = readManifest(outDir);
@@ -367,7 +372,8 @@ export function ensureExported(source: ExportSource | string, baseDir: string, o
         if ((opts.verify ?? "stat") === "stat" && stat !== undefined && m.sourceStat === stat) {
           return { dir: outDir, manifest: m, paths: absolute(outDir, m.files), exported: false };
         }
-        if (m.sourceHash === sourceHash(src, opts)) {
+        hash = sourceHash(src, opts);
+        if (m.sourceHash === hash) {
           // same content (files copied or touched): remember the new fingerprint
           if (stat !== undefined && m.sourceStat !== stat) {
             m.sourceStat = stat;
@@ -380,7 +386,7 @@ export function ensureExported(source: ExportSource | string, baseDir: string, o
       // unreadable manifest: export again
     }
   }
-  const manifest = exportOnnx(src, outDir, opts);
+  const manifest = writeExport(src, outDir, opts, hash);
   return { dir: outDir, manifest, paths: absolute(outDir, manifest.files), exported: true };
 }
 
