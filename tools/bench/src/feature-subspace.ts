@@ -16,47 +16,9 @@ import { psnr } from "@lm4lv/metrics";
 import { LM4LV } from "@lm4lv/pipeline";
 import { sampleImages } from "./images.js";
 import { isMain, parseCommandLine, runScript, usageText } from "./options.js";
+import { symmetricEigen } from "./linalg.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-
-/** Eigenvectors of a symmetric D×D matrix (cyclic Jacobi, float64), sorted by decreasing eigenvalue. */
-function symmetricEigen(c: Float64Array, D: number): { values: number[]; vectors: Float64Array[] } {
-  const a = Float64Array.from(c);
-  const v = new Float64Array(D * D);
-  for (let i = 0; i < D; i++) v[i * D + i] = 1;
-  for (let sweep = 0; sweep < 30; sweep++) {
-    let off = 0;
-    for (let p = 0; p < D; p++) for (let q = p + 1; q < D; q++) off += a[p * D + q] ** 2;
-    if (off < 1e-22) break;
-    for (let p = 0; p < D; p++) {
-      for (let q = p + 1; q < D; q++) {
-        const apq = a[p * D + q];
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (a[q * D + q] - a[p * D + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const cs = 1 / Math.sqrt(t * t + 1);
-        const sn = t * cs;
-        for (let k = 0; k < D; k++) {
-          const akp = a[k * D + p], akq = a[k * D + q];
-          a[k * D + p] = cs * akp - sn * akq;
-          a[k * D + q] = sn * akp + cs * akq;
-        }
-        for (let k = 0; k < D; k++) {
-          const apk = a[p * D + k], aqk = a[q * D + k];
-          a[p * D + k] = cs * apk - sn * aqk;
-          a[q * D + k] = sn * apk + cs * aqk;
-        }
-        for (let k = 0; k < D; k++) {
-          const vkp = v[k * D + p], vkq = v[k * D + q];
-          v[k * D + p] = cs * vkp - sn * vkq;
-          v[k * D + q] = sn * vkp + cs * vkq;
-        }
-      }
-    }
-  }
-  const order = Array.from({ length: D }, (_, i) => i).sort((i, j) => a[j * D + j] - a[i * D + i]);
-  return { values: order.map((i) => a[i * D + i]), vectors: order.map((i) => Float64Array.from({ length: D }, (_, k) => v[k * D + i])) };
-}
 
 /** The options of feature-subspace: the one place each default lives. */
 export const FEATURE_SUBSPACE_OPTIONS = z.object({
