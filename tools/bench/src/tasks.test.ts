@@ -1,9 +1,15 @@
+import { existsSync, readdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseTasksArgs } from "./tasks.js";
 
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
 describe("bench:tasks options", () => {
-  it("defaults and tools/train-embedded.sh's --tasks list", () => {
-    expect(parseTasksArgs([])).toMatchObject({ tasks: ["denoise", "deblur", "saltpepper", "mask", "hflip"] });
+  it("defaults (every checkpoint shipped in models/lm4lv-tiny) and tools/train-embedded.sh's --tasks list", () => {
+    const shipped = readdirSync(join(ROOT, "models", "lm4lv-tiny")).filter((d) => existsSync(join(ROOT, "models", "lm4lv-tiny", d, "lm4lv.json")));
+    expect([...parseTasksArgs([])!.tasks].sort()).toEqual(shipped.sort());
     const o = parseTasksArgs(["--tasks", "identity,denoise25,denoise,deblur,saltpepper,derain,hflip,rot90", "--out", "/tmp/d"])!;
     expect(o.tasks).toHaveLength(8);
     expect(o.out).toBe("/tmp/d");

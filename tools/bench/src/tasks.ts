@@ -41,8 +41,8 @@ const LABELS: Record<Variant, string> = {
 export const TASKS_OPTIONS = z.object({
   tasks: commaList()
     .pipe(z.array(z.enum(TASK_NAMES, `expected task names (${TASK_NAMES.join(", ")})`)))
-    .default(["denoise", "deblur", "saltpepper", "mask", "hflip"])
-    .describe("tasks (checkpoint folders of --models), comma-separated"),
+    .default(["identity", "denoise", "denoise25", "saltpepper", "deblur", "derain", "hflip", "rot90"])
+    .describe("tasks (checkpoint folders of --models), comma-separated; the default is every shipped task"),
   models: z.string().default(join(ROOT, "models/lm4lv-tiny")).describe("one LM4LV checkpoint per task"),
   ablations: z.string().default(join(ROOT, ".cache/ablations")).describe("<task>/{random-lm,norepeat-lm,adapters-only} checkpoints"),
   out: z.string().default(join(ROOT, "docs")).describe("where results-table.md and results/<task>.png go"),
