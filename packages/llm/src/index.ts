@@ -9,7 +9,8 @@ export { llamaWeightTable, checkCheckpoint, WeightLoadError } from "./weights.js
 export type { WeightSpec, WeightRole } from "./weights.js";
 export { trainLmTokenizer, DEFAULT_TEMPLATE_COPIES, splitDocuments, encodeCorpus, tokenWindowBatches, parseRepeatOptions, LM_TEMPLATE_TEXT, LM_ADDED_TOKENS, LM_SPECIAL_TOKENS } from "./corpus.js";
 export type { LmTokenizerFiles, TokenBatch, RepeatOptions } from "./corpus.js";
-export { lmLoss } from "./loss.js";
+export { lmLoss, embeddingNoiseDraws, addEmbeddingNoise } from "./loss.js";
+export type { EmbeddingNoise } from "./loss.js";
 export { evaluatePerplexity, unigramPerplexity, greedySample } from "./evaluation.js";
 export type { PerplexityResult } from "./evaluation.js";
 export { trainLm, LM_TRAINING_OPTIONS } from "./training.js";

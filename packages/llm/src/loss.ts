@@ -3,6 +3,7 @@
  * Notation: B batch, T window length (seq_len), V vocabulary, C hidden.
  */
 import * as tf from "@tensorflow/tfjs";
+import { Mulberry32 } from "@lm4lv/core";
 import type { LlamaForCausalLM } from "./model.js";
 import type { TokenBatch } from "./corpus.js";
 
@@ -28,8 +29,48 @@ export function tokenCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf
   });
 }
 
-/** Mean next-token cross-entropy of a batch under the model (a differentiable scalar). */
-export function lmLoss(model: LlamaForCausalLM, batch: TokenBatch): { loss: tf.Scalar } {
+/**
+ * Input-embedding noise, a regulariser of text pre-training (training only, like dropout): each
+ * input embedding row x becomes x + α · rms(x) · z with z ~ N(0, I). A copy head then has to average
+ * the noise away over many directions of the source token's embedding, which favours a copy path
+ * of higher rank (what LM4LV's continuous visual tokens need; docs/results.md).
+ */
+export interface EmbeddingNoise {
+  /** α: noise RMS relative to each embedding row's RMS (0: none). */
+  alpha: number;
+  /** Seed of the draws (the run's seed). */
+  seed: number;
+}
+
+/**
+ * Standard-normal draws z [B, T, C] of a batch: a function of the batch's token ids and the seed
+ * only, so a resumed run (which replays the same batches) draws the same noise.
+ */
+export function embeddingNoiseDraws(batch: TokenBatch, hidden: number, seed: number): Float32Array {
+  let h = 0x811c9dc5 ^ (seed | 0); // FNV-1a over the ids, started from the seed
+  for (let i = 0; i < batch.ids.length; i++) h = Math.imul(h ^ batch.ids[i], 0x01000193);
+  const rng = new Mulberry32(h >>> 0);
+  const z = new Float32Array(batch.batchSize * batch.seqLen * hidden);
+  for (let i = 0; i < z.length; i += 2) {
+    // Box–Muller: two independent N(0, 1) from two uniforms
+    const r = Math.sqrt(-2 * Math.log(1 - rng.next()));
+    const theta = 2 * Math.PI * rng.next();
+    z[i] = r * Math.cos(theta);
+    if (i + 1 < z.length) z[i + 1] = r * Math.sin(theta);
+  }
+  return z;
+}
+
+/** x + α · rms(x) · z over the last axis: x (B, T, C), z the draws (B·T·C) → (B, T, C). */
+export function addEmbeddingNoise(x: tf.Tensor3D, z: Float32Array, alpha: number): tf.Tensor3D {
+  return tf.tidy(() => {
+    const rms = tf.sqrt(tf.mean(tf.square(x), -1, true)); // (B, T, 1)
+    return tf.add(x, tf.mul(tf.mul(tf.tensor3d(z, x.shape), rms), alpha)) as tf.Tensor3D;
+  });
+}
+
+/** Mean next-token cross-entropy of a batch under the model (a differentiable scalar); `noise`: see EmbeddingNoise. */
+export function lmLoss(model: LlamaForCausalLM, batch: TokenBatch, noise?: EmbeddingNoise): { loss: tf.Scalar } {
   const { ids, batchSize: B, seqLen: T } = batch;
   const loss = tf.tidy(() => {
     const inputIds = new Int32Array(B * T);
@@ -38,7 +79,8 @@ export function lmLoss(model: LlamaForCausalLM, batch: TokenBatch): { loss: tf.S
       inputIds.set(ids.subarray(b * (T + 1), b * (T + 1) + T), b * T);
       targetIds.set(ids.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
     }
-    const inputsEmbeds = embedLookup(model.inputEmbeddings(), inputIds, B, T); // (B, T, C)
+    let inputsEmbeds = embedLookup(model.inputEmbeddings(), inputIds, B, T); // (B, T, C)
+    if (noise && noise.alpha > 0) inputsEmbeds = addEmbeddingNoise(inputsEmbeds, embeddingNoiseDraws(batch, model.hiddenSize, noise.seed), noise.alpha);
     const targets = tf.tensor1d(targetIds, "int32"); // (B·T)
     const { logits, lastHiddenState } = model.forwardSync({ inputsEmbeds }); // (B, T, V)
     lastHiddenState.dispose();

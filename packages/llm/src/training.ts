@@ -26,6 +26,7 @@ import { DEFAULT_TEMPLATE_COPIES, LM_ADDED_TOKENS, encodeCorpus, parseRepeatOpti
 import type { RepeatOptions, TokenBatch } from "./corpus.js";
 import { evaluatePerplexity, evaluatedTargets, greedySample, unigramPerplexity } from "./evaluation.js";
 import { lmLoss } from "./loss.js";
+import type { EmbeddingNoise } from "./loss.js";
 
 // ---------------------------------------------------------------------------------------------
 // Checkpoints written before HF-layout parameters
@@ -50,7 +51,7 @@ export interface LmGradients {
 }
 
 /** Builds the engine for the run's model and trained variables (every parameter, by HF name). */
-export type LmGradientEngine = (model: LlamaForCausalLM, variables: Record<string, tf.Variable>) => Promise<LmGradients>;
+export type LmGradientEngine = (model: LlamaForCausalLM, variables: Record<string, tf.Variable>, opts: { embeddingNoise?: EmbeddingNoise }) => Promise<LmGradients>;
 
 /** What a `probe` measures: values added to each validation, and sections added to report.json. */
 export interface LmProbeResult {
@@ -95,6 +96,8 @@ export const LM_TRAINING_OPTIONS = z.object({
   /** Peak learning rate (warmup-linear schedule, spec §7). */
   lr: positiveNumber().default(2e-3),
   weightDecay: nonNegativeNumber().default(0),
+  /** Input-embedding noise α during training (x + α·rms(x)·z; 0: none; see EmbeddingNoise in loss.ts). */
+  embedNoise: nonNegativeNumber().default(0),
   /** Gradient clipping (global norm). */
   clipNorm: positiveNumber().default(1),
   /** Seed of the init and of the window draws. */
@@ -216,7 +219,8 @@ export async function trainLm(options: LmTrainOptions): Promise<LmTrainResult> {
       const extra = o.probe ? (await o.probe(model)).metrics : {};
       return { metric: r.meanLoss, val_loss: r.meanLoss, val_ppl: r.perplexity, ...extra };
     };
-    const engine = o.gradients ? await o.gradients(model, variables) : undefined;
+    const embeddingNoise: EmbeddingNoise | undefined = o.embedNoise > 0 ? { alpha: o.embedNoise, seed: o.seed } : undefined;
+    const engine = o.gradients ? await o.gradients(model, variables, { embeddingNoise }) : undefined;
     log(`gradient engine: ${engine ? engine.name : `tfjs-${tf.getBackend()}`}`);
     // window ids of repeats.random: not the 3 special ids, not the added "<Img>"/"</Img>" (the last ids)
     const randomTokens: [number, number] = [3, tokenizer.vocabSize - LM_ADDED_TOKENS.length];
@@ -224,7 +228,7 @@ export async function trainLm(options: LmTrainOptions): Promise<LmTrainResult> {
     let startStep: number | undefined;
     const result = await runTraining<TokenBatch>({
       variables,
-      ...(engine ? { gradients: engine.gradients } : { loss: (batch: TokenBatch) => lmLoss(model, batch) }),
+      ...(engine ? { gradients: engine.gradients } : { loss: (batch: TokenBatch) => lmLoss(model, batch, embeddingNoise) }),
       metricsFile: join(out, "metrics.jsonl"),
       data: tokenWindowBatches(trainTokens, { batchSize, seqLen, repeats: typeof o.repeats === "string" ? parseRepeatOptions(o.repeats) : o.repeats, randomTokens }),
       totalSteps: o.steps,
@@ -246,7 +250,7 @@ export async function trainLm(options: LmTrainOptions): Promise<LmTrainResult> {
         startStep ??= entry.step - 1;
         return o.onStep?.(entry, trainer);
       },
-      config: { model: modelConfig, batchSize, seqLen, gradAccum: o.gradAccum, lr: o.lr, seed: o.seed, steps: o.steps },
+      config: { model: modelConfig, batchSize, seqLen, gradAccum: o.gradAccum, lr: o.lr, seed: o.seed, steps: o.steps, ...(embeddingNoise ? { embedNoise: o.embedNoise } : {}) },
     }).finally(() => engine?.release());
     const seconds = (Date.now() - t0) / 1000;
     startStep ??= result.step;

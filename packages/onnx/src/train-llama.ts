@@ -15,8 +15,8 @@
 import type * as tf from "@tensorflow/tfjs";
 import { transpose2d } from "@lm4lv/core";
 import * as ort from "onnxruntime-node";
-import type { LlamaForCausalLM, LmGradients, TokenBatch } from "@lm4lv/llm";
-import { MASK_VALUE } from "@lm4lv/llm";
+import type { EmbeddingNoise, LlamaForCausalLM, LmGradients, TokenBatch } from "@lm4lv/llm";
+import { MASK_VALUE, embeddingNoiseDraws } from "@lm4lv/llm";
 import { IGNORE_INDEX } from "@lm4lv/adapters";
 import type { LossSample, SequenceLayout } from "@lm4lv/adapters";
 import { OnnxGraph } from "./graph.js";
@@ -81,6 +81,11 @@ export interface TextTrainingGraphOptions {
   trainable: readonly string[];
   /** No backward pass (benchmarks). */
   forwardOnly?: boolean;
+  /**
+   * Input-embedding noise α (> 0): an input `embed_noise` [B, T, C] of standard-normal draws z, and
+   * each embedding row x becomes x + α · rms(x) · z (`addEmbeddingNoise` of @lm4lv/llm).
+   */
+  embedNoise?: number;
 }
 
 /**
@@ -94,7 +99,12 @@ export function buildLlamaTextTrainingGraph(lm: LlamaForCausalLM, opts: TextTrai
   const ids = g.input("input_ids", "int64", [B, T]);
   const labels = g.input("labels", "int64", [B * T, 1]);
   const table = g.param("model.embed_tokens.weight", param(lm, "model.embed_tokens.weight"), [c.vocab_size, c.hidden_size]);
-  const x = g.op("Gather", [table, ids], { axis: 0 }); // [B, T, C]
+  let x = g.op("Gather", [table, ids], { axis: 0 }); // [B, T, C]
+  if (opts.embedNoise !== undefined && opts.embedNoise > 0) {
+    const z = g.input("embed_noise", "float32", [B, T, c.hidden_size]);
+    const rms = g.op("Sqrt", [g.op("ReduceMean", [g.op("Mul", [x, x])], { axes: [-1], keepdims: 1 })]); // [B, T, 1]
+    x = g.op("Add", [x, g.op("Mul", [g.op("Mul", [z, rms]), g.f32([opts.embedNoise])])]); // [B, T, C]
+  }
   const hidden = llamaDecoder(g, lm, x, causalContext(g, lm, T)); // [B, T, C]
   const logits = lmHead(g, lm, g.op("Reshape", [hidden, g.i64([B * T, c.hidden_size])]), table); // [B·T, V]
   finishTrainingGraph(g, crossEntropy(g, logits, labels), {}, { forwardOnly: opts.forwardOnly });
@@ -226,14 +236,15 @@ export function buildLM4LVTrainingGraph(lm: LlamaForCausalLM, adapters: AdapterP
  * batch shape (every variable trainable), fed the variables' current values (HF names and layout)
  * each step. Same loss as `lmLoss`.
  */
-export async function ortLmGradients(model: LlamaForCausalLM, variables: Record<string, tf.Variable>, opts: { threads?: number } = {}): Promise<LmGradients> {
+export async function ortLmGradients(model: LlamaForCausalLM, variables: Record<string, tf.Variable>, opts: { threads?: number; embeddingNoise?: EmbeddingNoise } = {}): Promise<LmGradients> {
   const names = Object.keys(variables);
+  const noise = opts.embeddingNoise && opts.embeddingNoise.alpha > 0 ? opts.embeddingNoise : undefined;
   const sessions = new Map<string, Promise<OrtTrainingSession>>();
   const gradients = async ({ ids, batchSize: B, seqLen: T }: TokenBatch) => {
     const key = `${B}x${T}`;
     let session = sessions.get(key);
     if (!session) {
-      session = OrtTrainingSession.create(buildLlamaTextTrainingGraph(model, { batch: B, seqLen: T, trainable: names }), { intraOpThreads: opts.threads });
+      session = OrtTrainingSession.create(buildLlamaTextTrainingGraph(model, { batch: B, seqLen: T, trainable: names, embedNoise: noise?.alpha }), { intraOpThreads: opts.threads });
       sessions.set(key, session);
     }
     const inputs = new BigInt64Array(B * T);
@@ -245,7 +256,9 @@ export async function ortLmGradients(model: LlamaForCausalLM, variables: Record<
       }
     }
     const params = Object.fromEntries(names.map((n) => [n, { data: variables[n].dataSync() as Float32Array, shape: variables[n].shape }]));
-    return (await session).run(params, { input_ids: new ort.Tensor("int64", inputs, [B, T]), labels: new ort.Tensor("int64", labels, [B * T, 1]) });
+    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor("int64", inputs, [B, T]), labels: new ort.Tensor("int64", labels, [B * T, 1]) };
+    if (noise) feeds.embed_noise = new ort.Tensor("float32", embeddingNoiseDraws({ ids, batchSize: B, seqLen: T }, model.hiddenSize, noise.seed), [B, T, model.hiddenSize]);
+    return (await session).run(params, feeds);
   };
   const release = async () => {
     for (const s of sessions.values()) await (await s).release();

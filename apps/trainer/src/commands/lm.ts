@@ -34,6 +34,7 @@ export const LM_OPTIONS = z.object({
   gradAccum: L.gradAccum.describe("micro-batches per step"),
   lr: L.lr.describe("peak learning rate (warmup-linear schedule, spec §7)"),
   weightDecay: L.weightDecay.describe("Adam weight decay"),
+  embedNoise: L.embedNoise.describe("input-embedding noise α during training: x + α·rms(x)·z, z ~ N(0, I) (0: none)"),
   clipNorm: L.clipNorm.describe("gradient clipping (global norm)"),
   seed: L.seed.describe("seed of the init and of the window draws"),
   checkpointDir: L.checkpointDir.describe("checkpoint folder (default <out>/checkpoints)"),
@@ -66,7 +67,7 @@ export async function lmCommand(argv: string[]): Promise<number> {
   const backend = await initBackend(o.backend);
   console.error(`backend ${backend}`);
   const engine = await chooseEngine(o.engine);
-  const gradients: LmGradientEngine = async (model, variables) => (await import("@lm4lv/onnx")).ortLmGradients(model, variables, { threads: o.threads });
+  const gradients: LmGradientEngine = async (model, variables, { embeddingNoise }) => (await import("@lm4lv/onnx")).ortLmGradients(model, variables, { threads: o.threads, embeddingNoise });
   let last: InductionResult | undefined;
   const probe = async (model: LlamaForCausalLM) => {
     const r = (last = await induction(model));
