@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Mulberry32 } from "@lm4lv/core";
+import { normalPair } from "@lm4lv/data";
 import type { LlamaForCausalLM } from "./model.js";
 import type { TokenBatch } from "./corpus.js";
 
@@ -52,11 +53,9 @@ export function embeddingNoiseDraws(batch: TokenBatch, hidden: number, seed: num
   const rng = new Mulberry32(h >>> 0);
   const z = new Float32Array(batch.batchSize * batch.seqLen * hidden);
   for (let i = 0; i < z.length; i += 2) {
-    // Box–Muller: two independent N(0, 1) from two uniforms
-    const r = Math.sqrt(-2 * Math.log(1 - rng.next()));
-    const theta = 2 * Math.PI * rng.next();
-    z[i] = r * Math.cos(theta);
-    if (i + 1 < z.length) z[i + 1] = r * Math.sin(theta);
+    const [a, b] = normalPair(() => rng.next());
+    z[i] = a;
+    if (i + 1 < z.length) z[i + 1] = b;
   }
   return z;
 }
