@@ -5,13 +5,16 @@
  * head of the embedded LM (models/lm-wide, 16 heads of 32) moves head_dim = 32 numbers per token, so this
  * bounds what a single copying head can reconstruct.
  *
- *   node tools/bench/dist/feature-subspace.js [--checkpoint models/lm4lv-tiny/identity] [--train DIR] [--val DIR]
+ * `--pixels p` does the same on raw p×p pixel patches instead of MAE features (each patch a token of
+ * 3·p² values, rebuilt in place): a guide to how many directions a token of another patch size needs.
+ *
+ *   node tools/bench/dist/feature-subspace.js [--checkpoint models/lm4lv-tiny/identity] [--train DIR] [--val DIR] [--pixels 4]
  */
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "@lm4lv/core";
+import { initBackend, positiveInt, type RgbImage } from "@lm4lv/core";
 import { psnr } from "@lm4lv/metrics";
 import { LM4LV } from "@lm4lv/pipeline";
 import { sampleImages } from "./images.js";
@@ -25,6 +28,7 @@ export const FEATURE_SUBSPACE_OPTIONS = z.object({
   checkpoint: z.string().default(join(ROOT, "models/lm4lv-tiny/identity")).describe("a checkpoint (its MAE is used)"),
   train: z.string().default(join(ROOT, ".cache/data/crops/train")).describe("crops the principal directions come from"),
   val: z.string().default(join(ROOT, ".cache/data/crops/val")).describe("held-out crops that are projected and decoded"),
+  pixels: positiveInt().optional().describe("PCA of raw pixel patches of this size instead of MAE features"),
 });
 
 export type FeatureSubspaceOptions = z.output<typeof FEATURE_SUBSPACE_OPTIONS>;
@@ -38,6 +42,65 @@ export function parseFeatureSubspaceArgs(argv: string[]): FeatureSubspaceOptions
   return options;
 }
 
+/** HWC image (size a multiple of p) → its p×p patches in raster order, each p·p·3 values (row, column, channel). */
+export function toPatches(img: RgbImage, p: number): Float64Array[] {
+  const { width: W, height: H, data } = img;
+  if (W % p || H % p) throw new Error(`feature-subspace: a ${W}×${H} image does not split into ${p}×${p} patches`);
+  const out: Float64Array[] = [];
+  for (let py = 0; py < H; py += p) for (let px = 0; px < W; px += p) {
+    const t = new Float64Array(p * p * 3);
+    for (let y = 0; y < p; y++) for (let x = 0; x < p; x++) for (let c = 0; c < 3; c++) t[(y * p + x) * 3 + c] = data[((py + y) * W + px + x) * 3 + c];
+    out.push(t);
+  }
+  return out;
+}
+
+/** The inverse of `toPatches`: patches in raster order → a W×H HWC image (values clipped to [0, 1]). */
+export function fromPatches(patches: readonly ArrayLike<number>[], p: number, W: number, H: number): RgbImage {
+  if (patches.length !== (W / p) * (H / p)) throw new Error(`feature-subspace: ${patches.length} patches do not tile a ${W}×${H} image in ${p}×${p}`);
+  const data = new Float32Array(W * H * 3);
+  patches.forEach((t, i) => {
+    const py = Math.floor(i / (W / p)) * p, px = (i % (W / p)) * p;
+    for (let y = 0; y < p; y++) for (let x = 0; x < p; x++) for (let c = 0; c < 3; c++) data[((py + y) * W + px + x) * 3 + c] = Math.min(1, Math.max(0, t[(y * p + x) * 3 + c]));
+  });
+  return { width: W, height: H, data };
+}
+
+/** Mean and principal directions (decreasing variance) of D-wide rows. */
+export function pca(rows: readonly ArrayLike<number>[], D: number): { mean: Float64Array; variances: number[]; directions: Float64Array[] } {
+  const mean = new Float64Array(D);
+  for (const r of rows) for (let j = 0; j < D; j++) mean[j] += r[j] / rows.length;
+  const cov = new Float64Array(D * D);
+  for (const r of rows) for (let i = 0; i < D; i++) { const di = r[i] - mean[i]; for (let j = 0; j < D; j++) cov[i * D + j] += (di * (r[j] - mean[j])) / rows.length; }
+  const { values, vectors } = symmetricEigen(cov, D);
+  return { mean, variances: values, directions: vectors };
+}
+
+/** `row` projected on the first k `directions` around `mean` (all float64). */
+export function project(row: ArrayLike<number>, mean: Float64Array, directions: readonly Float64Array[], k: number): Float64Array {
+  const out = Float64Array.from(mean);
+  for (let c = 0; c < k; c++) {
+    const v = directions[c];
+    let a = 0;
+    for (let j = 0; j < mean.length; j++) a += (row[j] - mean[j]) * v[j];
+    for (let j = 0; j < mean.length; j++) out[j] += a * v[j];
+  }
+  return out;
+}
+
+/** The `--pixels p` table: raw p×p patches of the training crops → PCA → held-out crops rebuilt from k directions. */
+function pixelTable(train: RgbImage[], val: RgbImage[], p: number): void {
+  const D = 3 * p * p;
+  const { mean, variances, directions } = pca(train.flatMap((img) => toPatches(img, p)), D);
+  const total = variances.reduce((s, x) => s + x, 0);
+  console.log(`raw ${p}×${p} pixel patches: ${D} values per token; PCA of ${train.length} training crops; ${val.length} held-out crops`);
+  console.log("| dimensions kept per token | variance kept | PSNR of the rebuilt crop (dB) |\n| --- | --- | --- |");
+  for (const k of [8, 12, 16, 24, 32, 48, 64].filter((k) => k <= D)) {
+    const score = val.reduce((s, img) => s + psnr(fromPatches(toPatches(img, p).map((t) => project(t, mean, directions, k)), p, img.width, img.height), img), 0) / val.length;
+    console.log(`| ${k} | ${((variances.slice(0, k).reduce((s, x) => s + x, 0) / total) * 100).toFixed(2)} % | ${score.toFixed(2)} |`);
+  }
+}
+
 async function main(): Promise<void> {
   const options = parseFeatureSubspaceArgs(process.argv.slice(2));
   if (!options) return console.log(USAGE);
@@ -46,20 +109,17 @@ async function main(): Promise<void> {
   const size = model.imageSize;
   const { images: train } = await sampleImages(resolve(options.train), 400, { step: 53, size });
   const { images: val } = await sampleImages(resolve(options.val), 24, { step: 97, size });
+  if (options.pixels) return pixelTable(train, val, options.pixels);
   const trainF = await model.encode(train); // [B, 1+N, D]
   const D = trainF.shape[2];
   const rows = trainF.reshape([-1, D]).arraySync() as number[][];
   trainF.dispose();
-  const mean = new Float64Array(D);
-  for (const r of rows) for (let j = 0; j < D; j++) mean[j] += r[j] / rows.length;
-  const cov = new Float64Array(D * D);
-  for (const r of rows) for (let i = 0; i < D; i++) { const di = r[i] - mean[i]; for (let j = 0; j < D; j++) cov[i * D + j] += (di * (r[j] - mean[j])) / rows.length; }
-  const { values: eig, vectors } = symmetricEigen(cov, D);
+  const { mean, variances: eig, directions: vectors } = pca(rows, D);
   const total = eig.reduce((s, x) => s + x, 0);
   const valF = await model.encode(val);
   console.log(`MAE features: ${D} wide; PCA of ${rows.length} tokens from ${train.length} training crops; ${val.length} held-out crops`);
   console.log("| dimensions kept | variance kept | PSNR of the decoded projection (dB) |\n| --- | --- | --- |");
-  for (const k of [8, 16, 32, 64, 96, 128, D]) {
+  for (const k of [8, 12, 16, 32, 64, 96, 128, D]) {
     const basis = tf.tensor2d(Array.from({ length: D }, (_, r) => Array.from({ length: k }, (_, c) => vectors[c][r]))); // (D, k)
     const mu = tf.tensor1d(Array.from(mean));
     const proj = tf.tidy(() => {
