@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Mulberry32 } from "@lm4lv/core";
-import { fromPatches, parseFeatureSubspaceArgs, pca, project, toPatches } from "./feature-subspace.js";
+import { parseFeatureSubspaceArgs, pca, project } from "./feature-subspace.js";
 
 describe("feature-subspace options", () => {
   it("defaults and flags", () => {
@@ -17,24 +17,6 @@ describe("feature-subspace options", () => {
     [["--pixels", "0"], /--pixels: expected a positive integer, got 0/],
   ])("rejects %j naming the flag", (argv, message) => {
     expect(() => parseFeatureSubspaceArgs(argv as string[])).toThrow(message);
-  });
-});
-
-describe("pixel patches", () => {
-  const rng = new Mulberry32(7);
-  const img = { width: 16, height: 8, data: Float32Array.from({ length: 16 * 8 * 3 }, () => rng.next()) };
-
-  it("toPatches puts pixel (y, x, c) of patch (py, px) at (y·p + x)·3 + c, and fromPatches inverts it", () => {
-    const t = toPatches(img, 4);
-    expect(t.length).toBe(8); // 4 × 2 patches, raster order
-    // patch 5 = row 1, column 1 → pixel (4 + 2, 4 + 3), channel 1
-    expect(t[5][(2 * 4 + 3) * 3 + 1]).toBe(img.data[((4 + 2) * 16 + 4 + 3) * 3 + 1]);
-    expect(fromPatches(t, 4, 16, 8).data).toEqual(img.data);
-  });
-
-  it("names the size that does not split", () => {
-    expect(() => toPatches(img, 3)).toThrow("a 16×8 image does not split into 3×3 patches");
-    expect(() => fromPatches(toPatches(img, 4), 4, 8, 8)).toThrow("8 patches do not tile a 8×8 image in 4×4");
   });
 });
 

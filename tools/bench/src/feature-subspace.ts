@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, positiveInt, type RgbImage } from "@lm4lv/core";
+import { imagesToTensor, patchify, tensorToImages, unpatchify } from "@lm4lv/mae";
 import { psnr } from "@lm4lv/metrics";
 import { LM4LV } from "@lm4lv/pipeline";
 import { sampleImages } from "./images.js";
@@ -42,30 +43,6 @@ export function parseFeatureSubspaceArgs(argv: string[]): FeatureSubspaceOptions
   return options;
 }
 
-/** HWC image (size a multiple of p) → its p×p patches in raster order, each p·p·3 values (row, column, channel). */
-export function toPatches(img: RgbImage, p: number): Float64Array[] {
-  const { width: W, height: H, data } = img;
-  if (W % p || H % p) throw new Error(`feature-subspace: a ${W}×${H} image does not split into ${p}×${p} patches`);
-  const out: Float64Array[] = [];
-  for (let py = 0; py < H; py += p) for (let px = 0; px < W; px += p) {
-    const t = new Float64Array(p * p * 3);
-    for (let y = 0; y < p; y++) for (let x = 0; x < p; x++) for (let c = 0; c < 3; c++) t[(y * p + x) * 3 + c] = data[((py + y) * W + px + x) * 3 + c];
-    out.push(t);
-  }
-  return out;
-}
-
-/** The inverse of `toPatches`: patches in raster order → a W×H HWC image (values clipped to [0, 1]). */
-export function fromPatches(patches: readonly ArrayLike<number>[], p: number, W: number, H: number): RgbImage {
-  if (patches.length !== (W / p) * (H / p)) throw new Error(`feature-subspace: ${patches.length} patches do not tile a ${W}×${H} image in ${p}×${p}`);
-  const data = new Float32Array(W * H * 3);
-  patches.forEach((t, i) => {
-    const py = Math.floor(i / (W / p)) * p, px = (i % (W / p)) * p;
-    for (let y = 0; y < p; y++) for (let x = 0; x < p; x++) for (let c = 0; c < 3; c++) data[((py + y) * W + px + x) * 3 + c] = Math.min(1, Math.max(0, t[(y * p + x) * 3 + c]));
-  });
-  return { width: W, height: H, data };
-}
-
 /** Mean and principal directions (decreasing variance) of D-wide rows. */
 export function pca(rows: readonly ArrayLike<number>[], D: number): { mean: Float64Array; variances: number[]; directions: Float64Array[] } {
   const mean = new Float64Array(D);
@@ -91,12 +68,18 @@ export function project(row: ArrayLike<number>, mean: Float64Array, directions: 
 /** The `--pixels p` table: raw p×p patches of the training crops → PCA → held-out crops rebuilt from k directions. */
 function pixelTable(train: RgbImage[], val: RgbImage[], p: number): void {
   const D = 3 * p * p;
-  const { mean, variances, directions } = pca(train.flatMap((img) => toPatches(img, p)), D);
+  const patches = (imgs: RgbImage[]) => tf.tidy(() => patchify(imagesToTensor(imgs), p).arraySync()); // [B][N][p·p·3]
+  const { mean, variances, directions } = pca(patches(train).flat(), D);
+  const valPatches = patches(val);
+  const { height: H, width: W } = val[0];
   const total = variances.reduce((s, x) => s + x, 0);
   console.log(`raw ${p}×${p} pixel patches: ${D} values per token; PCA of ${train.length} training crops; ${val.length} held-out crops`);
   console.log("| dimensions kept per token | variance kept | PSNR of the rebuilt crop (dB) |\n| --- | --- | --- |");
   for (const k of [8, 12, 16, 24, 32, 48, 64].filter((k) => k <= D)) {
-    const score = val.reduce((s, img) => s + psnr(fromPatches(toPatches(img, p).map((t) => project(t, mean, directions, k)), p, img.width, img.height), img), 0) / val.length;
+    const kept = valPatches.map((img) => img.map((t) => Array.from(project(t, mean, directions, k))));
+    const rebuilt = tf.tidy(() => unpatchify(tf.tensor3d(kept), p, 3, [H / p, W / p]));
+    const score = tensorToImages(rebuilt).reduce((s, img, i) => s + psnr(img, val[i]), 0) / val.length;
+    rebuilt.dispose();
     console.log(`| ${k} | ${((variances.slice(0, k).reduce((s, x) => s + x, 0) / total) * 100).toFixed(2)} % | ${score.toFixed(2)} |`);
   }
 }
