@@ -69,8 +69,8 @@ export function headFactors(lm: LlamaForCausalLM, layer: number, head: number): 
   return { o, b };
 }
 
-/** Spectrum of Σ_h O_h B_h over `heads` (each [layer, head]), as the product [O_1 … O_c] · [B_1; …; B_c]. */
-export function summedOvSpectrum(lm: LlamaForCausalLM, heads: readonly [number, number][]): Spectrum {
+/** The factors of Σ_h O_h B_h over `heads` (each [layer, head]): O = [O_1 … O_c] (d × r) and B = [B_1; …; B_c] (r × d), r = c·head_dim. */
+function stackedFactors(lm: LlamaForCausalLM, heads: readonly (readonly [number, number])[]): { o: Float64Array; b: Float64Array; r: number } {
   const d = lm.hiddenSize, hd = lm.config.head_dim, r = hd * heads.length;
   const o = new Float64Array(d * r), b = new Float64Array(r * d);
   heads.forEach(([layer, head], c) => {
@@ -78,7 +78,13 @@ export function summedOvSpectrum(lm: LlamaForCausalLM, heads: readonly [number, 
     for (let i = 0; i < d; i++) for (let j = 0; j < hd; j++) o[i * r + c * hd + j] = f.o[i * hd + j];
     b.set(f.b, c * hd * d);
   });
-  return spectrum(productSingularValues(o, b, d, r, d));
+  return { o, b, r };
+}
+
+/** Spectrum of Σ_h O_h B_h over `heads` (each [layer, head]), as the product [O_1 … O_c] · [B_1; …; B_c]. */
+export function summedOvSpectrum(lm: LlamaForCausalLM, heads: readonly [number, number][]): Spectrum {
+  const { o, b, r } = stackedFactors(lm, heads);
+  return spectrum(productSingularValues(o, b, lm.hiddenSize, r, lm.hiddenSize));
 }
 
 /**
@@ -93,13 +99,8 @@ export function summedOvSpectrum(lm: LlamaForCausalLM, heads: readonly [number, 
 export function truncatedValueRows(lm: LlamaForCausalLM, layer: number, heads: readonly number[], rank: number): Float64Array[] {
   const { num_attention_heads: nh, num_key_value_heads: nkv } = lm.config;
   if (nkv !== nh) throw new Error(`copy-circuit: --ranks needs one key/value head per head (the LM has ${nh} heads, ${nkv} key/value heads)`);
-  const d = lm.hiddenSize, hd = lm.config.head_dim, R = hd * heads.length;
-  const o = new Float64Array(d * R), b = new Float64Array(R * d);
-  heads.forEach((head, c) => {
-    const f = headFactors(lm, layer, head);
-    for (let i = 0; i < d; i++) for (let j = 0; j < hd; j++) o[i * R + c * hd + j] = f.o[i * hd + j];
-    b.set(f.b, c * hd * d);
-  });
+  const d = lm.hiddenSize, hd = lm.config.head_dim;
+  const { o, b, r: R } = stackedFactors(lm, heads.map((h) => [layer, h] as const));
   // B·Bᵀ = L·Lᵀ, L = V·diag(√λ); L⁺ = diag(1/√λ)·Vᵀ over the non-negligible λ
   const { values, vectors } = symmetricEigen(matMul(b, transpose(b, R, d), R, d, R), R);
   const floor = Math.max(values[0], 0) * 1e-12;
