@@ -116,6 +116,12 @@ export interface RepeatOptions {
    */
   minOffset?: number;
   maxOffset?: number;
+  /**
+   * Several offset ranges (CLI "offset=83|40-110"): each window draws one range uniformly, then an
+   * offset in it — a fixed LM4LV distance mixed with varying ones, which a copy by position alone
+   * cannot serve. `minOffset`/`maxOffset` are then the bounds over all ranges. Absent for one range.
+   */
+  offsetRanges?: [number, number][];
   /** Consecutive copies of the span (inclusive range; default 1–1). */
   minCopies?: number;
   maxCopies?: number;
@@ -127,7 +133,7 @@ export interface RepeatOptions {
   random?: number;
 }
 
-/** Parses "p=0.5,len=20-70,gap=0-40[,copies=1-3][,random=0.5]" or "p=1,len=40-80,offset=83" (the CLI form of RepeatOptions). */
+/** Parses "p=0.5,len=20-70,gap=0-40[,copies=1-3][,random=0.5]" or "p=1,len=40-80,offset=83[|40-110]" (the CLI form of RepeatOptions). */
 export function parseRepeatOptions(spec: string): RepeatOptions {
   const out: Record<string, string> = {};
   for (const part of spec.split(",")) {
@@ -135,25 +141,28 @@ export function parseRepeatOptions(spec: string): RepeatOptions {
     if (!k || v === undefined) throw new Error(`--repeats "${spec}": expected p=P,len=A-B,gap=C-D`);
     out[k] = v;
   }
-  const range = (key: string): [number, number] => {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(out[key] ?? "");
-    if (!m) throw new Error(`--repeats "${spec}": field "${key}" should be N or A-B`);
+  const parseRange = (key: string, text: string): [number, number] => {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(text);
+    if (!m) throw new Error(`--repeats "${spec}": field "${key}" should be N or A-B${key === "offset" ? " (several joined by |)" : ""}`);
     return [Number(m[1]), Number(m[2] ?? m[1])];
   };
+  const range = (key: string): [number, number] => parseRange(key, out[key] ?? "");
   const probability = Number(out.p);
   if (!(probability >= 0 && probability <= 1)) throw new Error(`--repeats "${spec}": field "p" should be in [0, 1]`);
   const [minLength, maxLength] = range("len");
   if ((out.gap === undefined) === (out.offset === undefined)) throw new Error(`--repeats "${spec}": give exactly one of "gap" and "offset"`);
   const [minGap, maxGap] = out.gap === undefined ? [0, 0] : range("gap");
-  const [minOffset, maxOffset] = out.offset === undefined ? [0, 0] : range("offset");
-  if (out.offset !== undefined && (maxOffset < minOffset || minOffset < minLength)) throw new Error(`--repeats "${spec}": field "offset" should be a range at least the shortest length`);
+  const offsetRanges = out.offset === undefined ? [] : out.offset.split("|").map((part) => parseRange("offset", part.trim()));
+  for (const [lo, hi] of offsetRanges) if (hi < lo || lo < minLength) throw new Error(`--repeats "${spec}": field "offset" should be a range at least the shortest length`);
+  const minOffset = Math.min(...offsetRanges.map(([lo]) => lo));
+  const maxOffset = Math.max(...offsetRanges.map(([, hi]) => hi));
   const [minCopies, maxCopies] = out.copies === undefined ? [1, 1] : range("copies");
   if (minLength < 1 || maxLength < minLength || maxGap < minGap || minCopies < 1 || maxCopies < minCopies) throw new Error(`--repeats "${spec}": empty length, gap or copies range`);
   const random = out.random === undefined ? 0 : Number(out.random);
   if (!(random >= 0 && random <= 1)) throw new Error(`--repeats "${spec}": field "random" should be in [0, 1]`);
   const unknown = Object.keys(out).filter((k) => !["p", "len", "gap", "offset", "copies", "random"].includes(k));
   if (unknown.length) throw new Error(`--repeats "${spec}": unknown field "${unknown[0]}" (expected p, len, gap or offset, copies, random)`);
-  return { probability, minLength, maxLength, minGap, maxGap, ...(out.offset === undefined ? {} : { minOffset, maxOffset }), ...(out.copies === undefined ? {} : { minCopies, maxCopies }), ...(random > 0 ? { random } : {}) };
+  return { probability, minLength, maxLength, minGap, maxGap, ...(out.offset === undefined ? {} : { minOffset, maxOffset }), ...(offsetRanges.length > 1 ? { offsetRanges } : {}), ...(out.copies === undefined ? {} : { minCopies, maxCopies }), ...(random > 0 ? { random } : {}) };
 }
 
 /**
@@ -179,7 +188,9 @@ export function tokenWindowBatches(tokens: Int32Array, options: { batchSize: num
       if (repeats && rng.uniform() < repeats.probability) {
         let len: number, gap: number;
         if (repeats.maxOffset !== undefined) {
-          const offset = repeats.minOffset! + rng.int(repeats.maxOffset - repeats.minOffset! + 1);
+          // one range: no draw for its choice, so single-range runs keep their random stream
+          const [lo, hi] = repeats.offsetRanges ? repeats.offsetRanges[rng.int(repeats.offsetRanges.length)]! : [repeats.minOffset!, repeats.maxOffset];
+          const offset = lo + rng.int(hi - lo + 1);
           const maxLen = Math.min(repeats.maxLength, offset);
           len = repeats.minLength + rng.int(maxLen - repeats.minLength + 1);
           gap = offset - len;

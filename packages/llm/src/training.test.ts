@@ -198,6 +198,28 @@ describe("repeats", () => {
     expect(() => parseRepeatOptions("p=1,len=5-9,offset=3")).toThrow(/field "offset"/);
     expect(() => tokenWindowBatches(corpus, { batchSize: 1, seqLen: 20, repeats })).toThrow(/does not fit/);
   });
+
+  it("offset=A|B-C mixes a fixed offset with a range: each window draws one range, then an offset in it", () => {
+    const corpus = Int32Array.from({ length: 5000 }, (_, i) => i);
+    const repeats = parseRepeatOptions("p=1,len=4-8,offset=13|20-24");
+    expect(repeats).toMatchObject({ minOffset: 13, maxOffset: 24, offsetRanges: [[13, 13], [20, 24]] });
+    expect(parseRepeatOptions("p=1,len=4-8,offset=13").offsetRanges).toBeUndefined();
+    const { ids } = tokenWindowBatches(corpus, { batchSize: 64, seqLen: 40, repeats })(1, new TrainRng(5));
+    const offsets: number[] = [];
+    for (let b = 0; b < 64; b++) {
+      const row = Array.from(ids.subarray(b * 41, (b + 1) * 41));
+      const back = row.findIndex((t, i) => i > 0 && t < row[i - 1]);
+      offsets.push(back - row.indexOf(row[back]));
+    }
+    for (const d of offsets) expect(d === 13 || (d >= 20 && d <= 24)).toBe(true);
+    const fixed = offsets.filter((d) => d === 13).length;
+    expect(fixed).toBeGreaterThan(16); // ~32 of 64 expected
+    expect(fixed).toBeLessThan(48);
+    expect(new Set(offsets.filter((d) => d !== 13)).size).toBeGreaterThan(2);
+    expect(() => parseRepeatOptions("p=1,len=5-9,offset=13|3")).toThrow(/field "offset"/);
+    expect(() => parseRepeatOptions("p=1,len=5-9,offset=13|x")).toThrow(/field "offset" should be N or A-B \(several joined by \|\)/);
+    expect(() => tokenWindowBatches(corpus, { batchSize: 1, seqLen: 30, repeats })).toThrow(/does not fit/);
+  });
 });
 
 describe("embedLookup", () => {

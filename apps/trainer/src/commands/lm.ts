@@ -44,7 +44,7 @@ export const LM_OPTIONS = z.object({
   samplePrompt: L.samplePrompt.describe("prompt of the greedy sample"),
   sampleTokens: L.sampleTokens.describe("new tokens of the greedy sample"),
   resume: L.resume.describe("continue from <checkpoint-dir>/last.safetensors"),
-  repeats: z.string().optional().describe("insert verbatim repeats of earlier spans into windows, e.g. \"p=0.5,len=20-70,gap=0-40\" (copies=A-B: consecutive copies; random=F: that fraction of spans made of random token ids)"),
+  repeats: z.string().optional().describe("insert verbatim repeats of earlier spans into windows, e.g. \"p=0.5,len=20-70,gap=0-40\" (offset=D or A-B instead of gap: the copy starts that far after the span's start, several ranges joined by | drawn uniformly per window; copies=A-B: consecutive copies; random=F: that fraction of spans made of random token ids)"),
   backend: z.string().optional().describe("tfjs backend (wasm, cpu, tensorflow)"),
   engine: oneOf(["ort", "tfjs"]).optional().describe("gradient engine (default: ort when onnxruntime-node loads, else tfjs)"),
   threads: positiveInt().optional().describe("ONNX Runtime threads (default: the number of cores)"),
