@@ -124,7 +124,7 @@ export async function runInfer(argv: string[], io: Io = { out: (s) => console.lo
   // e.g. "int4" or "int4-b128" (the export sub-folder's name)
   const weights = model.engineName === "tfjs" ? "fp32" : weightSettingName(quantize ?? "fp32", int4BlockSize);
   const engineLabel = model.engineName === "tfjs" ? `tfjs-${backend}` : model.engineName;
-  if (!o.json) io.err(`lm4lv: task ${model.task}, ${items.length} image(s), ${model.imageSize}px, ${model.numVisualTokens} visual tokens, ${engineLabel}${weights === "fp32" ? "" : ` (${weights} LM weights)`}`);
+  if (!o.json) io.err(`lm4lv: task ${model.task}, ${items.length} image(s), ${model.imageSize}px${model.tiles > 1 ? ` as ${model.tiles}×${model.tiles} tiles` : ""}, ${model.numVisualTokens} visual tokens${model.tiles > 1 ? " per tile" : ""}, ${engineLabel}${weights === "fp32" ? "" : ` (${weights} LM weights)`}`);
   const results = await restoreFiles(model, items, {
     outDir,
     maeBaseline: o.maeBaseline,

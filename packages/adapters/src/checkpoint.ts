@@ -35,8 +35,10 @@ export const RUN_INFO_SCHEMA = z.object({
   llm: folder(),
   /** Task name, e.g. "denoise_50". */
   task: z.string("expected a task name (a string)"),
-  /** Visual positions per image (1 + (image/patch)²). */
+  /** Visual positions per image (1 + (image/patch)²); per tile when `tiles` > 1. */
   numVisualTokens: nonNegativeInt(),
+  /** Tiles per side: images are restored as a tiles × tiles grid of MAE-size tiles, one sequence each (1: the paper's recipe). */
+  tiles: positiveInt().default(1),
   /** Optimiser steps done. */
   step: nonNegativeInt(),
   /** Anything else worth keeping (optimiser settings, data, seed, ...). */
@@ -107,6 +109,7 @@ export function saveAdapters(dir: string, adapters: LM4LVAdapters, runInfo: RunI
     visionHidden: adapters.visionHidden,
     llmHidden: adapters.llmHidden,
     numVisualTokens: run.numVisualTokens,
+    tiles: run.tiles,
     numTaskTokens: adapters.numTaskTokens,
     step: run.step,
     lora: lora ? { rank: lora.config.rank, alpha: lora.config.alpha, targets: [...lora.config.targets], seed: lora.config.seed } : null,

@@ -3,7 +3,7 @@ import sharp from "sharp";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chwToHwc, hconcat, hwcToChw, ImageError, listImages, readImage, resizeImage, writeImage } from "./image.js";
+import { chwToHwc, hconcat, hwcToChw, ImageError, joinTiles, listImages, readImage, resizeImage, splitTiles, writeImage } from "./image.js";
 
 const dir = mkdtempSync(join(tmpdir(), "img-"));
 
@@ -67,5 +67,32 @@ describe("listImages", () => {
     expect(() => listImages(join(dir, "nope"))).toThrow(ImageError);
     expect(() => listImages(join(dir, "nope"))).toThrow(/nope: not a folder/);
     expect(() => listImages(join(dir, "sub.png"))).toThrow(/sub\.png: no image files \(\.png, \.jpg, \.\.\.\)/);
+  });
+});
+
+describe("splitTiles / joinTiles", () => {
+  // pixel (x, y, channel c) of a w×w image holds a value that names it
+  const named = (w: number) => ({ width: w, height: w, data: Float32Array.from({ length: w * w * 3 }, (_, i) => i) });
+  const at = (img: { width: number; data: Float32Array }, x: number, y: number, c: number) => img.data[(y * img.width + x) * 3 + c];
+
+  it("cuts row by row: tile r·grid + c holds rows r·t… and columns c·t… of the image", () => {
+    const img = named(6);
+    const tiles = splitTiles(img, 3);
+    expect(tiles.map((t) => [t.width, t.height])).toEqual(Array(9).fill([2, 2]));
+    for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) for (let y = 0; y < 2; y++) for (let x = 0; x < 2; x++) for (let ch = 0; ch < 3; ch++) {
+      expect(at(tiles[r * 3 + c], x, y, ch)).toBe(at(img, c * 2 + x, r * 2 + y, ch));
+    }
+    expect(Array.from(joinTiles(tiles, 3).data)).toEqual(Array.from(img.data));
+    expect(splitTiles(img, 1)).toEqual([img]);
+  });
+
+  it("rejects shapes that do not tile", () => {
+    expect(() => splitTiles(named(6), 4)).toThrow("splitTiles: a 6×6 image does not split into 4×4 equal square tiles");
+    expect(() => splitTiles({ width: 4, height: 2, data: new Float32Array(24) }, 2)).toThrow("a 4×2 image does not split");
+    expect(() => splitTiles(named(4), 0)).toThrow("grid must be a positive integer, got 0");
+    expect(() => joinTiles(splitTiles(named(4), 2).slice(1), 2)).toThrow("joinTiles: expected 2×2 tiles, got 3");
+    const tiles = splitTiles(named(4), 2);
+    tiles[2] = named(3);
+    expect(() => joinTiles(tiles, 2)).toThrow("joinTiles: tile 2 is 3×3, tile 0 is 2×2");
   });
 });

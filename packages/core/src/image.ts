@@ -156,3 +156,42 @@ export function vconcat(images: RgbImage[], gap = 4): RgbImage {
   }
   return { width, height, data };
 }
+
+/**
+ * Cuts an image into a `grid` × `grid` array of equal square tiles, row by row (tile r·grid + c
+ * covers rows r·t … and columns c·t … with t = size / grid). The image must be square with a side
+ * divisible by `grid`.
+ */
+export function splitTiles(img: RgbImage, grid: number): RgbImage[] {
+  if (!Number.isInteger(grid) || grid < 1) throw new ImageError(`splitTiles: grid must be a positive integer, got ${grid}`);
+  const { width: w, height: h } = img;
+  if (w !== h || w % grid !== 0) throw new ImageError(`splitTiles: a ${w}×${h} image does not split into ${grid}×${grid} equal square tiles`);
+  if (grid === 1) return [img];
+  const t = w / grid;
+  const tiles: RgbImage[] = [];
+  for (let r = 0; r < grid; r++) {
+    for (let c = 0; c < grid; c++) {
+      const data = new Float32Array(t * t * 3);
+      for (let y = 0; y < t; y++) data.set(img.data.subarray(((r * t + y) * w + c * t) * 3, ((r * t + y) * w + (c + 1) * t) * 3), y * t * 3);
+      tiles.push({ width: t, height: t, data });
+    }
+  }
+  return tiles;
+}
+
+/** The inverse of `splitTiles`: `grid`² equal square tiles, row by row → one image. */
+export function joinTiles(tiles: readonly RgbImage[], grid: number): RgbImage {
+  if (!Number.isInteger(grid) || grid < 1 || tiles.length !== grid * grid) throw new ImageError(`joinTiles: expected ${grid}×${grid} tiles, got ${tiles.length}`);
+  if (grid === 1) return tiles[0];
+  const t = tiles[0].width;
+  tiles.forEach((tile, i) => {
+    if (tile.width !== t || tile.height !== t) throw new ImageError(`joinTiles: tile ${i} is ${tile.width}×${tile.height}, tile 0 is ${t}×${t}`);
+  });
+  const w = t * grid;
+  const data = new Float32Array(w * w * 3);
+  tiles.forEach((tile, i) => {
+    const r = Math.floor(i / grid), c = i % grid;
+    for (let y = 0; y < t; y++) data.set(tile.data.subarray(y * t * 3, (y + 1) * t * 3), ((r * t + y) * w + c * t) * 3);
+  });
+  return { width: w, height: w, data };
+}

@@ -41,6 +41,8 @@ export {
   chwToHwc,
   hconcat,
   vconcat,
+  splitTiles,
+  joinTiles,
   isImagePath,
   listImages,
   IMAGE_EXTENSIONS,

@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { z } from "zod";
-import { fieldPath, positiveInt, positiveNumber, validateConfig, type RgbImage } from "@lm4lv/core";
+import { fieldPath, joinTiles, positiveInt, positiveNumber, validateConfig, type RgbImage } from "@lm4lv/core";
 import { ShuffledBatches, runTraining, type TrainResult, type ProgressOptions } from "@lm4lv/train";
 import type { LM4LV } from "./lm4lv.js";
 import type { PairSource } from "./lm4lv-training.js";
@@ -22,14 +22,13 @@ export function adaptersOnlyLoss(model: LM4LV, pairs: readonly { lq: RgbImage; h
   });
 }
 
-/** Restores with the adapters alone: decode(de-adapter(adapter(MAE(LQ)))). */
+/** Restores with the adapters alone: decode(de-adapter(adapter(MAE(LQ)))), tile by tile for a tiled model. */
 export async function restoreAdaptersOnly(model: LM4LV, lq: RgbImage): Promise<RgbImage> {
-  const img = await model.fit(lq);
-  const features = await model.encode([img]);
+  const features = await model.encode(model.split(await model.fit(lq))); // [tiles², 1+N, Dv]
   const f = tf.tidy(() => model.adapters.deAdapt(model.adapters.adapt(features)));
   features.dispose();
   try {
-    return (await model.decode(f))[0];
+    return joinTiles(await model.decode(f), model.tiles);
   } finally {
     f.dispose();
   }
@@ -67,10 +66,10 @@ export async function trainAdaptersOnly(o: TrainAdaptersOnlyOptions): Promise<Tr
     size: o.train.length,
     batchSize,
     seed: h.seed,
-    load: (idx) => Promise.all(idx.map(async (i) => {
+    load: async (idx) => model.splitPairs(await Promise.all(idx.map(async (i) => {
       const { lq, hq } = await o.train.get(i, batches.epoch);
       return { lq: await model.fit(lq), hq: await model.fit(hq) };
-    })),
+    }))),
   });
   const vars = model.adapters.namedVariables();
   const result = await runTraining({
@@ -91,7 +90,7 @@ export async function trainAdaptersOnly(o: TrainAdaptersOnlyOptions): Promise<Tr
     progress: o.progress ?? true,
     lossPlot: join(o.outDir, "loss.svg"),
     handleSigint: o.handleSigint ?? true,
-    config: { mode: "adapters-only", task: model.task, steps: h.steps },
+    config: { mode: "adapters-only", task: model.task, tiles: model.tiles, steps: h.steps },
   });
   model.save(o.outDir, result.step, { mode: "adapters-only" });
   return result;

@@ -33,7 +33,7 @@ export interface PairSource {
 export const LM4LV_TRAINING_OPTIONS = z.object({
   /** Optimiser steps. */
   steps: positiveInt(),
-  /** Pairs per micro-batch (at most the dataset's size). */
+  /** Image pairs per micro-batch (at most the dataset's size); each is `tiles`² pairs of tiles for a tiled model. */
   batchSize: positiveInt().default(4),
   /** Micro-batches per optimiser step. */
   gradAccum: positiveInt().default(1),
@@ -110,7 +110,7 @@ export function constrainAdapterScale(model: LM4LV, r: number): number {
   return scale;
 }
 
-/** A training pair at the MAE's size; `noise` is the teacher-forced input noise (`inputNoise`), drawn by the trainer. */
+/** A training pair at the MAE's size (a pair of tiles for a tiled model); `noise` is the teacher-forced input noise (`inputNoise`), drawn by the trainer. */
 export type LM4LVPair = { lq: RgbImage; hq: RgbImage; noise?: Float32Array };
 
 /** What an external gradient engine is built for. */
@@ -178,10 +178,11 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
     seed: h.seed,
     // pairs of an epoch are made with a per-(item, epoch) seed: reproducible and different every epoch
     load: async (idx, rng) => {
-      const pairs: LM4LVPair[] = await Promise.all(idx.map(async (i) => {
+      // images at the model's size, then cut into tiles (tiles > 1): a batch holds batchSize · tiles² pairs of the MAE's size
+      const pairs: LM4LVPair[] = model.splitPairs(await Promise.all(idx.map(async (i) => {
         const { lq, hq } = await o.train.get(i, batches.epoch);
         return { lq: await model.fit(lq), hq: await model.fit(hq) };
-      }));
+      })));
       const sigma = h.inputNoise;
       if (sigma > 0) {
         const n = model.numVisualTokens * model.models.vision.hiddenSize;
@@ -227,7 +228,7 @@ export async function trainLM4LV(o: TrainLM4LVOptions): Promise<TrainResult & { 
         }
       : undefined,
     validateEvery: h.validateEvery,
-    config: { task: model.task, steps: h.steps, batchSize, lr: h.lr, seed: h.seed, engine, inputNoise, adapterMaxRms: adapterMaxRms ?? null },
+    config: { task: model.task, tiles: model.tiles, steps: h.steps, batchSize, lr: h.lr, seed: h.seed, engine, inputNoise, adapterMaxRms: adapterMaxRms ?? null },
     progress: o.progress ?? true,
     lossPlot: join(o.outDir, "loss.svg"),
     signal: o.signal,

@@ -150,6 +150,77 @@ describe("LM4LV pipeline", () => {
   });
 });
 
+describe("tiled LM4LV (tiles: 2)", () => {
+  /** The w×w window of `img` at (x0, y0), cut here without splitTiles. */
+  const crop = (img: { width: number; data: Float32Array }, x0: number, y0: number, w: number) => {
+    const data = new Float32Array(w * w * 3);
+    for (let y = 0; y < w; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) data[(y * w + x) * 3 + c] = img.data[((y0 + y) * img.width + x0 + x) * 3 + c];
+    return { width: w, height: w, data };
+  };
+  const corners = [[0, 0], [16, 0], [0, 16], [16, 16]]; // row by row
+
+  it("restores a 32 px image as four 16 px sequences: each quarter is the untiled model's restoration of that quarter", async () => {
+    const tiled = LM4LV.create(models, { seed: 21, tiles: 2 });
+    const untiled = new LM4LV(models, tiled.adapters, tiled.task); // the same adapters, one sequence per image
+    expect([tiled.imageSize, tiled.tileSize, untiled.imageSize]).toEqual([32, 16, 16]);
+    const lq = syntheticPhoto(32, 3), hq = syntheticPhoto(32, 5);
+    const r = await tiled.restore(lq);
+    expect([r.image.width, r.image.height]).toEqual([32, 32]);
+    expect(r.features.shape).toEqual([4, 17, 24]);
+    const rec = (await tiled.reconstruct([lq]))[0];
+    const tf_ = await tiled.teacherForced(lq, hq);
+    for (const [k, [x0, y0]] of corners.entries()) {
+      const q = await untiled.restore(crop(lq, x0, y0, 16));
+      const got = crop(r.image, x0, y0, 16);
+      for (let i = 0; i < got.data.length; i++) expect(Math.abs(got.data[i] - q.image.data[i])).toBeLessThan(1e-5);
+      const fk = r.features.slice([k, 0, 0], [1, 17, 24]).dataSync(), fq = q.features.dataSync();
+      for (let i = 0; i < fq.length; i++) expect(Math.abs(fk[i] - fq[i])).toBeLessThan(1e-5);
+      q.features.dispose();
+      const m = (await untiled.reconstruct([crop(lq, x0, y0, 16)]))[0];
+      expect(Array.from(crop(rec, x0, y0, 16).data)).toEqual(Array.from(m.data));
+      const t = await untiled.teacherForced(crop(lq, x0, y0, 16), crop(hq, x0, y0, 16));
+      const tq = crop(tf_, x0, y0, 16);
+      for (let i = 0; i < t.data.length; i++) expect(Math.abs(tq.data[i] - t.data[i])).toBeLessThan(1e-5);
+    }
+    r.features.dispose();
+    // inputs of another size are resized to 32 first; encode takes tiles only
+    expect((await tiled.restore(syntheticPhoto(24, 0))).image.width).toBe(32);
+    await expect(tiled.encode([lq])).rejects.toThrow("image is 32×32, the MAE expects 16×16 (resize first, e.g. with fit(), and cut tiles with split())");
+    expect(() => tiled.split(syntheticPhoto(16, 0))).toThrow("image is 16×16, this LM4LV restores 32×32");
+    expect(() => new LM4LV(models, tiled.adapters, "denoise", {}, 0)).toThrow("tiles must be a positive integer, got 0");
+  });
+
+  it("pairs tile k of the input with tile k of the target, trains on tiles and keeps `tiles` in its checkpoint", async () => {
+    const tiled = LM4LV.create(models, { seed: 22, tiles: 2 });
+    const lq = syntheticPhoto(32, 1), hq = syntheticPhoto(32, 2);
+    const pairs = tiled.splitPairs([{ lq, hq }]);
+    expect(pairs.length).toBe(4);
+    for (const [k, [x0, y0]] of corners.entries()) {
+      expect(Array.from(pairs[k].lq.data)).toEqual(Array.from(crop(lq, x0, y0, 16).data));
+      expect(Array.from(pairs[k].hq.data)).toEqual(Array.from(crop(hq, x0, y0, 16).data));
+    }
+    const ds = new FolderPairDataset(photos, "denoise", { size: 32, seed: 0 });
+    const out = join(root, "run-tiled");
+    const r = await trainLM4LV({ model: tiled, train: ds, outDir: out, steps: 6, batchSize: 1, lr: 3e-3, seed: 0, checkpointEvery: 3, progress: false, handleSigint: false });
+    expect(r.status).toBe("completed");
+    expect(r.history.every((h) => Number.isFinite(h.loss))).toBe(true);
+    const info = JSON.parse(readFileSync(join(out, "lm4lv.json"), "utf8"));
+    expect([info.tiles, info.numVisualTokens]).toEqual([2, 17]);
+    const re = await LM4LV.fromCheckpoint(out);
+    expect([re.tiles, re.imageSize]).toEqual([2, 32]);
+    expect(Array.from(re.adapters.namedVariables()["adapter.weight"].dataSync())).toEqual(Array.from(tiled.adapters.namedVariables()["adapter.weight"].dataSync()));
+    // the first step's loss is the loss of the four tile pairs of the first image drawn
+    const first = r.history[0].loss;
+    const candidates = await Promise.all(Array.from({ length: ds.length }, async (_, i) => {
+      const p = await ds.get(i, 0);
+      const fresh = LM4LV.create(models, { seed: 22, tiles: 2 });
+      const { loss } = fresh.loss(fresh.splitPairs([{ lq: await fresh.fit(p.lq), hq: await fresh.fit(p.hq) }]));
+      return loss.dataSync()[0];
+    }));
+    expect(Math.min(...candidates.map((c) => Math.abs(c - first) / first))).toBeLessThan(1e-4);
+  });
+});
+
 describe("portable checkpoints", () => {
   const adapterValues = (m: LM4LV) => Object.fromEntries(Object.entries(m.adapters.namedVariables()).map(([n, v]) => [n, Array.from(v.dataSync())]));
   /** Copies the two checkpoint files to a fresh folder `name` under a new temporary directory. */
@@ -186,6 +257,7 @@ describe("portable checkpoints", () => {
     const re = await LM4LV.fromCheckpoint(copy);
     expect([re.models.visionDir, re.models.llmDir]).toEqual([join(REPO, "models", "mae-tiny"), join(REPO, "models", "lm-wide")]);
     expect(re.task).toBe("identity");
+    expect(re.tiles).toBe(1); // checkpoints written before `tiles` existed are untiled
     expect(adapterValues(re)).toEqual(adapterValues(original));
   });
 

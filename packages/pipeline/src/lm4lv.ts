@@ -12,7 +12,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { existsSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
-import { isSyncCausalLM, isSyncVisionModel, resizeImage, type CausalLM, type CausalLMOutput, type RgbImage, type SyncCausalLM, type SyncVisionModel, type VisionModel } from "@lm4lv/core";
+import { isSyncCausalLM, isSyncVisionModel, joinTiles, resizeImage, splitTiles, type CausalLM, type CausalLMOutput, type RgbImage, type SyncCausalLM, type SyncVisionModel, type VisionModel } from "@lm4lv/core";
 import { ViTMAE, preprocessImages, postprocess } from "@lm4lv/mae";
 import { LlamaForCausalLM } from "@lm4lv/llm";
 import { Tokenizer, buildSequence, buildGenerationPrompt, type BuiltSequence, type GenerationPrompt } from "@lm4lv/tokenizer";
@@ -92,7 +92,7 @@ export interface GenerationEngine {
 export interface RestoreResult {
   /** The restored image, `imageSize`², clamped [0,1]. */
   image: RgbImage;
-  /** `[1, 1+N, Dv]` features written by the LM (caller disposes). */
+  /** `[tiles², 1+N, Dv]` features written by the LM, one row per tile (`[1, 1+N, Dv]` untiled; caller disposes). */
   features: tf.Tensor3D;
 }
 
@@ -107,7 +107,14 @@ export class LM4LV {
     task = "denoise",
     /** Engines other than tfjs may replace the vision model and the generation loop at inference. */
     private readonly generation: GenerationEngine = {},
+    /**
+     * Tiles per side: an image is restored as a `tiles` × `tiles` grid of MAE-size tiles, one LM
+     * sequence each (1: the paper's one sequence per image). Outside the paper's recipe; it lets an
+     * MAE of small tiles keep the LM's sequence length while each token stands for fewer pixels.
+     */
+    readonly tiles = 1,
   ) {
+    if (!Number.isInteger(tiles) || tiles < 1) throw new Error(`LM4LV: tiles must be a positive integer, got ${tiles}`);
     this.task = task;
     const { vision, lm } = models;
     if (adapters.visionHidden !== vision.hiddenSize) {
@@ -117,9 +124,9 @@ export class LM4LV {
   }
 
   /** Fresh adapters (PyTorch init, zero task tokens) over loaded models. */
-  static create(models: LM4LVModels, opts: { task?: string; seed?: number } = {}): LM4LV {
+  static create(models: LM4LVModels, opts: { task?: string; seed?: number; tiles?: number } = {}): LM4LV {
     const adapters = new LM4LVAdapters({ visionHidden: models.vision.hiddenSize, llmHidden: models.lm.hiddenSize, seed: opts.seed ?? 0 });
-    return new LM4LV(models, adapters, opts.task ?? "denoise");
+    return new LM4LV(models, adapters, opts.task ?? "denoise", {}, opts.tiles ?? 1);
   }
 
   /**
@@ -140,7 +147,7 @@ export class LM4LV {
       throw new Error(`${dir}: checkpoint was trained with ${info.numVisualTokens} visual tokens per image, the MAE gives ${models.vision.numTokens}`);
     }
     const { adapters } = loadAdapters(dir, { visionHidden: models.vision.hiddenSize, llmHidden: models.lm.hiddenSize });
-    return new LM4LV(models, adapters, info.task);
+    return new LM4LV(models, adapters, info.task, {}, info.tiles);
   }
 
   /** Saves adapters + lm4lv.json; model folders are stored relative to `dir`; `dtype` F16 halves the file (for shipping). */
@@ -151,34 +158,58 @@ export class LM4LV {
       llm: rel(this.models.llmDir),
       task: this.task,
       numVisualTokens: this.numVisualTokens,
+      tiles: this.tiles,
       step,
       extra: { tokenizer: rel(this.models.tokenizerDir), ...extra },
     }, { dtype });
   }
 
+  /** The side of the images it restores: `tiles` × the MAE's input size. */
   get imageSize(): number {
+    return this.tiles * this.tileSize;
+  }
+
+  /** The MAE's input size: the side of one tile (of the whole image when `tiles` is 1). */
+  get tileSize(): number {
     return this.models.vision.imageSize;
   }
 
+  /** Visual tokens per LM sequence (per tile). */
   get numVisualTokens(): number {
     return this.models.vision.numTokens;
   }
 
-  /** Resizes (bicubic) to the MAE's input size when needed. */
+  /** Resizes (bicubic) to `imageSize` when needed. */
   async fit(img: RgbImage): Promise<RgbImage> {
     const s = this.imageSize;
     return img.width === s && img.height === s ? img : resizeImage(img, s, s);
   }
 
+  /** An image of `imageSize`² → its `tiles`² tiles of the MAE's size, row by row (`[img]` untiled). */
+  split(img: RgbImage): RgbImage[] {
+    if (img.width !== this.imageSize || img.height !== this.imageSize) {
+      throw new Error(`image is ${img.width}×${img.height}, this LM4LV restores ${this.imageSize}×${this.imageSize} (resize first, e.g. with fit())`);
+    }
+    return splitTiles(img, this.tiles);
+  }
+
+  /** Training pairs of `imageSize`² → pairs of tiles (tile k of the input with tile k of the target). */
+  splitPairs<P extends { lq: RgbImage; hq: RgbImage }>(pairs: readonly P[]): { lq: RgbImage; hq: RgbImage }[] {
+    return pairs.flatMap((p) => {
+      const hq = this.split(p.hq);
+      return this.split(p.lq).map((lq, k) => ({ lq, hq: hq[k] }));
+    });
+  }
+
   private checkSizes(images: RgbImage[]): void {
     for (const im of images) {
-      if (im.width !== this.imageSize || im.height !== this.imageSize) {
-        throw new Error(`image is ${im.width}×${im.height}, the MAE expects ${this.imageSize}×${this.imageSize} (resize first, e.g. with fit())`);
+      if (im.width !== this.tileSize || im.height !== this.tileSize) {
+        throw new Error(`image is ${im.width}×${im.height}, the MAE expects ${this.tileSize}×${this.tileSize} (resize first, e.g. with fit(), and cut tiles with split())`);
       }
     }
   }
 
-  /** Images (already `imageSize`²) → raw MAE features `[B, 1+N, Dv]` (spec §1, CLS kept). */
+  /** Images (already the MAE's size, `tileSize`²) → raw MAE features `[B, 1+N, Dv]` (spec §1, CLS kept). */
   async encode(images: RgbImage[]): Promise<tf.Tensor3D> {
     this.checkSizes(images);
     const vision = this.generation.vision ?? this.models.vision;
@@ -207,14 +238,17 @@ export class LM4LV {
     }
   }
 
-  /** The MAE's own reconstruction of an image (the "MAE(LQ)" baseline of spec §9). */
+  /** The MAE's own reconstruction of images of `imageSize`², tile by tile (the "MAE(LQ)" baseline of spec §9). */
   async reconstruct(images: RgbImage[]): Promise<RgbImage[]> {
-    const f = await this.encode(images);
+    const f = await this.encode(images.flatMap((im) => this.split(im)));
+    let tiles: RgbImage[];
     try {
-      return await this.decode(f);
+      tiles = await this.decode(f);
     } finally {
       f.dispose();
     }
+    const g = this.tiles * this.tiles;
+    return images.map((_, i) => joinTiles(tiles.slice(i * g, (i + 1) * g), this.tiles));
   }
 
   /** The tfjs MAE (training and `encodeSync` need its synchronous methods). */
@@ -271,10 +305,26 @@ export class LM4LV {
   /**
    * Spec §5: the LM writes the restored image's 1+N features autoregressively; decoded by the MAE.
    * `releaseEncoder`: free the vision model's encoder (when it can) before the LM runs, for a lower
-   * peak memory with large models; the next `encode` reloads it.
+   * peak memory with large models; the next `encode` reloads it. With `tiles` > 1 every tile is
+   * restored on its own (one sequence each) and the tiles are put back together.
    */
   async restore(lq: RgbImage, opts: { useCache?: boolean; releaseEncoder?: boolean } = {}): Promise<RestoreResult> {
-    const img = await this.fit(lq);
+    const tiles = this.split(await this.fit(lq));
+    const done: RestoreResult[] = [];
+    try {
+      for (const tile of tiles) done.push(await this.restoreTile(tile, opts)); // one LM sequence per tile
+    } catch (e) {
+      tf.dispose(done.map((r) => r.features));
+      throw e;
+    }
+    if (done.length === 1) return done[0];
+    const features = tf.concat(done.map((r) => r.features), 0) as tf.Tensor3D; // [tiles², 1+N, Dv]
+    tf.dispose(done.map((r) => r.features));
+    return { image: joinTiles(done.map((r) => r.image), this.tiles), features };
+  }
+
+  /** Spec §5 on one image of the MAE's size. */
+  private async restoreTile(img: RgbImage, opts: { useCache?: boolean; releaseEncoder?: boolean }): Promise<RestoreResult> {
     const lm = this.generation.lm ?? this.models.lm;
     const adapters = this.generation.adapters ?? this.adapters;
     const lqFeat = await this.encode([img]); // [1, 1+N, Dv]
@@ -308,6 +358,14 @@ export class LM4LV {
    * generation drifts (exposure bias).
    */
   async teacherForced(lq: RgbImage, hq: RgbImage): Promise<RgbImage> {
+    const hqTiles = this.split(await this.fit(hq));
+    const out: RgbImage[] = [];
+    for (const [k, lqTile] of this.split(await this.fit(lq)).entries()) out.push(await this.teacherForcedTile(lqTile, hqTiles[k]));
+    return joinTiles(out, this.tiles);
+  }
+
+  /** `teacherForced` on one pair of the MAE's size. */
+  private async teacherForcedTile(lq: RgbImage, hq: RgbImage): Promise<RgbImage> {
     const seq = this.layout();
     const feats = await this.encode([lq, hq]); // [2, 1+N, Dv]: images 0 and 1 of the layout
     let embeds: tf.Tensor3D;
@@ -337,7 +395,7 @@ export class LM4LV {
 
   /** A copy that runs inference on another engine (e.g. ONNX Runtime, @lm4lv/onnx). */
   withGenerationEngine(engine: GenerationEngine): LM4LV {
-    return new LM4LV(this.models, this.adapters, this.task, engine);
+    return new LM4LV(this.models, this.adapters, this.task, engine, this.tiles);
   }
 
   /** "tfjs" or the engine's name. */

@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   if (!options) return console.log(USAGE);
   await initBackend();
   const model = await LM4LV.fromCheckpoint(resolve(options.checkpoint));
-  const size = model.imageSize;
+  const size = model.tileSize; // the MAE's input (one tile of a tiled model)
   const { images: train } = await sampleImages(resolve(options.train), 400, { step: 53, size });
   const { images: val } = await sampleImages(resolve(options.val), 24, { step: 97, size });
   if (options.pixels) return pixelTable(train, val, options.pixels);

@@ -30,6 +30,7 @@ export const LM4LV_OPTIONS = z.object({
   params: z.string().optional().describe("task parameter overrides, e.g. \"sigma=25\" or \"patch=8,ratio=0.25\""),
   data: z.string().default("assets/train-images").describe("folder of clean images (pairs made on the fly) or a pairs JSON"),
   val: z.string().default("assets/test-images").describe("clean validation images (or a pairs JSON)"),
+  tiles: positiveInt().default(1).describe("outside the paper's recipe: restore images as a tiles × tiles grid of MAE-size tiles, one LM sequence each (images are tiles × the MAE's size)"),
   valCount: T.valCount.describe("validation images restored at each validation"),
   out: z.string().default("runs/lm4lv-denoise").describe("output folder (checkpoint, loss.svg, loss.csv, samples.png)"),
   steps: positiveInt().default(100).describe("optimiser steps"),
@@ -72,7 +73,7 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
   }
   const backend = await initBackend();
   const models = await loadModels({ mae: maeDir, llm: llmDir, tokenizer: o.tokenizer ? repoPath(o.tokenizer) : undefined });
-  const size = models.vision.imageSize;
+  const size = o.tiles * models.vision.imageSize; // the images a (tiled) model restores
   const source = (p: string) => {
     const path = repoPath(p);
     if (!existsSync(path)) throw new Error(`${p}: no such folder or pairs JSON`);
@@ -80,11 +81,11 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
   };
   const train = source(o.data);
   const val = o.val ? source(o.val) : undefined;
-  const model = LM4LV.create(models, { task, seed: o.seed });
+  const model = LM4LV.create(models, { task, seed: o.seed, tiles: o.tiles });
   const out = resolve(o.out);
   const engine = await chooseEngine(o.engine);
   const gradients: LM4LVGradientEngine = async (m, run) => (await import("@lm4lv/onnx")).ortLM4LVGradients(m, run);
-  console.error(`lm4lv train: task ${task}, ${train.length} training images at ${size}px, ${model.numVisualTokens} visual tokens, LLM width ${models.lm.hiddenSize}, ${engine === "ort" ? "onnxruntime" : `tfjs-${backend}`} → ${out}`);
+  console.error(`lm4lv train: task ${task}, ${train.length} training images at ${size}px${o.tiles > 1 ? ` (${o.tiles}×${o.tiles} tiles of ${models.vision.imageSize}px)` : ""}, ${model.numVisualTokens} visual tokens, LLM width ${models.lm.hiddenSize}, ${engine === "ort" ? "onnxruntime" : `tfjs-${backend}`} → ${out}`);
   if (o.mode === "adapters-only") {
     const r = await trainAdaptersOnly({ model, train, outDir: out, steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed, resume: o.resume });
     console.log(`${r.status} at step ${r.step}; adapters-only checkpoint → ${out}`);
