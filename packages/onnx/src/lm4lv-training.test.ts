@@ -87,6 +87,21 @@ describe("ortLM4LVGradients (the ORT engine of trainLM4LV)", () => {
     expect(readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).step)).toEqual([1, 2, 3, 4]);
   });
 
+  it("a tiled model (tiles: 2) trains on ORT with the tfjs engine's losses: each image pair is four pairs of tiles", async () => {
+    const ds = new FolderPairDataset(photos, "denoise", { size: 32, seed: 0 });
+    const common = { train: ds, steps: 3, batchSize: 1, lr: 3e-3, seed: 0, checkpointEvery: 100, progress: false, handleSigint: false } as const;
+    const rt = await trainLM4LV({ ...common, model: LM4LV.create(models, { seed: 6, tiles: 2 }), outDir: join(root, "tiled-tfjs"), engine: "tfjs" });
+    let engineCache: { stats: { misses: number } } | undefined;
+    const gradients: LM4LVGradientEngine = async (m, run) => {
+      const e = await ortLM4LVGradients(m, run);
+      engineCache = e.cache;
+      return e;
+    };
+    const ro = await trainLM4LV({ ...common, model: LM4LV.create(models, { seed: 6, tiles: 2 }), outDir: join(root, "tiled-ort"), engine: "ort", gradients, threads: 1 });
+    rt.history.forEach((h, i) => expect(Math.abs(ro.history[i].loss - h.loss) / h.loss).toBeLessThan(1e-3));
+    expect(engineCache?.stats.misses).toBe(3 * 8); // 3 steps × (4 LQ + 4 HQ tiles), all distinct
+  });
+
   it("trainLM4LV runs the engine given as `gradients` (engine \"ort\" when left out) and needs one for engine \"ort\"", async () => {
     const ds = new FolderPairDataset(photos, "denoise", { size: 16, seed: 0 });
     const common = { train: ds, steps: 1, batchSize: 2, progress: false, handleSigint: false } as const;
