@@ -1,7 +1,12 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "@lm4lv/core";
 import { LlamaForCausalLM } from "@lm4lv/llm";
-import { inductionTest } from "./induction.js";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LM4LV, loadModels } from "@lm4lv/pipeline";
+import { syntheticPhoto, writeTinyModels } from "@lm4lv/pipeline/testing";
+import { inductionTest, lm4lvCopyScores } from "./induction.js";
 
 beforeAll(async () => {
   await initBackend();
@@ -19,5 +24,21 @@ describe("inductionTest", () => {
     expect(Math.abs(r.secondCopyLoss - r.firstCopyLoss)).toBeLessThan(0.5);
     expect(r.uniformLoss).toBeCloseTo(Math.log(300), 10);
     lm.dispose();
+  });
+});
+
+describe("lm4lvCopyScores", () => {
+  it("a tiled model scores every pair of tiles as its own sequence: the untiled model's scores of the four tile pairs", async () => {
+    const dirs = writeTinyModels(mkdtempSync(join(tmpdir(), "lm4lv-copy-scores-")));
+    const models = await loadModels({ mae: dirs.maeDir, llm: dirs.llmDir });
+    const tiled = LM4LV.create(models, { seed: 3, tiles: 2 });
+    const untiled = new LM4LV(models, tiled.adapters, tiled.task);
+    const pair = { lq: syntheticPhoto(32, 1), hq: syntheticPhoto(32, 2) };
+    const a = await lm4lvCopyScores(tiled, [pair]);
+    const b = await lm4lvCopyScores(untiled, tiled.splitPairs([pair]));
+    expect(a.heads.flat().length).toBeGreaterThan(0);
+    a.heads.flat().forEach((s, i) => expect(s).toBeCloseTo(b.heads.flat()[i], 6));
+    // the whole image in one untiled sequence is another measurement
+    await expect(lm4lvCopyScores(untiled, [pair])).rejects.toThrow("this LM4LV restores 16×16");
   });
 });

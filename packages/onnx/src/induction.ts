@@ -114,16 +114,18 @@ export async function inductionTest(lm: LlamaForCausalLM, opts: { length?: numbe
 }
 
 /**
- * The induction measure on LM4LV training sequences of `pairs` (images at the MAE's size): mean
- * attention from output visual position k − 1 to input visual token k, per head.
+ * The induction measure on LM4LV training sequences of `pairs` (images at the model's `imageSize`;
+ * a tiled model makes a sequence of every pair of tiles): mean attention from output visual position
+ * k − 1 to input visual token k, per head.
  */
 export async function lm4lvCopyScores(model: LM4LV, pairs: readonly { lq: RgbImage; hq: RgbImage }[]): Promise<HeadScores> {
+  const seqPairs = model.splitPairs(pairs);
   const lm = model.models.lm as LlamaForCausalLM;
   const seq = model.layout();
   const T = seq.inputIds.length;
   const [inp, outp] = lm4lvImageSpans(model);
   const embeds = tf.tidy(() => {
-    const rows = pairs.map((p) => {
+    const rows = seqPairs.map((p) => {
       const f = model.encodeSync([p.lq, p.hq]); // [2, 1+N, Dv]
       const [, N, D] = f.shape;
       const k = [0, 1].map((i) => f.slice([i, 0, 0], [1, N, D]).reshape([N, D]) as tf.Tensor2D);
@@ -131,9 +133,9 @@ export async function lm4lvCopyScores(model: LM4LV, pairs: readonly { lq: RgbIma
     });
     return tf.concat(rows, 0);
   });
-  const run = await runAttention(lm, embeds.dataSync() as Float32Array, pairs.length, T);
+  const run = await runAttention(lm, embeds.dataSync() as Float32Array, seqPairs.length, T);
   embeds.dispose();
   const qk: [number, number][] = [];
   for (let k = 1; k < inp.length; k++) qk.push([outp.start + k - 1, inp.start + k]);
-  return headScores(run, pairs.length, lm.config.num_attention_heads, T, qk);
+  return headScores(run, seqPairs.length, lm.config.num_attention_heads, T, qk);
 }

@@ -194,7 +194,7 @@ async function main(): Promise<void> {
   const model = await LM4LV.fromCheckpoint(ckpt);
   const lm = model.models.lm;
   if (!(lm instanceof LlamaForCausalLM)) throw new Error("copy-circuit needs the tfjs LM (its weights)");
-  const { images } = await sampleImages(resolve(options.val), options.count, { size: model.tileSize });
+  const { images } = await sampleImages(resolve(options.val), options.count, { size: model.imageSize });
   const scores = await lm4lvCopyScores(model, images.map((img) => ({ lq: img, hq: img })));
   const hd = lm.config.head_dim;
   console.log(`${ckpt}: LM ${lm.config.num_hidden_layers} layers × ${lm.hiddenSize}, ${lm.config.num_attention_heads} heads of ${hd}; copy attention (output k − 1 → input k) on ${images.length} crops of ${resolve(options.val)}, copy heads ≥ ${options.threshold}`);
