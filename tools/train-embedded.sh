@@ -3,6 +3,8 @@
 # Every stage is resumable: RESUME=1 bash tools/train-embedded.sh <stage> continues from its checkpoints.
 # Wall times on this 2-core machine are in the model cards.
 #   bash tools/train-embedded.sh [data|mae|lm|lm4lv|ablations|results]...
+# Not in the default list: `tiles`, the measured but unshipped tiled system (a patch-4 MAE on 32 px tiles,
+# each 64 px image restored as 2 × 2 sequences; docs/results.md, section "Fewer pixels per LM token").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=("$@"); [ ${#stages[@]} -eq 0 ] && stages=(data mae lm lm4lv ablations results)
@@ -31,6 +33,15 @@ for s in "${stages[@]}"; do
         pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --llm "$(sed -n 's/^out: *//p' "models/configs/$lm-norepeat.yaml")" --out ".cache/ablations/$t/norepeat-lm" $R
         pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --mode adapters-only --steps 400 --batch-size 8 --out ".cache/ablations/$t/adapters-only" $R
       done ;;
+    tiles)
+      pnpm --filter @lm4lv/data-tools tiles -- --grid 2
+      pnpm train mae --config models/configs/mae-p4-32.yaml $R
+      for t in ${TILE_TASKS:-identity denoise25 deblur}; do
+        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --mae .cache/models/mae-p4-32 --tiles 2 --batch-size 1 \
+          --save-dtype F16 --out ".cache/runs/tiles/$t" $R
+      done
+      pnpm bench:tasks --tasks "$(echo ${TILE_TASKS:-identity denoise25 deblur} | tr ' ' ',')" --models .cache/runs/tiles \
+        --ablations .cache/runs/tiles/none --out .cache/runs/tiles/results ;;
     results)
       pnpm bench:tasks --tasks "$(echo $TASKS | tr ' ' ',')" ;;
     *) echo "unknown stage $s" >&2; exit 1 ;;
