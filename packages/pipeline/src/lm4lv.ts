@@ -291,7 +291,8 @@ export class LM4LV {
   }
 
   /**
-   * The §4 loss of a batch of (LQ, HQ) pairs (images at `imageSize`²): {loss, ce, mse}; synchronous
+   * The §4 loss of a batch of (LQ, HQ) pairs at the MAE's size (`tileSize`²; a tiled model's pairs of tiles, see
+   * `splitPairs`): {loss, ce, mse}; synchronous
    * and differentiable on the tfjs models (call it inside `tf.variableGrads`).
    */
   loss(pairs: readonly { lq: RgbImage; hq: RgbImage }[]): LossValues {
