@@ -73,7 +73,8 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
   }
   const backend = await initBackend();
   const models = await loadModels({ mae: maeDir, llm: llmDir, tokenizer: o.tokenizer ? repoPath(o.tokenizer) : undefined });
-  const size = o.tiles * models.vision.imageSize; // the images a (tiled) model restores
+  const model = LM4LV.create(models, { task, seed: o.seed, tiles: o.tiles });
+  const size = model.imageSize; // the images it restores: tiles × the MAE's size
   const source = (p: string) => {
     const path = repoPath(p);
     if (!existsSync(path)) throw new Error(`${p}: no such folder or pairs JSON`);
@@ -81,7 +82,6 @@ export async function lm4lvCommand(argv: string[]): Promise<number> {
   };
   const train = source(o.data);
   const val = o.val ? source(o.val) : undefined;
-  const model = LM4LV.create(models, { task, seed: o.seed, tiles: o.tiles });
   const out = resolve(o.out);
   const engine = await chooseEngine(o.engine);
   const gradients: LM4LVGradientEngine = async (m, run) => (await import("@lm4lv/onnx")).ortLM4LVGradients(m, run);
