@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -31,5 +31,9 @@ describe("tiles", () => {
     expect(px(0, 0)).toEqual([Math.round((4 / 8) * 255), Math.round((4 / 8) * 255), Math.round(0.25 * 255)]);
     expect(px(3, 1)).toEqual([Math.round((7 / 8) * 255), Math.round((5 / 8) * 255), Math.round(0.25 * 255)]);
     expect(JSON.parse(readFileSync(join(r.dir, "manifest.json"), "utf8"))).toEqual({ from: "crops", grid: 2, train: 8, val: 4 });
+    expect(existsSync(`${r.dir}.tmp`)).toBe(false); // built aside, renamed into place
+    // a second run replaces the folder (no tile of a previous grid survives)
+    const r4 = await makeTiles({ cache, from: "crops", grid: 2 });
+    expect(readdirSync(join(r4.dir, "train")).length).toBe(8);
   });
 });

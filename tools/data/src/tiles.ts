@@ -8,10 +8,10 @@
  * `<cache>/<from>-tiles<grid>/{train,val}/<crop>--t<k>.png`. The tiles keep their crop's split and
  * its photo's scale, so they are what a tiled model meets on a 64 px image.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { z } from "zod";
-import { listImages, positiveInt, readImage, splitTiles, writeFileAtomic, writeImage } from "@lm4lv/core";
+import { encodeImage, listImages, positiveInt, readImage, splitTiles, writeFileAtomic } from "@lm4lv/core";
 import { cacheOption, isMain, parseCommandLine, runScript, usageText } from "./common.js";
 
 /** The options of `tiles`: the one place each default lives. */
@@ -32,23 +32,32 @@ export function parseTilesOptions(argv: string[]): TilesOptions | undefined {
   return options;
 }
 
-/** Cuts every image of `<cache>/<from>/{train,val}` into tiles; returns the folder written and the counts. */
+/**
+ * Cuts every image of `<cache>/<from>/{train,val}` into tiles; returns the folder written and the counts.
+ * The tiles are written into `<dir>.tmp` (plain writes: hundreds of thousands of small files, an fsync each
+ * would dominate) and the folder is renamed into place once its manifest is written, so `<dir>` is either
+ * complete or absent.
+ */
 export async function makeTiles(o: TilesOptions): Promise<{ dir: string; train: number; val: number }> {
   const src = join(o.cache, o.from);
   const dir = join(o.cache, `${o.from}-tiles${o.grid}`);
-  rmSync(dir, { recursive: true, force: true });
+  const tmp = `${dir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
   const counts = { train: 0, val: 0 };
   for (const split of ["train", "val"] as const) {
     const names = listImages(join(src, split));
-    mkdirSync(join(dir, split), { recursive: true });
+    mkdirSync(join(tmp, split), { recursive: true });
     for (const name of names) {
       const tiles = splitTiles(await readImage(join(src, split, name)), o.grid);
       const stem = basename(name, extname(name));
-      for (const [k, tile] of tiles.entries()) await writeImage(join(dir, split, `${stem}--t${k}.png`), tile);
+      const pngs = await Promise.all(tiles.map((tile) => encodeImage(tile))); // one crop's tiles at once
+      for (const [k, png] of pngs.entries()) writeFileSync(join(tmp, split, `${stem}--t${k}.png`), png);
       counts[split] += tiles.length;
     }
   }
-  writeFileAtomic(join(dir, "manifest.json"), JSON.stringify({ from: o.from, grid: o.grid, ...counts }, null, 1) + "\n");
+  writeFileAtomic(join(tmp, "manifest.json"), JSON.stringify({ from: o.from, grid: o.grid, ...counts }, null, 1) + "\n");
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
   return { dir, ...counts };
 }
 
