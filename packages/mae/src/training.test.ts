@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { mkdtempSync, rmSync, readFileSync, existsSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { initBackend, readSafetensors, transpose2d, writeImage, writeSafetensors, SafetensorsCheckpoint } from "@lm4lv/core";
+import { initBackend, readImage, readSafetensors, transpose2d, writeImage, writeSafetensors, SafetensorsCheckpoint } from "@lm4lv/core";
 import type { RgbImage, TensorToWrite } from "@lm4lv/core";
 import { TrainRng } from "@lm4lv/train";
 import { ViTMAE } from "./model.js";
@@ -146,6 +146,12 @@ describe("ImageSet", () => {
     // channel 1, row 5, column 2 ↔ column 13
     expect(flipped[256 + 5 * 16 + 2]).toBe(plain[256 + 5 * 16 + 13]);
     expect(() => set.gather([24])).toThrow(/out of range/);
+    // files are decoded several at a time: each item must still hold its own file's pixels
+    for (const i of [0, 11, 23]) {
+      const img = await readImage(set.files[i], { size: 16 }); // HWC
+      const chw = set.gather([i]);
+      expect([chw[0], chw[256 + 7 * 16 + 9], chw[512 + 255]]).toEqual([img.data[0], img.data[3 * (7 * 16 + 9) + 1], img.data[3 * 255 + 2]]);
+    }
   });
 });
 
