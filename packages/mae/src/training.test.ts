@@ -200,6 +200,14 @@ describe("trainMae", () => {
     await expect(trainMae(baseOptions(join(root, "bad"), { stage: "finetune" }))).rejects.toThrow(/--init/);
   });
 
+  it("a validation crop that leaves less than the SSIM window is refused before training", async () => {
+    // 16 px images with the default 4 px border: 8×8 < 11×11 (this used to fail at the first validation)
+    const out = join(root, "bad-crop");
+    await expect(trainMae(baseOptions(out, { val: dataDir, cropBorder: undefined }))).rejects.toThrow(/--crop-border\): validation images of 16×16 are 8×8 .* \(set --crop-border 2 or less\)/);
+    expect(existsSync(join(out, "checkpoints"))).toBe(false);
+    await expect(trainMae(baseOptions(out, { val: dataDir, cropBorder: 3 }))).rejects.toThrow(/are 10×10/);
+  });
+
   it("a run interrupted and resumed ends with the same bits as an uninterrupted one", async () => {
     const opts = { steps: 6, batchSize: 4, gradAccum: 2 };
     const straight = await trainMae(baseOptions(join(root, "straight"), opts));

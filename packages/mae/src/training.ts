@@ -28,6 +28,7 @@ import { normalizeImageNet } from "./ops.js";
 import { ImageSet, maeBatches } from "./image-set.js";
 import type { MaeBatch } from "./image-set.js";
 import { evaluateReconstruction, sampleGrid } from "./evaluation.js";
+import { DEFAULT_CROP_BORDER, SSIM_WINDOW } from "@lm4lv/metrics";
 import type { ReconstructionScore } from "./evaluation.js";
 
 function batchPixels01(b: MaeBatch): tf.Tensor4D {
@@ -228,6 +229,11 @@ export async function trainMae(options: MaeTrainOptions): Promise<MaeTrainResult
   const mae = o.init ? ViTMAE.fromPretrained(o.init) : ViTMAE.fromConfig(o.config ?? VIT_MAE_PRESETS.tiny, seed);
   try {
     const size = mae.imageSize;
+    const cropBorder = o.cropBorder ?? DEFAULT_CROP_BORDER;
+    if (o.val && size - 2 * cropBorder < SSIM_WINDOW) {
+      // fail before loading data and training, not at the first validation
+      throw new Error(`cropBorder (--crop-border): validation images of ${size}×${size} are ${size - 2 * cropBorder}×${size - 2 * cropBorder} after cropping ${cropBorder} px at each border, smaller than the ${SSIM_WINDOW}×${SSIM_WINDOW} SSIM window (set --crop-border ${Math.max(0, Math.floor((size - SSIM_WINDOW) / 2))} or less)`);
+    }
     const train = await ImageSet.load(o.data, size, { limit: o.limit });
     const val = o.val ? await ImageSet.load(o.val, size, { limit: o.valCount }) : undefined;
     log(`${o.stage}: ${train.length} training images${val ? `, ${val.length} validation images` : ""}; model ${mae.parameterCount()} parameters (encoder ${mae.parameterCount("encoder")}, decoder ${mae.parameterCount("decoder")})`);
@@ -257,7 +263,7 @@ export async function trainMae(options: MaeTrainOptions): Promise<MaeTrainResult
     };
     const validate = val
       ? async () => {
-          const s = await evaluateReconstruction(mae, val, { cropBorder: o.cropBorder });
+          const s = await evaluateReconstruction(mae, val, { cropBorder });
           return { metric: -s.psnr, psnr: s.psnr, ssim: s.ssim };
         }
       : undefined;

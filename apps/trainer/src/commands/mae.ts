@@ -47,6 +47,7 @@ export const MAE_OPTIONS = z.object({
   limit: M.limit.describe("use at most this many training images (0: all)"),
   valEvery: M.valEvery.describe("validate every n steps (and at the end)"),
   valCount: M.valCount.describe("validation images used"),
+  cropBorder: M.cropBorder.describe("pixels cropped at each border before validation PSNR/SSIM (default: the metrics' 4; less for images under 19 px)"),
   checkpointEvery: M.checkpointEvery.describe("save <out>/checkpoints/last.safetensors every n steps"),
   checkpointDir: M.checkpointDir.describe("checkpoint folder (default <out>/checkpoints)"),
   resume: M.resume.describe("continue from <out>/checkpoints/last.safetensors"),
