@@ -4,7 +4,8 @@
 # Wall times on this 2-core machine are in the model cards.
 #   bash tools/train-embedded.sh [data|mae|lm|lm4lv|ablations|results]...
 # Not in the default list: `tiles`, the measured but unshipped tiled system (a patch-4 MAE on 32 px tiles,
-# each 64 px image restored as 2 × 2 sequences; docs/results.md, section "Fewer pixels per LM token").
+# each 64 px image restored as 2 × 2 sequences; docs/results.md, section "Fewer pixels per LM token"), and
+# `tiles4`, the same lever one step further (a patch-2 MAE on 16 px tiles, 4 × 4 sequences per image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=("$@"); [ ${#stages[@]} -eq 0 ] && stages=(data mae lm lm4lv ablations results)
@@ -36,12 +37,22 @@ for s in "${stages[@]}"; do
     tiles)
       pnpm --filter @lm4lv/data-tools tiles -- --grid 2
       pnpm train mae --config models/configs/mae-p4-32.yaml $R
-      for t in ${TILE_TASKS:-identity denoise25 deblur}; do
+      for t in ${TILE_TASKS:-identity denoise25 denoise deblur saltpepper derain}; do
         pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --mae .cache/models/mae-p4-32 --tiles 2 --batch-size 1 \
           --save-dtype F16 --out ".cache/runs/tiles/$t" $R
       done
-      pnpm bench:tasks --tasks "$(echo ${TILE_TASKS:-identity denoise25 deblur} | tr ' ' ',')" --models .cache/runs/tiles \
+      pnpm bench:tasks --tasks "$(echo ${TILE_TASKS:-identity denoise25 denoise deblur saltpepper derain} | tr ' ' ',')" --models .cache/runs/tiles \
         --ablations .cache/runs/tiles/none --out .cache/runs/tiles/results ;;
+    tiles4)
+      # 1,250 steps × 1 image = 16 pairs of tiles: the 20,000 pairs of tiles (and the compute) of `tiles`
+      pnpm --filter @lm4lv/data-tools tiles -- --grid 4
+      pnpm train mae --config models/configs/mae-p2-16.yaml $R
+      for t in ${TILE_TASKS:-identity denoise25}; do
+        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --mae .cache/models/mae-p2-16 --tiles 4 --batch-size 1 \
+          --steps 1250 --save-dtype F16 --out ".cache/runs/tiles4/$t" $R
+      done
+      pnpm bench:tasks --tasks "$(echo ${TILE_TASKS:-identity denoise25} | tr ' ' ',')" --models .cache/runs/tiles4 \
+        --ablations .cache/runs/tiles4/none --out .cache/runs/tiles4/results ;;
     results)
       pnpm bench:tasks --tasks "$(echo $TASKS | tr ' ' ',')" ;;
     *) echo "unknown stage $s" >&2; exit 1 ;;
