@@ -18,6 +18,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { fieldPath, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, validateConfig, writeImage } from "@lm4lv/core";
+import { DEFAULT_CROP_BORDER, SSIM_WINDOW } from "@lm4lv/metrics";
 import { Trainer, transposeTensorData, writeLossPlot } from "@lm4lv/train";
 import type { FloatTensorData, GradientFn, HistoryEntry, JsonValue, ProgressOptions, TrainResult, ValidationEntry } from "@lm4lv/train";
 import { ViTMAE } from "./model.js";
@@ -28,7 +29,6 @@ import { normalizeImageNet } from "./ops.js";
 import { ImageSet, maeBatches } from "./image-set.js";
 import type { MaeBatch } from "./image-set.js";
 import { evaluateReconstruction, sampleGrid } from "./evaluation.js";
-import { DEFAULT_CROP_BORDER, SSIM_WINDOW } from "@lm4lv/metrics";
 import type { ReconstructionScore } from "./evaluation.js";
 
 function batchPixels01(b: MaeBatch): tf.Tensor4D {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -32,8 +32,10 @@ describe("tiles", () => {
     expect(px(3, 1)).toEqual([Math.round((7 / 8) * 255), Math.round((5 / 8) * 255), Math.round(0.25 * 255)]);
     expect(JSON.parse(readFileSync(join(r.dir, "manifest.json"), "utf8"))).toEqual({ from: "crops", grid: 2, train: 8, val: 4 });
     expect(existsSync(`${r.dir}.tmp`)).toBe(false); // built aside, renamed into place
-    // a second run replaces the folder (no tile of a previous grid survives)
-    const r4 = await makeTiles({ cache, from: "crops", grid: 2 });
-    expect(readdirSync(join(r4.dir, "train")).length).toBe(8);
+    // a second run replaces the folder: nothing of the first one survives
+    writeFileSync(join(r.dir, "train", "stale.png"), "not a tile");
+    const again = await makeTiles({ cache, from: "crops", grid: 2 });
+    expect(readdirSync(join(again.dir, "train")).sort()).toEqual(readdirSync(join(r.dir, "train")).filter((f) => f !== "stale.png").sort());
+    expect(existsSync(join(again.dir, "train", "stale.png"))).toBe(false);
   });
 });
