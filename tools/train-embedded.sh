@@ -11,6 +11,18 @@ cd "$(dirname "$0")/.."
 stages=("$@"); [ ${#stages[@]} -eq 0 ] && stages=(data mae lm lm4lv ablations results)
 TASKS=${TASKS:-"identity denoise25 denoise deblur saltpepper derain hflip rot90"}
 R=${RESUME:+--resume}
+# tiled <grid> <mae config name> <adapter steps> <default tasks> <runs folder>: a tiled system (TILE_TASKS
+# overrides the tasks). With RESUME, a complete tile folder (its manifest written last) is kept, not rebuilt.
+tiled() {
+  local grid=$1 mae=$2 steps=$3 tasks=${TILE_TASKS:-$4} runs=.cache/runs/$5
+  [ -n "$R" ] && [ -f ".cache/data/crops-tiles$grid/manifest.json" ] || pnpm --filter @lm4lv/data-tools tiles -- --grid "$grid"
+  pnpm train mae --config "models/configs/$mae.yaml" $R
+  for t in $tasks; do
+    pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --mae ".cache/models/$mae" --tiles "$grid" --batch-size 1 \
+      --steps "$steps" --save-dtype F16 --out "$runs/$t" $R
+  done
+  pnpm bench:tasks --tasks "$(echo $tasks | tr ' ' ',')" --models "$runs" --ablations "$runs/none" --out "$runs/results"
+}
 for s in "${stages[@]}"; do
   case "$s" in
     data)
@@ -35,24 +47,10 @@ for s in "${stages[@]}"; do
         pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --mode adapters-only --steps 400 --batch-size 8 --out ".cache/ablations/$t/adapters-only" $R
       done ;;
     tiles)
-      pnpm --filter @lm4lv/data-tools tiles -- --grid 2
-      pnpm train mae --config models/configs/mae-p4-32.yaml $R
-      for t in ${TILE_TASKS:-identity denoise25 denoise deblur saltpepper derain}; do
-        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --mae .cache/models/mae-p4-32 --tiles 2 --batch-size 1 \
-          --save-dtype F16 --out ".cache/runs/tiles/$t" $R
-      done
-      pnpm bench:tasks --tasks "$(echo ${TILE_TASKS:-identity denoise25 denoise deblur saltpepper derain} | tr ' ' ',')" --models .cache/runs/tiles \
-        --ablations .cache/runs/tiles/none --out .cache/runs/tiles/results ;;
+      tiled 2 mae-p4-32 5000 "identity denoise25 denoise deblur saltpepper derain" tiles ;;
     tiles4)
       # 1,250 steps × 1 image = 16 pairs of tiles: the 20,000 pairs of tiles (and the compute) of `tiles`
-      pnpm --filter @lm4lv/data-tools tiles -- --grid 4
-      pnpm train mae --config models/configs/mae-p2-16.yaml $R
-      for t in ${TILE_TASKS:-identity denoise25}; do
-        pnpm train lm4lv --config "models/configs/lm4lv-$t.yaml" --mae .cache/models/mae-p2-16 --tiles 4 --batch-size 1 \
-          --steps 1250 --save-dtype F16 --out ".cache/runs/tiles4/$t" $R
-      done
-      pnpm bench:tasks --tasks "$(echo ${TILE_TASKS:-identity denoise25} | tr ' ' ',')" --models .cache/runs/tiles4 \
-        --ablations .cache/runs/tiles4/none --out .cache/runs/tiles4/results ;;
+      tiled 4 mae-p2-16 1250 "identity denoise25" tiles4 ;;
     results)
       pnpm bench:tasks --tasks "$(echo $TASKS | tr ' ' ',')" ;;
     *) echo "unknown stage $s" >&2; exit 1 ;;
